@@ -1,0 +1,383 @@
+"""The internal batch database (SQLAlchemy 2 typed models).
+
+Only admin/ and the internal half of indexer/ import this module; the public side never
+does (import contract in pyproject.toml, checked in CI).
+
+ID and card numbers are stored encrypted (`*_enc`, Fernet with YIKATONG_FIELD_KEY) beside
+the HMAC `person_key` used for matching; names are stored in clear (clerks need them).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.timeutil import now
+
+Money = Numeric(14, 2)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class BatchState(str, enum.Enum):
+    draft = "draft"                  # 录入中: townships enter the roster
+    submitted = "submitted"          # 已提交, awaiting first review (初审)
+    publicity = "publicity"          # 公示中 (≥ 3 working days)
+    approval = "approval"            # 待审批 (≤ 10 working days)
+    finance_check = "finance_check"  # 财政复核 (≤ 5 working days)
+    bank = "bank"                    # 已送银行, awaiting results (≤ 2 working days)
+    paid = "paid"                    # 发放完成, results to be published (≤ 5 working days)
+    published = "published"          # 结果已公开
+    returned = "returned"            # 已退回 for correction (≤ 3 working days)
+    cancelled = "cancelled"          # 已撤销
+
+
+BATCH_STATE_LABELS: dict[str, str] = {
+    "draft": "录入中",
+    "submitted": "待初审",
+    "publicity": "公示中",
+    "approval": "待审批",
+    "finance_check": "财政复核中",
+    "bank": "银行发放中",
+    "paid": "已发放待公开",
+    "published": "已公开",
+    "returned": "已退回修改",
+    "cancelled": "已撤销",
+}
+
+
+class LineState(str, enum.Enum):
+    pending = "pending"      # in the pipeline (see the batch state for where)
+    paid = "paid"            # 已发放
+    failed = "failed"        # 发放失败, awaiting correction
+    reissued = "reissued"    # failed, and a new line re-issues it
+    returned = "returned"    # money returned to the treasury
+    withdrawn = "withdrawn"  # removed after an objection or correction
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(10))
+    parent_code: Mapped[str | None] = mapped_column(String(12), index=True)
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+
+
+class Policy(Base):
+    """补贴政策清单 entry (one per policy and year)."""
+
+    __tablename__ = "policies"
+    __table_args__ = (UniqueConstraint("code", "year"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    short_name: Mapped[str] = mapped_column(String(7))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    level: Mapped[str] = mapped_column(String(4))  # 中央/省/市/县
+    budget_source: Mapped[str] = mapped_column(String(100), default="")
+    scope: Mapped[str] = mapped_column(Text, default="")
+    beneficiaries: Mapped[str] = mapped_column(Text, default="")
+    standard: Mapped[str] = mapped_column(Text, default="")
+    document_title: Mapped[str] = mapped_column(String(200), default="")
+    document_number: Mapped[str] = mapped_column(String(100), default="")
+    document_url: Mapped[str] = mapped_column(String(500), default="")
+    delivery: Mapped[str] = mapped_column(String(4), default="到人")  # 到户/到人
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft/published/withdrawn
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+
+    department: Mapped[Department] = relationship()
+    changes: Mapped[list["PolicyChange"]] = relationship(back_populates="policy", order_by="PolicyChange.id")
+
+
+class PolicyChange(Base):
+    """A change request on a policy list entry, reviewed before it takes effect."""
+
+    __tablename__ = "policy_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"), index=True)
+    summary: Mapped[str] = mapped_column(String(200))
+    change: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending/approved/rejected
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_comment: Mapped[str] = mapped_column(Text, default="")
+
+    policy: Mapped[Policy] = relationship(back_populates="changes")
+
+
+class Project(Base):
+    """补贴项目 in the project library; batches are created for a project."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    unit: Mapped[str] = mapped_column(String(20), default="元/人")
+    amount_min: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.01"))
+    amount_max: Mapped[Decimal] = mapped_column(Money)
+    period_kind: Mapped[str] = mapped_column(String(10), default="year")  # year/half/quarter/month/once
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    policy: Mapped[Policy] = relationship()
+    department: Mapped[Department] = relationship()
+
+
+class Person(Base):
+    """补贴对象. The ID number is kept encrypted; `person_key` is the HMAC used for matching."""
+
+    __tablename__ = "persons"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_key: Mapped[str] = mapped_column(String(64), unique=True)
+    id_number_enc: Mapped[str] = mapped_column(Text)
+    id_last4: Mapped[str] = mapped_column(String(4))
+    name: Mapped[str] = mapped_column(String(40), index=True)
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))
+    region_code: Mapped[str] = mapped_column(String(12), index=True)  # village
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+
+    cards: Mapped[list["CardAccount"]] = relationship(back_populates="person", order_by="CardAccount.id")
+
+
+class CardAccount(Base):
+    """社会保障卡 / 一卡通 account of a person (history kept: closed cards stay)."""
+
+    __tablename__ = "card_accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    card_number_enc: Mapped[str] = mapped_column(Text)
+    card_digest: Mapped[str] = mapped_column(String(64), index=True)
+    card_last4: Mapped[str] = mapped_column(String(4))
+    bank_name: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(10), default="active")  # active/frozen/closed
+    opened_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+
+    person: Mapped[Person] = relationship(back_populates="cards")
+
+
+class Batch(Base):
+    """补贴批次: one project, one region, one period."""
+
+    __tablename__ = "batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    period: Mapped[str] = mapped_column(String(20))  # e.g. 2024, 2024H1, 2024Q3, 2024-07
+    title: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default=BatchState.draft.value, index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    step_started_on: Mapped[date | None] = mapped_column(Date)
+    step_due_on: Mapped[date | None] = mapped_column(Date)
+    publicity_start: Mapped[date | None] = mapped_column(Date)
+    publicity_end: Mapped[date | None] = mapped_column(Date)
+    publicity_place: Mapped[str] = mapped_column(String(200), default="")
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    published_on: Mapped[date | None] = mapped_column(Date)
+
+    project: Mapped[Project] = relationship()
+    lines: Mapped[list["PaymentLine"]] = relationship(back_populates="batch", order_by="PaymentLine.id")
+
+
+class PaymentLine(Base):
+    """发放明细: one amount for one person in one batch."""
+
+    __tablename__ = "payment_lines"
+    __table_args__ = (
+        Index("ix_payment_lines_batch_state", "batch_id", "state"),
+        Index("ix_payment_lines_person", "person_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    card_account_id: Mapped[int | None] = mapped_column(ForeignKey("card_accounts.id"))
+    village_code: Mapped[str] = mapped_column(String(12), index=True)
+    quantity: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # e.g. 亩数
+    amount: Mapped[Decimal] = mapped_column(Money)
+    state: Mapped[str] = mapped_column(String(10), default=LineState.pending.value)
+    check_issues: Mapped[list[Any]] = mapped_column(default=list)  # [{code, message}] from roster checks
+    failure_code: Mapped[str | None] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(String(200))
+    reissue_of_id: Mapped[int | None] = mapped_column(ForeignKey("payment_lines.id"))
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+
+    batch: Mapped[Batch] = relationship(back_populates="lines")
+    person: Mapped[Person] = relationship()
+    card_account: Mapped[CardAccount | None] = relationship()
+    reissue_of: Mapped["PaymentLine | None"] = relationship(remote_side="PaymentLine.id")
+
+
+class ReferenceEntry(Base):
+    """Reference lists for cross-checks: deceased, supported persons, public employees, …"""
+
+    __tablename__ = "reference_entries"
+    __table_args__ = (UniqueConstraint("list_kind", "person_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_kind: Mapped[str] = mapped_column(String(32))  # deceased/supported/public_employee/…
+    person_key: Mapped[str] = mapped_column(String(64), index=True)
+    region_code: Mapped[str] = mapped_column(String(12))
+    effective_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class WorkflowEvent(Base):
+    """One step of a batch through the workflow (who, when, from → to, deadline)."""
+
+    __tablename__ = "workflow_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    due_on: Mapped[date | None] = mapped_column(Date)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained audit trail (see admin/audit.py)."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    region_code: Mapped[str] = mapped_column(String(12), default="")
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Complaint(Base):
+    """投诉/举报/咨询 pulled in from the public store (idempotent by tracking code)."""
+
+    __tablename__ = "complaint_cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tracking_code: Mapped[str] = mapped_column(String(20), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(200))
+    project_code: Mapped[str | None] = mapped_column(String(32))
+    region_code: Mapped[str | None] = mapped_column(String(12))
+    text: Mapped[str] = mapped_column(Text)
+    contact_enc: Mapped[str | None] = mapped_column(Text)
+    real_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    answer: Mapped[str] = mapped_column(Text, default="")
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_on: Mapped[date] = mapped_column(Date)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handler: Mapped[str | None] = mapped_column(String(64))
+
+
+class DeadlineOverride(Base):
+    """A deployment's own time limit for a step, per project and/or region (seeds 003/004)."""
+
+    __tablename__ = "deadline_overrides"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[str] = mapped_column(String(32))
+    days: Mapped[int] = mapped_column(Integer)
+    project_code: Mapped[str | None] = mapped_column(String(32))
+    region_code: Mapped[str | None] = mapped_column(String(12))
+
+
+class OutboxEntry(Base):
+    """A change that must reach the public indexes. Written in the same transaction as the change."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(32))  # batch / policy / line / complaint
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class OutboxCursor(Base):
+    """How far a named consumer (one per search server) has read the outbox."""
+
+    __tablename__ = "outbox_cursors"
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Operator(Base):
+    """A real-name admin user, scoped to a region (and for departments, to projects)."""
+
+    __tablename__ = "operators"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    id_number_enc: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    unit: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str] = mapped_column(String(32))
+    region_code: Mapped[str] = mapped_column(String(12))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class OperatorProject(Base):
+    __tablename__ = "operator_projects"
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+
+
+class KioskDevice(Base):
+    """Registry of village kiosks on the internal side (credentials live in the public store)."""
+
+    __tablename__ = "kiosk_registry"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(40), unique=True)
+    location: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(String(12))

@@ -1,0 +1,221 @@
+"""One `Config`, read from environment variables (and an optional `.env` file).
+
+Every setting is declared once in `SETTINGS` (name, default, help); the README's
+configuration table and `.env.example` are checked against this list by a test.
+
+Secrets: in demo mode (`YIKATONG_DEMO=1`) missing secrets are generated once and kept
+in `<data dir>/secrets.json`; outside demo mode the app refuses to start without them
+and names the missing one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    help: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("YIKATONG_DATA_DIR", "./data", "Folder for the SQLite databases, the embedded search index and demo secrets."),
+    Setting("YIKATONG_DEMO", "0", "1 = demo mode: generated secrets, generated people, a visible 演示数据 banner."),
+    Setting("DATABASE_URL", None, "SQLAlchemy URL used for both databases when the two specific URLs below are not set (e.g. postgresql+psycopg2://user@host/db)."),
+    Setting("BATCH_DATABASE_URL", None, "Internal batch database (admin/ and indexer/ only). Default: SQLite file batch.sqlite3 in the data folder."),
+    Setting("PUBLIC_DATABASE_URL", None, "Public store: complaints inbox, WeChat bindings, kiosk devices (portal/ and bot/). Default: SQLite file public.sqlite3 in the data folder."),
+    Setting("MEILI_URL", None, "Meilisearch server URL. Unset: the embedded search engine under the data folder."),
+    Setting("MEILI_API_KEY", None, "Meilisearch API key.", secret=True),
+    Setting("SEARCH_INDEX_PREFIX", "", "Prefix for index names (several deployments or test runs on one Meilisearch)."),
+    Setting("REDIS_URL", None, "Redis URL for rate limits, WeChat de-duplication and token cache. Unset: in-process."),
+    Setting("YIKATONG_HMAC_KEY", None, "Secret key of the person key (HMAC of the normalised ID number). Must be the same on the internal and public side.", secret=True),
+    Setting("YIKATONG_SESSION_SECRET", None, "Secret for signed cookies, CSRF tokens and signed links.", secret=True),
+    Setting("YIKATONG_FIELD_KEY", None, "Key that encrypts ID and card numbers at rest in the batch database (Fernet, urlsafe base64 of 32 bytes).", secret=True),
+    Setting("WECHAT_TOKEN", None, "WeChat official account server token (signature check).", secret=True),
+    Setting("WECHAT_APPID", None, "WeChat official account AppID."),
+    Setting("WECHAT_AES_KEY", None, "WeChat EncodingAESKey (43 chars) for compatible/safe mode.", secret=True),
+    Setting("WECHAT_SECRET", None, "WeChat AppSecret (access token for customer-service and template messages).", secret=True),
+    Setting("WECHAT_MODE", "plain", "Message mode: plain, compatible or safe."),
+    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8000", "Base URL of the public portal, used in links sent by the bot."),
+    Setting("RATE_LIMIT_QUERY_PER_CLIENT", "10/60", "Personal queries allowed per client address: count/seconds."),
+    Setting("RATE_LIMIT_QUERY_PER_PERSON", "5/3600", "Failed personal queries allowed per person key: count/seconds."),
+    Setting("COMPLAINT_DEADLINE_DAYS", "15", "Working days to answer a complaint or tip-off."),
+    Setting("DISCLOSURE_REQUEST_DEADLINE_DAYS", "20", "Working days to answer an information-disclosure request."),
+    Setting("OPEN_DATA_MAX_ROWS", "10000", "Cap on rows in one open-data CSV export."),
+    Setting("LOG_LEVEL", "INFO", "Log level."),
+)
+
+REQUIRED_SECRETS = ("YIKATONG_HMAC_KEY", "YIKATONG_SESSION_SECRET", "YIKATONG_FIELD_KEY")
+WECHAT_SECRETS = ("WECHAT_TOKEN",)
+
+
+class ConfigError(Exception):
+    """Configuration is unusable; the message names the setting, in Chinese and English."""
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def _rate(value: str, name: str) -> tuple[int, int]:
+    try:
+        count, _, seconds = value.partition("/")
+        parsed = int(count), int(seconds)
+    except ValueError:
+        raise ConfigError(f"{name} 格式应为 次数/秒数 (got {value!r})") from None
+    if parsed[0] < 1 or parsed[1] < 1:
+        raise ConfigError(f"{name} must be positive")
+    return parsed
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    demo: bool
+    batch_database_url: str
+    public_database_url: str
+    meili_url: str | None
+    meili_api_key: str | None
+    search_index_prefix: str
+    redis_url: str | None
+    hmac_key: bytes
+    session_secret: str
+    field_key: str
+    wechat_token: str | None
+    wechat_appid: str | None
+    wechat_aes_key: str | None
+    wechat_secret: str | None
+    wechat_mode: str
+    public_base_url: str
+    rate_query_per_client: tuple[int, int]
+    rate_query_per_person: tuple[int, int]
+    complaint_deadline_days: int
+    disclosure_request_deadline_days: int
+    open_data_max_rows: int
+    log_level: str
+    raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, require_secrets: bool = True) -> "Config":
+        env: dict[str, str] = {}
+        env.update(_read_dotenv(Path(".env")))
+        env.update(os.environ if environ is None else environ)
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            if value is None or value == "":
+                default = next(s.default for s in SETTINGS if s.name == name)
+                return default
+            return value
+
+        data_dir = Path(get("YIKATONG_DATA_DIR") or "./data").resolve()
+        demo = (get("YIKATONG_DEMO") or "0").lower() in ("1", "true", "yes", "on")
+        secrets_values = {name: get(name) for name in (*REQUIRED_SECRETS, *WECHAT_SECRETS, "WECHAT_AES_KEY")}
+        if demo:
+            generated = demo_secrets(data_dir)
+            for name, value in generated.items():
+                if not secrets_values.get(name):
+                    secrets_values[name] = value
+        elif require_secrets:
+            missing = [name for name in REQUIRED_SECRETS if not secrets_values.get(name)]
+            if missing:
+                raise ConfigError(
+                    "缺少必需的密钥配置：" + "、".join(missing)
+                    + "（missing required secret: " + ", ".join(missing)
+                    + "; set it in the environment, or YIKATONG_DEMO=1 for demo mode)"
+                )
+        default_db = get("DATABASE_URL")
+        batch_url = get("BATCH_DATABASE_URL") or default_db or f"sqlite:///{data_dir / 'batch.sqlite3'}"
+        public_url = get("PUBLIC_DATABASE_URL") or default_db or f"sqlite:///{data_dir / 'public.sqlite3'}"
+        mode = (get("WECHAT_MODE") or "plain").lower()
+        if mode not in ("plain", "compatible", "safe"):
+            raise ConfigError(f"WECHAT_MODE 应为 plain、compatible 或 safe（got {mode!r}）")
+        if mode != "plain" and not secrets_values.get("WECHAT_AES_KEY"):
+            raise ConfigError("WECHAT_MODE 为加密模式时必须设置 WECHAT_AES_KEY（missing WECHAT_AES_KEY）")
+        try:
+            complaint_days = int(get("COMPLAINT_DEADLINE_DAYS") or "15")
+            request_days = int(get("DISCLOSURE_REQUEST_DEADLINE_DAYS") or "20")
+            max_rows = int(get("OPEN_DATA_MAX_ROWS") or "10000")
+        except ValueError as exc:
+            raise ConfigError(f"数值配置无效：{exc}") from None
+        return cls(
+            data_dir=data_dir,
+            demo=demo,
+            batch_database_url=batch_url,
+            public_database_url=public_url,
+            meili_url=get("MEILI_URL"),
+            meili_api_key=get("MEILI_API_KEY"),
+            search_index_prefix=get("SEARCH_INDEX_PREFIX") or "",
+            redis_url=get("REDIS_URL"),
+            hmac_key=(secrets_values.get("YIKATONG_HMAC_KEY") or "").encode(),
+            session_secret=secrets_values.get("YIKATONG_SESSION_SECRET") or "",
+            field_key=secrets_values.get("YIKATONG_FIELD_KEY") or "",
+            wechat_token=secrets_values.get("WECHAT_TOKEN"),
+            wechat_appid=get("WECHAT_APPID"),
+            wechat_aes_key=secrets_values.get("WECHAT_AES_KEY"),
+            wechat_secret=get("WECHAT_SECRET"),
+            wechat_mode=mode,
+            public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/"),
+            rate_query_per_client=_rate(get("RATE_LIMIT_QUERY_PER_CLIENT") or "10/60", "RATE_LIMIT_QUERY_PER_CLIENT"),
+            rate_query_per_person=_rate(get("RATE_LIMIT_QUERY_PER_PERSON") or "5/3600", "RATE_LIMIT_QUERY_PER_PERSON"),
+            complaint_deadline_days=complaint_days,
+            disclosure_request_deadline_days=request_days,
+            open_data_max_rows=max_rows,
+            log_level=get("LOG_LEVEL") or "INFO",
+            raw=env,
+        )
+
+    def describe(self) -> dict[str, str]:
+        """Settings for display, secrets replaced by ***."""
+        out: dict[str, str] = {}
+        for s in SETTINGS:
+            value = self.raw.get(s.name) or s.default or ""
+            out[s.name] = "***" if (s.secret and value) else value
+        return out
+
+
+def demo_secrets(data_dir: Path) -> dict[str, str]:
+    """Secrets for demo mode: generated once, kept in <data dir>/secrets.json (mode 0600)."""
+    from cryptography.fernet import Fernet
+
+    path = data_dir / "secrets.json"
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        stored = {}
+    wanted = {
+        "YIKATONG_HMAC_KEY": lambda: secrets.token_urlsafe(32),
+        "YIKATONG_SESSION_SECRET": lambda: secrets.token_urlsafe(32),
+        "YIKATONG_FIELD_KEY": lambda: Fernet.generate_key().decode(),
+        "WECHAT_TOKEN": lambda: secrets.token_hex(16),
+        "WECHAT_AES_KEY": lambda: secrets.token_urlsafe(32)[:43].replace("-", "a").replace("_", "b"),
+    }
+    changed = False
+    for name, make in wanted.items():
+        if not stored.get(name):
+            stored[name] = make()
+            changed = True
+    if changed:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored, indent=2), encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    return stored
