@@ -1,0 +1,49 @@
+# yikatong — two commands: `make run` (demo on http://127.0.0.1:8000) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+LINES  ?= 20000
+SEED   ?= 20260101
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+DEMO_ENV := YIKATONG_DEMO=1
+
+.PHONY: install run demo index serve admin test test-pg lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## make run: install, build demo data (LINES=…), index it, serve the portal on :8000 and admin on :8001
+run: install demo index
+	$(DEMO_ENV) $(BIN)/yikatong serve --host $(HOST) --port $(PORT) --with-admin
+
+demo: install
+	$(DEMO_ENV) $(BIN)/yikatong demo --lines $(LINES) --seed $(SEED) --if-changed
+
+index: install
+	$(DEMO_ENV) $(BIN)/yikatong index rebuild
+
+serve: install
+	$(DEMO_ENV) $(BIN)/yikatong serve --host $(HOST) --port $(PORT)
+
+admin: install
+	$(DEMO_ENV) $(BIN)/yikatong admin serve
+
+## make test: import contracts + the whole suite (set YIKATONG_TEST_DATABASE_URL for PostgreSQL)
+test: install lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+
+lint: install
+	$(BIN)/lint-imports
+
+## make bench: demo build rate, search latency, locust runs (figures go to docs/benchmarks.md)
+bench: install
+	$(BIN)/python loadtests/bench.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,9 @@
+"""(placeholder: being built)"""
+
+from __future__ import annotations
+
+from core.config import Config
+
+
+def make_limiter(config: Config) -> None:
+    return None
