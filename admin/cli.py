@@ -1,9 +1,12 @@
-"""Sub-commands of this package for the `yikatong` command line."""
+"""Sub-commands of the internal side for the `yikatong` command line."""
 
 from __future__ import annotations
 
 import argparse
 
+from admin import commands, demo
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this package's sub-commands."""
+    demo.register_cli(sub)       # yikatong demo …
+    commands.register_cli(sub)   # yikatong admin …, yikatong roster …

@@ -21,10 +21,11 @@ class CommandError(Exception):
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from admin import cli as admin_cli
     from bot import cli as bot_cli
+    from cli import serve
     from indexer import cli as indexer_cli
     from portal import cli as portal_cli
 
-    return [portal_cli.register, admin_cli.register, indexer_cli.register, bot_cli.register]
+    return [serve.register, portal_cli.register, admin_cli.register, indexer_cli.register, bot_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,52 @@
+"""`yikatong serve`: the public app (portal, JSON API, kiosk, /wechat), optionally with admin.
+
+Lives in cli/ (not portal/) because `--with-admin` starts the internal app too, and the
+public packages may not import admin/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="serve the public portal (default http://127.0.0.1:8000)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (public app only)")
+    serve.add_argument("--with-admin", action="store_true",
+                       help="also serve the admin app on --admin-port (demo convenience)")
+    serve.add_argument("--admin-port", type=int, default=8001)
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cli import load_config
+    from core import migrate
+
+    config = load_config()  # fails early, with a clear message, on missing secrets
+    migrate.upgrade(config.public_database_url, "public")
+    if not args.with_admin:
+        uvicorn.run("portal.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, proxy_headers=True, log_level="info")
+        return 0
+
+    from admin.app import create_admin_app
+    from portal.app import create_app
+
+    migrate.upgrade(config.batch_database_url, "batch")
+    servers = [
+        uvicorn.Server(uvicorn.Config(create_app(config), host=args.host, port=args.port, log_level="info")),
+        uvicorn.Server(uvicorn.Config(create_admin_app(config), host=args.host, port=args.admin_port,
+                                      log_level="info")),
+    ]
+    print(f"公开门户 http://{args.host}:{args.port}/   内部管理 http://{args.host}:{args.admin_port}/")
+
+    async def run_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(run_all())
+    return 0
