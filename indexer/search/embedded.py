@@ -1,0 +1,461 @@
+"""The embedded search engine: tantivy indexes under a data folder, zero set-up.
+
+Chosen after measurement (docs/adr/0002-embedded-search-engine.md): tantivy over the
+unigram/bigram word streams of :mod:`indexer.search.tokenize` answers the contract exactly and
+computes facets over the whole hit set in Rust.
+
+Layout of ``root``::
+
+    registry.json      {"indexes": {name: {"dir": "<version dir>", "spec": {...}}}}
+    registry.lock      flock held while the registry is changed
+    v/<name>-<time>-<random>/   one tantivy index per version (+ spec.json, write.lock)
+
+Processes share the folder: the indexer writes, portal and bot processes read.
+
+* Readers stat ``registry.json`` and the version's ``meta.json`` on every call (two stat calls)
+  and reopen/reload only when one changed.  ``registry.json`` is only ever replaced whole with
+  ``os.replace``, so a reader sees the old or the new mapping, never a half one.
+* A write (``replace_documents``/``delete_documents``) holds the version's ``write.lock`` and is
+  one tantivy commit: readers see all of it or none of it.  A crash before the commit leaves the
+  previous commit serving.
+* Rebuild = ``ensure_index(tmp)``, fill ``tmp``, ``swap(live, tmp)``, ``delete_index(tmp)``: the
+  swap exchanges two registry entries in one ``os.replace``.  Old version directories are removed
+  after the swap; readers still holding them keep their memory maps until they notice the change.
+
+Schema per index: ``_pk`` (primary key, raw, fast: get/delete/default order), ``_src`` (the
+document as stored JSON), ``_bi`` (bigram stream, positions) and ``_uni`` (unigram stream),
+``f_<field>`` (raw fast string values of every filterable/facetable field, lists multi-valued) and
+``sa_<field>``/``sd_<field>`` (order-preserving string keys for ascending/descending sort, the
+primary key appended as tie-breaker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import struct
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from indexer.search.base import (
+    FACET_LIMIT,
+    IndexNotFound,
+    IndexSpec,
+    InvalidQuery,
+    SearchError,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    filter_values,
+    validate_index_name,
+    validate_query,
+)
+from indexer.search.tokenize import index_tokens, query_phrases
+
+__all__ = ["EmbeddedEngine", "sort_key"]
+
+_HEAP = 256_000_000
+_SEGMENT_SIZE = 1_000_000
+
+
+def _spec_body(spec: IndexSpec | dict[str, Any]) -> dict[str, Any]:
+    data = dict(spec.to_dict() if isinstance(spec, IndexSpec) else spec)
+    data.pop("name", None)
+    return data
+
+
+def _number_key(value: float) -> str:
+    bits = struct.unpack(">Q", struct.pack(">d", float(value)))[0]
+    bits = (~bits & 0xFFFF_FFFF_FFFF_FFFF) if bits >> 63 else bits | (1 << 63)
+    return format(bits, "016x")
+
+
+def sort_key(value: object, desc: bool, pk: str) -> str:
+    """A string whose byte order is the order of ``value`` (reversed when ``desc``), then ``pk``.
+
+    Numbers sort before strings, missing values last, in both directions (as Meilisearch does).
+    """
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    if value is None:
+        head = "z"
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        head = _number_key(value)
+        if desc:
+            head = format(0xFFFF_FFFF_FFFF_FFFF - int(head, 16), "016x")
+        head = "n" + head
+    else:
+        text = str(value)
+        if desc:
+            head = "s" + "".join(format(0xFFFFFF - ord(c), "06x") for c in text) + "g"
+        else:
+            head = "s" + "".join(format(ord(c), "06x") for c in text)
+    return head + " " + pk
+
+
+class _Handle:
+    """One opened version directory: tantivy index, its spec and a freshness check."""
+
+    def __init__(self, path: Path, spec: IndexSpec) -> None:
+        self.path = path
+        self.spec = spec
+        self.index = tantivy.Index.open(str(path))
+        self.index.config_reader(reload_policy="manual")
+        self.schema = self.index.schema
+        self.filter_fields = list(dict.fromkeys([*spec.filterable, *spec.facetable]))
+        self._meta_stat = self._stat()
+        self._lock = threading.Lock()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path / "meta.json")
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def searcher(self) -> tantivy.Searcher:
+        current = self._stat()
+        if current != self._meta_stat:
+            with self._lock:
+                if current != self._meta_stat:
+                    self.index.reload()
+                    self._meta_stat = current
+        return self.index.searcher()
+
+    def to_tantivy(self, doc: dict[str, Any], pk: str) -> tantivy.Document:
+        spec = self.spec
+        tokens = index_tokens(doc.get(f) for f in spec.searchable)
+        data: dict[str, Any] = {
+            "_pk": pk,
+            "_src": json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(),
+            "_bi": tokens.bigrams,
+            "_uni": tokens.unigrams,
+        }
+        for name in self.filter_fields:
+            values = filter_values(_flatten(doc.get(name)))
+            if values:
+                data["f_" + name] = values
+        for name in spec.sortable:
+            value = doc.get(name)
+            data["sa_" + name] = sort_key(value, False, pk)
+            data["sd_" + name] = sort_key(value, True, pk)
+        data["sd__pk"] = sort_key(pk, True, "")
+        return tantivy.Document.from_dict(data, self.schema)
+
+
+def _flatten(value: object) -> list[object]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, set)):
+        return list(value)
+    return [value]
+
+
+def _build_schema(spec: IndexSpec) -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("_pk", fast=True, tokenizer_name="raw", index_option="basic")
+    sb.add_bytes_field("_src", stored=True)
+    sb.add_text_field("_bi", tokenizer_name="whitespace", index_option="position")
+    sb.add_text_field("_uni", tokenizer_name="whitespace", index_option="basic")
+    for name in dict.fromkeys([*spec.filterable, *spec.facetable]):
+        sb.add_text_field("f_" + name, fast=True, tokenizer_name="raw", index_option="basic")
+    for name in spec.sortable:
+        sb.add_text_field("sa_" + name, fast=True, tokenizer_name="raw", index_option="basic")
+        sb.add_text_field("sd_" + name, fast=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("sd__pk", fast=True, tokenizer_name="raw", index_option="basic")
+    return sb.build()
+
+
+class EmbeddedEngine:
+    """The :class:`~indexer.search.base.SearchEngine` over tantivy in a local folder."""
+
+    def __init__(self, root: Path | str, prefix: str = "") -> None:
+        self.root = Path(root)
+        self.prefix = prefix
+        try:
+            (self.root / "v").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SearchUnavailable(f"search folder {self.root} is not usable: {exc}") from exc
+        self._registry_path = self.root / "registry.json"
+        self._lock = threading.RLock()
+        self._registry_stat: tuple[int, int, int] | None = None
+        self._registry: dict[str, dict[str, Any]] = {}
+        self._handles: dict[str, _Handle] = {}
+
+    # -- registry ---------------------------------------------------------------------------
+
+    def _full(self, name: str) -> str:
+        return self.prefix + validate_index_name(name)
+
+    def _read_registry(self, force: bool = False) -> dict[str, dict[str, Any]]:
+        try:
+            st = os.stat(self._registry_path)
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        with self._lock:
+            if force or stamp != self._registry_stat:
+                if stamp is None:
+                    registry: dict[str, dict[str, Any]] = {}
+                else:
+                    try:
+                        registry = json.loads(self._registry_path.read_text())["indexes"]
+                    except FileNotFoundError:
+                        registry = {}
+                    except (OSError, ValueError, KeyError) as exc:
+                        raise SearchUnavailable(f"search registry unreadable: {exc}") from exc
+                self._registry, self._registry_stat = registry, stamp
+                live = {entry["dir"] for entry in registry.values()}
+                for key in [k for k in self._handles if k not in live]:
+                    del self._handles[key]
+            return self._registry
+
+    @contextlib.contextmanager
+    def _changing_registry(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """Exclusive across processes; yields a fresh copy that is written back atomically."""
+        with open(self.root / "registry.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                registry = {k: dict(v) for k, v in self._read_registry(force=True).items()}
+                yield registry
+                tmp = self.root / f".registry.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+                with open(tmp, "w") as fh:
+                    json.dump({"indexes": registry}, fh, ensure_ascii=False, indent=1)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self._registry_path)
+                _fsync_dir(self.root)
+                self._read_registry(force=True)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _handle(self, name: str) -> _Handle:
+        full = self._full(name)
+        for attempt in range(2):
+            registry = self._read_registry(force=attempt > 0)
+            entry = registry.get(full)
+            if entry is None:
+                raise IndexNotFound(f"search index {name!r} does not exist")
+            with self._lock:
+                handle = self._handles.get(entry["dir"])
+                if handle is not None:
+                    return handle
+                try:
+                    handle = _Handle(self.root / "v" / entry["dir"],
+                                     IndexSpec.from_dict({**entry["spec"], "name": name}))
+                except ValueError:
+                    continue  # removed by a swap + delete in another process: re-read
+                self._handles[entry["dir"]] = handle
+                return handle
+        raise SearchUnavailable(f"search index {name!r} could not be opened")
+
+    @contextlib.contextmanager
+    def _writing(self, handle: _Handle) -> Iterator[tantivy.IndexWriter]:
+        """One commit, under the version's write lock (writers in other processes wait)."""
+        with open(handle.path / "write.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                writer = handle.index.writer(heap_size=_HEAP, num_threads=1)
+                try:
+                    yield writer
+                except BaseException:
+                    writer.rollback()
+                    raise
+                writer.commit()
+                writer.wait_merging_threads()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _new_version(self, name: str, spec: IndexSpec) -> str:
+        dirname = f"{name}-{time.time_ns()}-{secrets.token_hex(3)}"
+        path = self.root / "v" / dirname
+        path.mkdir(parents=True)
+        index = tantivy.Index(_build_schema(spec), path=str(path), reuse=False)
+        writer = index.writer(heap_size=15_000_000, num_threads=1)
+        writer.commit()
+        writer.wait_merging_threads()
+        (path / "spec.json").write_text(json.dumps(spec.to_dict(), ensure_ascii=False))
+        return dirname
+
+    # -- the port ---------------------------------------------------------------------------
+
+    def ensure_index(self, spec: IndexSpec) -> None:
+        full = self._full(spec.name)
+        entry = self._read_registry().get(full)
+        if entry is not None and entry["spec"] == _spec_body(spec):
+            return
+        with self._changing_registry() as registry:
+            entry = registry.get(full)
+            if entry is not None and entry["spec"] == _spec_body(spec):
+                return
+            dirname = self._new_version(full, spec)
+            if entry is not None:  # settings changed: re-index the stored documents
+                old = self._handle(spec.name)
+                new = _Handle(self.root / "v" / dirname, spec)
+                with self._writing(old), self._writing(new) as writer:
+                    for doc in _all_documents(old):
+                        pk = str(doc[spec.primary_key])
+                        writer.add_document(new.to_tantivy(doc, pk))
+            registry[full] = {"dir": dirname, "spec": _spec_body(spec)}
+        if entry is not None:
+            shutil.rmtree(self.root / "v" / entry["dir"], ignore_errors=True)
+
+    def replace_documents(self, index: str, docs: Iterable[dict[str, Any]],
+                          batch_size: int = 5000) -> int:
+        handle = self._handle(index)
+        pk_field = handle.spec.primary_key
+        sent = 0
+        with self._writing(handle) as writer:
+            was_empty = handle.searcher().num_docs == 0
+            seen: set[str] = set()
+            for doc in docs:
+                if pk_field not in doc or doc[pk_field] in (None, ""):
+                    raise SearchError(f"document without primary key {pk_field!r}")
+                pk = str(doc[pk_field])
+                if not was_empty or pk in seen:
+                    writer.delete_documents_by_term("_pk", pk)
+                if was_empty:
+                    seen.add(pk)
+                writer.add_document(handle.to_tantivy(doc, pk))
+                sent += 1
+        return sent
+
+    def delete_documents(self, index: str, ids: Iterable[str | int]) -> None:
+        handle = self._handle(index)
+        with self._writing(handle) as writer:
+            for id_ in ids:
+                writer.delete_documents_by_term("_pk", str(id_))
+
+    def search(self, index: str, query: SearchQuery) -> SearchResult:
+        started = time.perf_counter()
+        handle = self._handle(index)
+        terms = validate_query(handle.spec, query)
+        schema = handle.schema
+        must: list[tantivy.Query] = []
+        for phrase in query_phrases(" ".join(terms)):
+            if len(phrase) > 1:
+                must.append(tantivy.Query.phrase_query(schema, "_bi", phrase))
+            elif len(phrase[0]) == 6:
+                must.append(tantivy.Query.term_query(schema, "_uni", phrase[0]))
+            else:
+                must.append(tantivy.Query.term_query(schema, "_bi", phrase[0]))
+        for name, value in query.filters.items():
+            values = filter_values(value)
+            if not values:
+                must.append(tantivy.Query.empty_query())
+            elif len(values) == 1:
+                must.append(tantivy.Query.term_query(schema, "f_" + name, values[0]))
+            else:
+                must.append(tantivy.Query.term_set_query(schema, "f_" + name, values))
+        if not must:
+            tq = tantivy.Query.all_query()
+        elif len(must) == 1:
+            tq = must[0]
+        else:
+            tq = tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in must])
+
+        order_field = "_pk"
+        if query.sort:
+            name, direction = query.sort[0]
+            if name == handle.spec.primary_key:
+                order_field = "_pk" if direction == "asc" else "sd__pk"
+            else:
+                order_field = ("sa_" if direction == "asc" else "sd_") + name
+
+        searcher = handle.searcher()
+        try:
+            result = searcher.search(tq, limit=query.per_page, count=True,
+                                     order_by_field=order_field,
+                                     offset=(query.page - 1) * query.per_page,
+                                     order=tantivy.Order.Asc)
+        except ValueError as exc:
+            raise InvalidQuery(str(exc)) from exc
+        hits = [json.loads(searcher.doc(address)["_src"][0]) for _, address in result.hits]
+        total = result.count or 0
+        facets: dict[str, dict[str, int]] = {name: {} for name in query.facets}
+        if query.facets and total:
+            aggs = {
+                name: {"terms": {"field": "f_" + name, "size": FACET_LIMIT,
+                                 "segment_size": _SEGMENT_SIZE}}
+                for name in query.facets
+            }
+            answer = searcher.aggregate(tq, aggs)
+            for name in query.facets:
+                buckets = answer.get(name, {}).get("buckets", [])
+                pairs = sorted(((str(b["key"]), int(b["doc_count"])) for b in buckets),
+                               key=lambda kv: (-kv[1], kv[0]))
+                facets[name] = dict(pairs)
+        return SearchResult(hits=hits, total=total, facets=facets, page=query.page,
+                            per_page=query.per_page,
+                            took_ms=round((time.perf_counter() - started) * 1000, 3))
+
+    def get(self, index: str, id: str | int) -> dict[str, Any] | None:
+        handle = self._handle(index)
+        searcher = handle.searcher()
+        tq = tantivy.Query.term_query(handle.schema, "_pk", str(id))
+        result = searcher.search(tq, limit=1, count=False)
+        if not result.hits:
+            return None
+        return json.loads(searcher.doc(result.hits[0][1])["_src"][0])
+
+    def count(self, index: str) -> int:
+        return self._handle(index).searcher().num_docs
+
+    def swap(self, a: str, b: str) -> None:
+        full_a, full_b = self._full(a), self._full(b)
+        with self._changing_registry() as registry:
+            for name, full in ((a, full_a), (b, full_b)):
+                if full not in registry:
+                    raise IndexNotFound(f"search index {name!r} does not exist")
+            registry[full_a], registry[full_b] = registry[full_b], registry[full_a]
+
+    def delete_index(self, name: str) -> bool:
+        full = self._full(name)
+        with self._changing_registry() as registry:
+            entry = registry.pop(full, None)
+        if entry is None:
+            return False
+        shutil.rmtree(self.root / "v" / entry["dir"], ignore_errors=True)
+        return True
+
+    def list_indexes(self) -> list[str]:
+        n = len(self.prefix)
+        return sorted(k[n:] for k in self._read_registry() if k.startswith(self.prefix))
+
+    def stats(self) -> dict[str, Any]:
+        indexes = {}
+        for name in self.list_indexes():
+            entry = self._read_registry()[self.prefix + name]
+            path = self.root / "v" / entry["dir"]
+            size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+            indexes[name] = {"documents": self.count(name), "bytes": size,
+                             "version": entry["dir"]}
+        return {"engine": "embedded", "path": str(self.root), "indexes": indexes}
+
+
+def _all_documents(handle: _Handle) -> Iterator[dict[str, Any]]:
+    searcher = handle.searcher()
+    total = searcher.num_docs
+    step = 10_000
+    for offset in range(0, total, step):
+        result = searcher.search(tantivy.Query.all_query(), limit=step, offset=offset,
+                                 count=False, order_by_field="_pk", order=tantivy.Order.Asc)
+        for _, address in result.hits:
+            yield json.loads(searcher.doc(address)["_src"][0])
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,55 @@
+"""The three search indexes (DESIGN.md): what the indexer builds and the portal/bot read.
+
+Document fields (other modules build and render against these names):
+
+``policies`` (public, full text) — id, code, name, short_name, department, level (中央/省/市/县),
+year (int), budget_source, scope, beneficiaries, standard, document_title, document_number,
+document_url, delivery (到户/到人), status, history (list of {date, change}).
+
+``disclosures`` (public, masked) — id, kind ("publicity" 公示名单 | "result" 发放结果),
+name_masked, region_codes ([province 2, city 4, county 6, township 9, village 12 digits]),
+county, township, village, project_code, project_name, policy_name, department, year (int),
+period, amount ("1234.50"), amount_cents (int), date ("YYYY-MM-DD"), batch_code, status.
+
+``payments`` (private, lookup by person key only, no text search) — id, person_key (hex HMAC),
+name_digest, card_last4, card_digest, project_code, project_name, department, year, period,
+amount, amount_cents, date, state (pending/paid/failed/returned/reissued), stage,
+failure_code, failure_reason, advice, region_codes, village, batch_code.
+"""
+
+from __future__ import annotations
+
+from indexer.search.base import IndexSpec
+
+__all__ = ["DISCLOSURES", "PAYMENTS", "POLICIES", "SPECS"]
+
+POLICIES = IndexSpec(
+    name="policies",
+    primary_key="id",
+    searchable=["name", "short_name", "department", "scope", "beneficiaries", "standard",
+                "document_title", "document_number"],
+    filterable=["level", "department", "year", "status"],
+    sortable=[],
+    facetable=["level", "department", "year"],
+)
+
+DISCLOSURES = IndexSpec(
+    name="disclosures",
+    primary_key="id",
+    searchable=["name_masked", "village", "township", "county", "project_name", "policy_name"],
+    filterable=["kind", "region_codes", "project_code", "year", "department", "township",
+                "village"],
+    sortable=["date", "amount_cents"],
+    facetable=["kind", "year", "project_name", "county", "township", "village"],
+)
+
+PAYMENTS = IndexSpec(
+    name="payments",
+    primary_key="id",
+    searchable=[],
+    filterable=["person_key", "year", "state"],
+    sortable=["date"],
+    facetable=[],
+)
+
+SPECS: dict[str, IndexSpec] = {s.name: s for s in (POLICIES, DISCLOSURES, PAYMENTS)}
