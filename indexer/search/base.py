@@ -12,8 +12,9 @@ Semantics every engine gives:
   element equals; values are compared as strings (``2023`` equals ``"2023"``);
 * facets: value → count over the whole hit set, most frequent first (ties by value), at most
   :data:`FACET_LIMIT` values per facet; keys are strings;
-* order: the requested sort key (at most one), then the primary key ascending; with no sort, the
-  primary key ascending — so paging is stable;
+* order: by the requested sort key (at most one); ties, and the order with no sort, are
+  engine-defined but fixed while the index does not change (embedded: index order; Meilisearch:
+  primary key ascending) — so paging is stable;
 * paging: ``page`` is 1-based; ``page * per_page`` may not exceed :data:`MAX_WINDOW`.
 """
 
@@ -152,6 +153,8 @@ def validate_index_name(name: str) -> str:
 
 def filter_values(value: object) -> list[str]:
     """A filter value (scalar or any-of list) as the strings it compares equal to."""
+    if isinstance(value, str):
+        return [value]
     values = value if isinstance(value, (list, tuple, set)) else [value]
     out = []
     for v in values:

@@ -1,0 +1,331 @@
+"""The production search engine: Meilisearch through the official ``meilisearch`` client.
+
+Meilisearch segments Chinese with jieba and matches words and word prefixes only, so this engine
+never lets it see Chinese: every document gets two shadow attributes built by
+:mod:`indexer.search.tokenize` — ``_yk_bi`` (bigram words, a gap word between fields) and
+``_yk_uni`` (unigram words) — which are the only searchable attributes.  A query becomes one
+quoted phrase per term (``matchingStrategy: all``), with typo tolerance and prefix search off, so
+a hit is exactly a record where every term is a substring of a field.  Shadow attributes are
+stripped from returned hits.  Highlighting is the app's job (``tokenize.highlight``).
+
+Order is made deterministic by putting the ``sort`` ranking rule first and always sorting by the
+requested key and then the primary key (both engines order the same way).
+
+Failures: connection errors and timeouts, and 5xx answers → :class:`SearchUnavailable`;
+``index_not_found`` → :class:`IndexNotFound`; ``invalid_search_*`` → :class:`InvalidQuery`;
+a failed indexing task → :class:`TaskFailed` (a :class:`SearchError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import meilisearch
+from meilisearch.errors import (
+    MeilisearchApiError,
+    MeilisearchCommunicationError,
+    MeilisearchTimeoutError,
+)
+
+from indexer.search.base import (
+    FACET_LIMIT,
+    IndexNotFound,
+    IndexSpec,
+    InvalidQuery,
+    SearchError,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    filter_values,
+    validate_index_name,
+    validate_query,
+)
+from indexer.search.schemas import SPECS
+from indexer.search.tokenize import index_tokens, query_phrases
+
+__all__ = ["MAX_TOTAL_HITS", "SHADOW_FIELDS", "MeiliEngine", "TaskFailed", "filter_expression",
+           "index_settings", "shadow_document"]
+
+SHADOW_BI = "_yk_bi"
+SHADOW_UNI = "_yk_uni"
+SHADOW_FIELDS = (SHADOW_BI, SHADOW_UNI)
+MAX_TOTAL_HITS = 1_000_000
+RANKING_RULES = ["sort", "words", "typo", "proximity", "attribute", "exactness"]
+
+
+class TaskFailed(SearchError):
+    """A Meilisearch task ended as failed or canceled."""
+
+    def __init__(self, code: str | None, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+def index_settings(spec: IndexSpec) -> dict[str, Any]:
+    """The settings body (PATCH /indexes/{uid}/settings) for ``spec``."""
+    return {
+        "searchableAttributes": list(SHADOW_FIELDS),
+        "displayedAttributes": ["*"],
+        "filterableAttributes": sorted(set(spec.filterable) | set(spec.facetable)),
+        "sortableAttributes": sorted(set(spec.sortable) | {spec.primary_key}),
+        "rankingRules": RANKING_RULES,
+        "stopWords": [],
+        "synonyms": {},
+        "typoTolerance": {"enabled": False},
+        "prefixSearch": "disabled",
+        "proximityPrecision": "byWord",
+        "facetSearch": False,
+        "faceting": {"maxValuesPerFacet": FACET_LIMIT, "sortFacetValuesBy": {"*": "count"}},
+        "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
+    }
+
+
+def shadow_document(spec: IndexSpec, doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` plus its tokenised shadow attributes."""
+    out = dict(doc)
+    if spec.searchable:
+        tokens = index_tokens([doc.get(f) for f in spec.searchable])
+        out[SHADOW_BI] = tokens.bigrams
+        out[SHADOW_UNI] = tokens.unigrams
+    return out
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def filter_expression(filters: dict[str, object]) -> list[str]:
+    """Meilisearch filter (a list of AND-ed expressions); every value quoted and escaped."""
+    out = []
+    for name, value in filters.items():
+        values = filter_values(value)
+        if len(values) == 1:
+            out.append(f"{name} = {_quote(values[0])}")
+        else:
+            out.append(f"{name} IN [{', '.join(_quote(v) for v in values)}]")
+    return out
+
+
+def phrase_query(terms: list[str]) -> str:
+    """The Meilisearch ``q``: one quoted phrase of opaque words per query term."""
+    return " ".join('"' + " ".join(p) + '"' for p in query_phrases(" ".join(terms)))
+
+
+def _spec_from_settings(name: str, settings: dict[str, Any], primary_key: str) -> IndexSpec:
+    filterable = list(settings.get("filterableAttributes") or [])
+    filterable = [f if isinstance(f, str) else f.get("attributePatterns", [""])[0]
+                  for f in filterable]
+    sortable = [f for f in settings.get("sortableAttributes") or [] if f != primary_key]
+    searchable = ["*"] if SHADOW_BI in (settings.get("searchableAttributes") or []) else []
+    return IndexSpec(name, primary_key, searchable, filterable, sortable, filterable)
+
+
+class MeiliEngine:
+    """The :class:`~indexer.search.base.SearchEngine` over a Meilisearch server."""
+
+    def __init__(self, url: str, api_key: str | None = None, prefix: str = "",
+                 timeout: float = 10, task_timeout_ms: int = 600_000,
+                 task_poll_ms: int = 50) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.client = meilisearch.Client(url, api_key, timeout=timeout)
+        self.task_timeout_ms = task_timeout_ms
+        self.task_poll_ms = task_poll_ms
+        self._specs: dict[str, IndexSpec] = {}
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _uid(self, name: str) -> str:
+        return self.prefix + validate_index_name(name)
+
+    @contextlib.contextmanager
+    def _errors(self, name: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except (MeilisearchCommunicationError, MeilisearchTimeoutError) as exc:
+            raise SearchUnavailable(f"Meilisearch unavailable: {exc.message}") from exc
+        except MeilisearchApiError as exc:
+            code = exc.code or ""
+            if code == "index_not_found":
+                raise IndexNotFound(f"search index {name!r} does not exist") from exc
+            if exc.status_code >= 500:
+                raise SearchUnavailable(f"Meilisearch error {exc.status_code}: {code}") from exc
+            if code.startswith("invalid_search") or code.startswith("invalid_document_filter"):
+                raise InvalidQuery(exc.message) from exc
+            raise SearchError(f"Meilisearch {code or exc.status_code}: {exc.message}") from exc
+
+    def _wait(self, task_info: Any, name: str | None = None) -> Any:
+        uid = task_info["taskUid"] if isinstance(task_info, dict) else task_info.task_uid
+        with self._errors(name):
+            task = self.client.wait_for_task(uid, timeout_in_ms=self.task_timeout_ms,
+                                             interval_in_ms=self.task_poll_ms)
+        if task.status != "succeeded":
+            error = task.error or {}
+            code, message = error.get("code"), error.get("message", task.status)
+            if code == "index_not_found":
+                raise IndexNotFound(f"search index {name!r} does not exist")
+            raise TaskFailed(code, message)
+        return task
+
+    def _spec(self, name: str) -> IndexSpec:
+        spec = self._specs.get(name)
+        if spec is not None:
+            return spec
+        uid = self._uid(name)
+        with self._errors(name):
+            info = self.client.http.get(f"indexes/{uid}")
+            settings = self.client.http.get(f"indexes/{uid}/settings")
+        known = SPECS.get(name)
+        if known is not None and index_settings(known)["filterableAttributes"] == sorted(
+                settings.get("filterableAttributes") or []):
+            spec = known
+        else:
+            spec = _spec_from_settings(name, settings, info.get("primaryKey") or "id")
+        self._specs[name] = spec
+        return spec
+
+    # -- the port ---------------------------------------------------------------------------
+
+    def ensure_index(self, spec: IndexSpec) -> None:
+        uid = self._uid(spec.name)
+        with self._errors(spec.name):
+            created = self.client.create_index(uid, {"primaryKey": spec.primary_key})
+        try:
+            self._wait(created, spec.name)
+        except TaskFailed as exc:
+            if exc.code != "index_already_exists":
+                raise
+        with self._errors(spec.name):
+            task = self.client.index(uid).update_settings(index_settings(spec))
+        self._wait(task, spec.name)
+        self._specs[spec.name] = spec
+
+    def replace_documents(self, index: str, docs: Iterable[dict[str, Any]],
+                          batch_size: int = 5000) -> int:
+        spec = self._spec(index)
+        target = self.client.index(self._uid(index))
+        tasks, batch, sent = [], [], 0
+        for doc in docs:
+            if doc.get(spec.primary_key) in (None, ""):
+                raise SearchError(f"document without primary key {spec.primary_key!r}")
+            batch.append(shadow_document(spec, doc))
+            if len(batch) >= batch_size:
+                with self._errors(index):
+                    tasks.append(target.add_documents(batch))
+                sent += len(batch)
+                batch = []
+        if batch:
+            with self._errors(index):
+                tasks.append(target.add_documents(batch))
+            sent += len(batch)
+        for task in tasks:
+            self._wait(task, index)
+        return sent
+
+    def delete_documents(self, index: str, ids: Iterable[str | int]) -> None:
+        ids = [str(i) for i in ids]
+        if not ids:
+            return
+        with self._errors(index):
+            task = self.client.http.post(
+                f"indexes/{self._uid(index)}/documents/delete-batch", ids)
+        self._wait(task, index)
+
+    def search(self, index: str, query: SearchQuery) -> SearchResult:
+        started = time.perf_counter()
+        spec = self._spec(index)
+        terms = validate_query(spec, query)
+        if any(not filter_values(v) for v in query.filters.values()):
+            return SearchResult([], 0, {f: {} for f in query.facets}, query.page,
+                                query.per_page, 0.0)
+        sort = [f"{name}:{direction}" for name, direction in query.sort]
+        if not any(name == spec.primary_key for name, _ in query.sort):
+            sort.append(f"{spec.primary_key}:asc")
+        params: dict[str, Any] = {
+            "page": query.page,
+            "hitsPerPage": query.per_page,
+            "matchingStrategy": "all",
+            "sort": sort,
+        }
+        if query.filters:
+            params["filter"] = filter_expression(query.filters)
+        if query.facets:
+            params["facets"] = list(query.facets)
+        with self._errors(index):
+            answer = self.client.index(self._uid(index)).search(phrase_query(terms), params)
+        hits = [{k: v for k, v in hit.items() if k not in SHADOW_FIELDS}
+                for hit in answer.get("hits", [])]
+        distribution = answer.get("facetDistribution") or {}
+        facets = {}
+        for name in query.facets:
+            counts = distribution.get(name) or {}
+            facets[name] = dict(sorted(((str(k), int(v)) for k, v in counts.items()),
+                                       key=lambda kv: (-kv[1], kv[0])))
+        return SearchResult(hits=hits, total=int(answer.get("totalHits", len(hits))),
+                            facets=facets, page=query.page, per_page=query.per_page,
+                            took_ms=round((time.perf_counter() - started) * 1000, 3))
+
+    def get(self, index: str, id: str | int) -> dict[str, Any] | None:
+        uid = self._uid(index)
+        try:
+            with self._errors(index):
+                doc = self.client.http.get(f"indexes/{uid}/documents/{quote(str(id), safe='')}")
+        except SearchError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, MeilisearchApiError) and cause.code == "document_not_found":
+                return None
+            raise
+        return {k: v for k, v in doc.items() if k not in SHADOW_FIELDS}
+
+    def count(self, index: str) -> int:
+        with self._errors(index):
+            stats = self.client.http.get(f"indexes/{self._uid(index)}/stats")
+        return int(stats["numberOfDocuments"])
+
+    def swap(self, a: str, b: str) -> None:
+        with self._errors(a):
+            task = self.client.swap_indexes([{"indexes": [self._uid(a), self._uid(b)]}])
+        self._wait(task, f"{a}/{b}")
+        spec_a, spec_b = self._specs.pop(a, None), self._specs.pop(b, None)
+        if spec_b is not None:
+            self._specs[a] = spec_b.renamed(a)
+        if spec_a is not None:
+            self._specs[b] = spec_a.renamed(b)
+
+    def delete_index(self, name: str) -> bool:
+        with self._errors(name):
+            task = self.client.delete_index(self._uid(name))
+        self._specs.pop(name, None)
+        try:
+            self._wait(task, name)
+        except IndexNotFound:
+            return False
+        return True
+
+    def list_indexes(self) -> list[str]:
+        names: list[str] = []
+        offset = 0
+        while True:
+            with self._errors():
+                page = self.client.get_raw_indexes({"limit": 1000, "offset": offset})
+            results = page.get("results", [])
+            names.extend(r["uid"][len(self.prefix):] for r in results
+                         if r["uid"].startswith(self.prefix))
+            offset += len(results)
+            if not results or offset >= page.get("total", 0):
+                return sorted(names)
+
+    def stats(self) -> dict[str, Any]:
+        with self._errors():
+            raw = self.client.get_all_stats()
+        indexes = {
+            uid[len(self.prefix):]: {"documents": s.get("numberOfDocuments"),
+                                     "indexing": s.get("isIndexing")}
+            for uid, s in (raw.get("indexes") or {}).items() if uid.startswith(self.prefix)
+        }
+        return {"engine": "meilisearch", "url": self.url, "database_bytes":
+                raw.get("databaseSize"), "indexes": indexes}
