@@ -21,6 +21,7 @@ from portal import (
     complaints,
     disclosures,
     health,
+    home,
     kiosk,
     opendata,
     policies,
@@ -36,17 +37,14 @@ def make_templates(config: Config) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.globals["demo"] = config.demo
     templates.env.globals["site_name"] = "惠民惠农财政补贴资金“一卡通”公开查询"
-    try:
-        from portal import filters
+    from portal import filters
 
-        filters.install(templates.env)
-    except ImportError:  # pragma: no cover - until filters exist
-        pass
+    filters.install(templates.env)
     return templates
 
 
 def build_services(config: Config, search: SearchEngine | None = None) -> PublicServices:
-    from indexer.search import make_engine
+    from indexer.search.base import make_engine
     from portal import ratelimit
 
     public_db = Database(config.public_database_url)
@@ -67,7 +65,7 @@ def public_routes() -> list[BaseRoute]:
     from bot import wechat
 
     routes: list[BaseRoute] = []
-    for module in (health, policies, disclosures, query, statements, complaints, statistics, opendata, kiosk):
+    for module in (home, health, policies, disclosures, query, statements, complaints, statistics, opendata, kiosk):
         routes.extend(module.routes())
     routes.append(Mount("/wechat", routes=wechat.routes()))
     routes.append(Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"))

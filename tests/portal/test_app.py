@@ -1,0 +1,128 @@
+"""The app shell: layout, navigation, error contract, large-type mode, security and caching."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+
+def test_home_page_has_layout_nav_and_search(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.text
+    assert '<html lang="zh-CN"' in html
+    assert 'href="#main"' in html and "跳到主要内容" in html
+    for label in ("首页", "政策清单", "发放公开", "我的补贴", "投诉举报", "统计"):
+        assert f">{label}</a>" in html
+    assert 'aria-current="page">首页' in html
+    assert 'name="q"' in html and "<label" in html
+    assert "主办单位" in html and "联系电话" in html
+    assert "演示数据" not in html  # not in demo mode
+
+
+def test_home_lists_latest_results(client, seeded):
+    html = client.get("/").text
+    newest = max(seeded.disclosures, key=lambda d: (d["date"], d["id"]))
+    assert newest["name_masked"] in html
+    assert "最新发放结果" in html
+
+
+def test_demo_banner_in_demo_mode(make_config, search_engine, public_db):
+    from starlette.testclient import TestClient
+
+    from portal.app import create_app
+
+    config = make_config(YIKATONG_DEMO="1")
+    with TestClient(create_app(config, search=search_engine)) as client:
+        for path in ("/", "/no-such-page"):
+            assert "演示数据" in client.get(path).text
+
+
+def test_large_text_toggle_sets_cookie_and_class(client):
+    response = client.get("/large-text?on=1&next=/home.json", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/home.json"
+    assert "yk_large=1" in response.headers["set-cookie"]
+    page = client.get("/")
+    assert '<html lang="zh-CN" class="large"' in page.text
+    assert "标准版" in page.text
+    response = client.post("/large-text", data={"on": "0", "next": "/"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert 'class="large"' not in client.get("/").text
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "javascript:alert(1)"])
+def test_large_text_never_redirects_off_site(client, target):
+    response = client.get("/large-text", params={"on": "1", "next": target}, follow_redirects=False)
+    assert response.headers["location"] == "/"
+
+
+def test_not_found_is_chinese_page_and_json(client):
+    page = client.get("/no-such-page")
+    assert page.status_code == 404
+    assert "页面不存在" in page.text and "Traceback" not in page.text
+    data = client.get("/no-such.json")
+    assert data.status_code == 404
+    assert data.json()["error"]["code"] == "not_found"
+
+
+def test_method_not_allowed(client):
+    response = client.post("/home.json", json={})
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_security_headers(client):
+    headers = client.get("/").headers
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert "camera=()" in headers["permissions-policy"]
+
+
+def test_no_inline_scripts_or_styles_in_layout(client):
+    html = client.get("/").text
+    assert "<script>" not in html and " style=" not in html and "<style" not in html
+
+
+def test_etag_and_conditional_get(client):
+    first = client.get("/")
+    etag = first.headers["etag"]
+    assert "public" in first.headers["cache-control"]
+    second = client.get("/", headers={"If-None-Match": etag})
+    assert second.status_code == 304
+    assert second.content == b""
+    assert second.headers["etag"] == etag
+    changed = client.get("/", headers={"If-None-Match": 'W/"something-else"'})
+    assert changed.status_code == 200
+
+
+def test_gzip(client):
+    response = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert response.headers.get("content-encoding") == "gzip"
+    raw = client.get("/", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers
+    assert len(gzip.compress(raw.content)) < len(raw.content)
+
+
+@pytest.mark.parametrize("path", ["/query", "/api/query", "/kiosk", "/statements/x", "/complaints"])
+def test_personal_paths_are_never_cached(client, path):
+    response = client.get(path)
+    assert response.headers["cache-control"] == "no-store"
+    assert "etag" not in response.headers
+
+
+def test_body_too_large_is_413(client):
+    response = client.post("/api/query", content=b"x" * (200 * 1024), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+
+
+def test_static_css_served(client):
+    response = client.get("/static/css/portal.css")
+    assert response.status_code == 200
+    assert "text/css" in response.headers["content-type"]
