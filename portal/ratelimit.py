@@ -1,9 +1,243 @@
-"""(placeholder: being built)"""
+"""Rate limits (and request size limits) for the public side.
+
+A :class:`RateLimiter` counts events per key in a sliding window. Two implementations:
+:class:`InProcessLimiter` (one process, thread-safe) and :class:`RedisLimiter` (shared by every
+portal process; atomic Lua scripts over a sorted set per key). ``make_limiter(config)`` picks
+Redis when ``REDIS_URL`` is set.
+
+Personal queries are limited twice (DESIGN.md): per client address (every query counts,
+``RATE_LIMIT_QUERY_PER_CLIENT``) so the ID space cannot be enumerated, and per person key
+(failed lookups only, ``RATE_LIMIT_QUERY_PER_PERSON``) so one person's second factor cannot be
+brute-forced from many addresses. Once a person key has used up its failures every lookup of it
+is refused until the window passes — even with the right factor, and also for keys that belong
+to nobody, so the refusal itself reveals nothing.
+"""
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from starlette.requests import Request
+
 from core.config import Config
+from portal.errors import PublicError
+
+__all__ = [
+    "InProcessLimiter",
+    "RateDecision",
+    "RateLimiter",
+    "RedisLimiter",
+    "client_address",
+    "enforce",
+    "enforce_query_limits",
+    "make_limiter",
+    "read_body_limited",
+    "record_failed_lookup",
+]
 
 
-def make_limiter(config: Config) -> None:
-    return None
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    remaining: int
+    retry_after: int  # whole seconds until one more event is allowed (0 when allowed)
+
+
+class RateLimiter(Protocol):
+    def hit(self, key: str, limit: int, window: int) -> RateDecision:
+        """Count one event for ``key`` if fewer than ``limit`` happened in the last ``window``
+        seconds; a refused event is not counted."""
+
+    def peek(self, key: str, limit: int, window: int) -> RateDecision:
+        """Would one more event be allowed? Counts nothing."""
+
+    def reset(self, key: str) -> None: ...
+
+
+class InProcessLimiter:
+    """Sliding-window log per key, guarded by one lock. Memory: at most ``limit`` timestamps per
+    active key; idle keys are swept out every few thousand calls."""
+
+    SWEEP_EVERY = 4096
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._events: dict[str, tuple[deque[float], int]] = {}
+        self._lock = threading.Lock()
+        self._calls = 0
+
+    def _prune(self, key: str, window: int, now: float) -> deque[float]:
+        entry = self._events.get(key)
+        events = entry[0] if entry else deque()
+        while events and events[0] <= now - window:
+            events.popleft()
+        self._events[key] = (events, max(window, entry[1] if entry else 0))
+        return events
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, (ev, w) in self._events.items() if not ev or ev[-1] <= now - w]:
+            del self._events[key]
+
+    def _decide(self, events: deque[float], limit: int, window: int, now: float) -> RateDecision:
+        if len(events) < limit:
+            return RateDecision(True, limit - len(events), 0)
+        oldest = events[len(events) - limit]
+        return RateDecision(False, 0, max(1, math.ceil(oldest + window - now)))
+
+    def hit(self, key: str, limit: int, window: int) -> RateDecision:
+        with self._lock:
+            now = self._clock()
+            self._calls += 1
+            if self._calls % self.SWEEP_EVERY == 0:
+                self._sweep(now)
+            events = self._prune(key, window, now)
+            decision = self._decide(events, limit, window, now)
+            if decision.allowed:
+                events.append(now)
+                return RateDecision(True, decision.remaining - 1, 0)
+            return decision
+
+    def peek(self, key: str, limit: int, window: int) -> RateDecision:
+        with self._lock:
+            now = self._clock()
+            return self._decide(self._prune(key, window, now), limit, window, now)
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._events.pop(key, None)
+
+
+# KEYS[1] the window's sorted set; ARGV: limit, window ms, member, count (1 = hit, 0 = peek).
+# Time comes from the Redis server, so every portal process shares one clock.
+_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  if ARGV[4] == '1' then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], window)
+    return {1, limit - count - 1, 0}
+  end
+  return {1, limit - count, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+local wait = tonumber(oldest[2]) + window - now
+if wait < 1 then wait = 1 end
+return {0, 0, wait}
+"""
+
+
+class RedisLimiter:
+    """Sliding window in Redis: one sorted set per key (``prefix + key``), scored by the
+    server's clock in milliseconds, updated atomically by one Lua script."""
+
+    def __init__(self, client: Any, prefix: str = "yikatong:rl:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._script = client.register_script(_SCRIPT)
+
+    def _call(self, key: str, limit: int, window: int, count: bool) -> RateDecision:
+        import redis
+
+        try:
+            allowed, remaining, wait_ms = self._script(
+                keys=[self._prefix + key],
+                args=[limit, window * 1000, uuid.uuid4().hex, "1" if count else "0"],
+            )
+        except redis.RedisError:
+            raise PublicError(503, "rate_limiter_unavailable",
+                              "查询服务暂时不可用，请稍后再试。", headers={"Retry-After": "30"}) from None
+        return RateDecision(bool(allowed), int(remaining), math.ceil(int(wait_ms) / 1000) if not allowed else 0)
+
+    def hit(self, key: str, limit: int, window: int) -> RateDecision:
+        return self._call(key, limit, window, True)
+
+    def peek(self, key: str, limit: int, window: int) -> RateDecision:
+        return self._call(key, limit, window, False)
+
+    def reset(self, key: str) -> None:
+        self._client.delete(self._prefix + key)
+
+
+def make_limiter(config: Config) -> RateLimiter:
+    """Redis when ``REDIS_URL`` is set (several portal processes share it), else in-process."""
+    if config.redis_url:
+        import redis
+
+        client = redis.Redis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        return RedisLimiter(client, prefix="yikatong:rl:" + config.search_index_prefix)
+    return InProcessLimiter()
+
+
+# --- what the views call -------------------------------------------------------------------
+
+
+def client_address(request: Request) -> str:
+    """The client address as the app sees it (a trusted proxy rewrites it in middleware)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _minutes(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds}秒"
+    return f"{math.ceil(seconds / 60)}分钟"
+
+
+def too_many(retry_after: int, message: str) -> PublicError:
+    return PublicError(429, "rate_limited", message,
+                       headers={"Retry-After": str(retry_after), "Cache-Control": "no-store"})
+
+
+def enforce(limiter: RateLimiter, key: str, rate: tuple[int, int], message: str | None = None) -> None:
+    """Count one event for ``key``; raise a 429 PublicError (with Retry-After) when over."""
+    decision = limiter.hit(key, rate[0], rate[1])
+    if not decision.allowed:
+        raise too_many(decision.retry_after, message or
+                       f"操作过于频繁，请{_minutes(decision.retry_after)}后再试。")
+
+
+def enforce_query_limits(limiter: RateLimiter, config: Config, client: str, person_key: str) -> None:
+    """Before a personal lookup: the client's budget, then the person key's failure budget."""
+    count, window = config.rate_query_per_client
+    decision = limiter.hit("q:c:" + client, count, window)
+    if not decision.allowed:
+        raise too_many(decision.retry_after,
+                       f"查询过于频繁，请{_minutes(decision.retry_after)}后再试。")
+    count, window = config.rate_query_per_person
+    decision = limiter.peek("q:p:" + person_key, count, window)
+    if not decision.allowed:
+        raise too_many(decision.retry_after,
+                       "该身份证号码的查询信息多次填写不正确，为保护您的信息安全，"
+                       f"请{_minutes(decision.retry_after)}后再试，或携带身份证到乡镇（街道）咨询。")
+
+
+def record_failed_lookup(limiter: RateLimiter, config: Config, person_key: str) -> None:
+    count, window = config.rate_query_per_person
+    limiter.hit("q:p:" + person_key, count, window)
+
+
+async def read_body_limited(request: Request, max_bytes: int) -> bytes:
+    """The request body, or a 413 PublicError once it grows past ``max_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PublicError(413, "too_large", "提交的内容太大，请精简后重试。")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PublicError(413, "too_large", "提交的内容太大，请精简后重试。")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # so request.form() / request.json() read the same bytes again
+    return body
