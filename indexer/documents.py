@@ -1,0 +1,481 @@
+"""Documents for the three search indexes, built from the batch database (fields per
+:mod:`indexer.search.schemas`). Every person-related value passes through :mod:`indexer.masking`.
+
+* ``policies``: published :class:`~admin.models.Policy` rows with their approved change history.
+* ``disclosures`` (public, masked): a batch in publicity → one ``publicity`` document (公示名单)
+  per line that was not withdrawn; a published batch → one ``result`` document (发放结果) per
+  *paid* line. A failed line that was re-issued appears once, as its paid re-issue; failed,
+  returned and withdrawn lines are never disclosed.
+* ``payments`` (private, per person key): every line of every batch past draft (not cancelled,
+  not withdrawn) — pending with the workflow stage, paid, failed with the bank's reason and what
+  to do, re-issued, returned. Card: last 4 digits and a keyed digest only.
+
+Lines are read in keyset-paginated chunks with one joined query per chunk (no N+1), so a rebuild
+streams over millions of lines in constant memory. Document ids are stable (``publicity-<line>``,
+``result-<line>``, ``<line>``, ``<policy>``) so re-applying a change is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from admin.fieldcrypt import FieldCipher, cipher
+from admin.models import (
+    Batch,
+    BatchState,
+    CardAccount,
+    Department,
+    LineState,
+    PaymentLine,
+    Person,
+    Policy,
+    PolicyChange,
+    Project,
+    Region,
+)
+from core import personkey, regions
+from core.timeutil import local
+from core.validation import normalize_card_number, normalize_name
+from indexer.masking import MaskingPolicy, card_last4, mask_name, redact
+
+__all__ = [
+    "CHUNK",
+    "DocumentBuilder",
+    "LineDocs",
+    "advice_for",
+    "disclosure_ids",
+    "format_amount",
+    "policy_document",
+    "stage_for",
+]
+
+CHUNK = 5000
+NO_PAYMENT_STATES = (BatchState.draft.value, BatchState.cancelled.value)
+
+STAGE_BY_BATCH_STATE: dict[str, str] = {
+    "submitted": "已提交待初审",
+    "publicity": "公示中",
+    "approval": "审批中",
+    "finance_check": "财政复核中",
+    "bank": "银行发放中",
+    "paid": "银行发放中",
+    "published": "银行发放中",
+    "returned": "退回修改中",
+}
+STAGE_BY_LINE_STATE: dict[str, str] = {
+    "paid": "已发放到卡",
+    "failed": "发放失败",
+    "reissued": "发放失败，已重新发放",
+    "returned": "资金已退回",
+}
+
+_DEFAULT_FAILURE_ADVICE = "请携带身份证和社会保障卡到乡镇（街道）财政所或主管部门核实账户信息，更正后将重新发放。"
+# (words in the bank's code or reason, what the person should do)
+_FAILURE_ADVICE: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("closed", "销户", "注销", "已销"),
+     "您的社会保障卡账户已销户。请携带身份证到社保卡合作银行补办或换卡，再到乡镇（街道）财政所更新账户，之后将重新发放。"),
+    (("frozen", "冻结", "止付"),
+     "您的社会保障卡账户被冻结。请携带身份证和社保卡到开户银行解除冻结，再告知乡镇（街道）财政所，之后将重新发放。"),
+    (("inactive", "激活", "未启用", "金融功能"),
+     "您的社会保障卡金融功能尚未激活。请携带身份证和社保卡到社保卡合作银行网点激活，再告知乡镇（街道）财政所。"),
+    (("lost", "挂失"),
+     "您的社会保障卡已挂失。请携带身份证到社保卡合作银行补卡，再到乡镇（街道）财政所更新账户，之后将重新发放。"),
+    (("name", "户名", "姓名"),
+     "银行账户户名与登记的姓名不一致。请携带身份证和社保卡到乡镇（街道）财政所核对姓名，更正后将重新发放。"),
+    (("account", "card", "账号", "卡号", "不存在", "无此"),
+     "登记的社会保障卡卡号有误或不存在。请携带身份证和社保卡到乡镇（街道）财政所更新账户，之后将重新发放。"),
+    (("deceased", "死亡"),
+     "该补贴对象已登记为死亡，资金已停发。如有疑问请联系村（社区）或主管部门。"),
+)
+
+
+def format_amount(amount: Decimal) -> tuple[str, int]:
+    """``Decimal('1234.5')`` → ``("1234.50", 123450)``."""
+    value = Decimal(amount).quantize(Decimal("0.01"))
+    return f"{value:.2f}", int(value * 100)
+
+
+def advice_for(state: str, failure_code: str | None = None, failure_reason: str | None = None) -> str:
+    """What the person should do, in plain Chinese (empty when nothing is needed)."""
+    if state == LineState.failed.value:
+        text = f"{failure_code or ''} {failure_reason or ''}".lower()
+        for words, advice in _FAILURE_ADVICE:
+            if any(word in text for word in words):
+                return advice
+        return _DEFAULT_FAILURE_ADVICE
+    if state == LineState.reissued.value:
+        return "这笔发放失败后已重新发放，请查看同一项目的新发放记录。"
+    if state == LineState.returned.value:
+        return "资金已按规定退回国库。如仍符合补贴条件，请联系主管部门或乡镇（街道）财政所核实后重新发放。"
+    if state == LineState.pending.value:
+        return "正在办理中，请留意后续发放结果。"
+    return ""
+
+
+def stage_for(batch_state: str, line_state: str) -> str:
+    """Where a line is, in Chinese (已提交待初审/公示中/审批中/财政复核中/银行发放中/已发放到卡 …)."""
+    if line_state in STAGE_BY_LINE_STATE:
+        return STAGE_BY_LINE_STATE[line_state]
+    return STAGE_BY_BATCH_STATE.get(batch_state, "办理中")
+
+
+def disclosure_ids(line_id: int) -> tuple[str, str]:
+    return f"publicity-{line_id}", f"result-{line_id}"
+
+
+def _iso(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return local(value).date().isoformat()
+    return value.isoformat()
+
+
+# --- policies -----------------------------------------------------------------------------------
+
+def policy_document(policy: Policy, department: str, changes: Iterable[PolicyChange]) -> dict[str, Any] | None:
+    """The ``policies`` document, or ``None`` when the policy is not (or no longer) published."""
+    if policy.status != "published":
+        return None
+    history = [
+        {"date": _iso(change.reviewed_at or change.requested_at), "change": change.summary}
+        for change in changes
+        if change.status == "approved"
+    ]
+    return {
+        "id": str(policy.id),
+        "code": policy.code,
+        "name": policy.name,
+        "short_name": policy.short_name,
+        "department": department,
+        "level": policy.level,
+        "year": int(policy.year),
+        "budget_source": policy.budget_source or "",
+        "scope": policy.scope or "",
+        "beneficiaries": policy.beneficiaries or "",
+        "standard": policy.standard or "",
+        "document_title": policy.document_title or "",
+        "document_number": policy.document_number or "",
+        "document_url": policy.document_url or "",
+        "delivery": policy.delivery or "",
+        "status": policy.status,
+        "history": history,
+    }
+
+
+# --- lines --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _BatchInfo:
+    id: int
+    code: str
+    state: str
+    year: int
+    period: str
+    project_code: str
+    project_name: str
+    policy_name: str
+    department: str
+    publicity_date: str
+    paid_date: str
+    sensitive_level: str
+    name_style: str
+
+
+@dataclass
+class LineDocs:
+    """What one line should look like in the indexes now (``None`` = must not be there)."""
+
+    line_id: int
+    disclosure: dict[str, Any] | None
+    payment: dict[str, Any] | None
+
+
+_LINE_COLUMNS = (
+    PaymentLine.id,
+    PaymentLine.batch_id,
+    PaymentLine.person_id,
+    PaymentLine.village_code,
+    PaymentLine.amount,
+    PaymentLine.state,
+    PaymentLine.failure_code,
+    PaymentLine.failure_reason,
+    PaymentLine.paid_on,
+    Person.person_key,
+    Person.name,
+    CardAccount.card_number_enc,
+)
+
+
+def disclosure_filter() -> ColumnElement[bool]:
+    """SQL twin of :meth:`DocumentBuilder._disclosure` (used to count expected documents)."""
+    return or_(
+        and_(Batch.state == BatchState.publicity.value, PaymentLine.state != LineState.withdrawn.value),
+        and_(Batch.state == BatchState.published.value, PaymentLine.state == LineState.paid.value),
+    )
+
+
+def payment_filter() -> ColumnElement[bool]:
+    """SQL twin of :meth:`DocumentBuilder._payment`."""
+    return and_(Batch.state.notin_(NO_PAYMENT_STATES), PaymentLine.state != LineState.withdrawn.value)
+
+
+@dataclass
+class DocumentBuilder:
+    """Builds documents from one session's view of the batch database."""
+
+    hmac_key: bytes
+    field_key: str
+    masking: MaskingPolicy = field(default_factory=MaskingPolicy)
+    chunk: int = CHUNK
+    _cipher: FieldCipher | None = field(default=None, init=False, repr=False)
+    _village_names: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _cards: dict[str, tuple[str, str]] = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    def from_config(cls, config: Any, masking: MaskingPolicy | None = None) -> DocumentBuilder:
+        from indexer.masking import load_policy
+
+        return cls(config.hmac_key, config.field_key, masking or load_policy(config.data_dir))
+
+    # -- policies ------------------------------------------------------------------------------
+
+    def policies(self, session: Session, policy_ids: Iterable[int] | None = None) -> Iterator[tuple[int, dict[str, Any] | None]]:
+        """``(policy id, document or None)`` for the given policies, or every published one."""
+        stmt = select(Policy, Department.name).join(Department, Department.id == Policy.department_id)
+        if policy_ids is None:
+            stmt = stmt.where(Policy.status == "published")
+        else:
+            stmt = stmt.where(Policy.id.in_(list(policy_ids)))
+        rows = session.execute(stmt.order_by(Policy.id)).all()
+        ids = [policy.id for policy, _ in rows]
+        changes: dict[int, list[PolicyChange]] = {}
+        if ids:
+            for change in session.scalars(
+                select(PolicyChange).where(PolicyChange.policy_id.in_(ids)).order_by(PolicyChange.id)
+            ):
+                changes.setdefault(change.policy_id, []).append(change)
+        for policy, department in rows:
+            yield policy.id, policy_document(policy, department, changes.get(policy.id, []))
+
+    def count_policies(self, session: Session) -> int:
+        return session.scalar(select(func.count()).select_from(Policy).where(Policy.status == "published")) or 0
+
+    # -- lines ---------------------------------------------------------------------------------
+
+    def count_disclosures(self, session: Session) -> int:
+        stmt = select(func.count()).select_from(PaymentLine).join(Batch, Batch.id == PaymentLine.batch_id)
+        return session.scalar(stmt.where(disclosure_filter())) or 0
+
+    def count_payments(self, session: Session) -> int:
+        stmt = select(func.count()).select_from(PaymentLine).join(Batch, Batch.id == PaymentLine.batch_id)
+        return session.scalar(stmt.where(payment_filter())) or 0
+
+    def disclosures(self, session: Session) -> Iterator[dict[str, Any]]:
+        """Every ``disclosures`` document (for a rebuild)."""
+        for docs in self.lines(session, where=disclosure_filter()):
+            if docs.disclosure is not None:
+                yield docs.disclosure
+
+    def payments(self, session: Session) -> Iterator[dict[str, Any]]:
+        """Every ``payments`` document (for a rebuild)."""
+        for docs in self.lines(session, where=payment_filter(), with_cards=True):
+            if docs.payment is not None:
+                yield docs.payment
+
+    def lines(self, session: Session, *, batch_ids: Iterable[int] | None = None,
+              line_ids: Iterable[int] | None = None, where: ColumnElement[bool] | None = None,
+              with_cards: bool = True) -> Iterator[LineDocs]:
+        """:class:`LineDocs` for every line matching the filters, in line id order, chunk by chunk."""
+        batches: dict[int, _BatchInfo] = {}
+        stmt = (
+            select(*_LINE_COLUMNS)
+            .join(Person, Person.id == PaymentLine.person_id)
+            .join(Batch, Batch.id == PaymentLine.batch_id)
+            .outerjoin(CardAccount, CardAccount.id == PaymentLine.card_account_id)
+        )
+        if batch_ids is not None:
+            stmt = stmt.where(PaymentLine.batch_id.in_(list(batch_ids)))
+        if line_ids is not None:
+            stmt = stmt.where(PaymentLine.id.in_(list(line_ids)))
+        if where is not None:
+            stmt = stmt.where(where)
+        last = 0
+        while True:
+            rows = session.execute(stmt.where(PaymentLine.id > last).order_by(PaymentLine.id).limit(self.chunk)).all()
+            if not rows:
+                return
+            last = rows[-1].id
+            missing = {row.batch_id for row in rows} - batches.keys()
+            if missing:
+                batches.update(self._load_batches(session, missing))
+            self._load_region_names(session, {code for row in rows for code in _levels(row.village_code)})
+            fallback_cards = {}
+            if with_cards:
+                need = {row.person_id for row in rows if row.card_number_enc is None}
+                if need:
+                    fallback_cards = self._current_cards(session, need)
+            for row in rows:
+                batch = batches[row.batch_id]
+                card_enc = row.card_number_enc or fallback_cards.get(row.person_id)
+                yield LineDocs(
+                    row.id,
+                    self._disclosure(row, batch),
+                    self._payment(row, batch, card_enc) if with_cards else None,
+                )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _load_batches(self, session: Session, ids: set[int]) -> dict[int, _BatchInfo]:
+        stmt = (
+            select(Batch, Project.code, Project.name, Policy.name, Department.name)
+            .join(Project, Project.id == Batch.project_id)
+            .join(Policy, Policy.id == Project.policy_id)
+            .join(Department, Department.id == Project.department_id)
+            .where(Batch.id.in_(ids))
+        )
+        out = {}
+        for batch, project_code, project_name, policy_name, department in session.execute(stmt):
+            out[batch.id] = _BatchInfo(
+                id=batch.id,
+                code=batch.code,
+                state=batch.state,
+                year=int(batch.year),
+                period=batch.period,
+                project_code=project_code,
+                project_name=project_name,
+                policy_name=policy_name,
+                department=department,
+                publicity_date=_iso(batch.publicity_start or batch.step_started_on or batch.created_at),
+                paid_date=_iso(batch.paid_on or batch.published_on),
+                sensitive_level=self.masking.region_level_for(project_name),
+                name_style=self.masking.name_style_for(project_name),
+            )
+        return out
+
+    def _load_region_names(self, session: Session, codes: set[str]) -> None:
+        missing = [code for code in codes if code not in self._village_names]
+        if not missing:
+            return
+        for code, name in session.execute(select(Region.code, Region.name).where(Region.code.in_(missing))):
+            self._village_names[code] = name
+        for code in missing:
+            self._village_names.setdefault(code, "")
+
+    def _current_cards(self, session: Session, person_ids: set[int]) -> dict[int, str]:
+        stmt = (
+            select(CardAccount.person_id, CardAccount.card_number_enc)
+            .where(CardAccount.person_id.in_(person_ids), CardAccount.status == "active")
+            .order_by(CardAccount.id)
+        )
+        return {person_id: enc for person_id, enc in session.execute(stmt)}  # newest active wins
+
+    def _region(self, village_code: str, level: str) -> tuple[list[str], str, str, str]:
+        code = (village_code or "").strip()
+        lengths = {"village": 12, "township": 9, "county": 6}[level]
+        codes = [code[:n] for n in (2, 4, 6, 9, 12) if n <= lengths and len(code) >= n]
+        county = self._region_name(code[:6]) if len(code) >= 6 else ""
+        township = self._region_name(code[:9]) if len(code) >= 9 and lengths >= 9 else ""
+        village = self._village_names.get(code, "") if len(code) == 12 and lengths >= 12 else ""
+        return codes, county, township, village
+
+    def _region_name(self, code: str) -> str:
+        """Name of a county/township: the batch database's region table, else the NBS data."""
+        name = self._village_names.get(code)
+        if name:
+            return name
+        region = regions.get(code)
+        return region.name if region is not None else ""
+
+    def _disclosure(self, row: Any, batch: _BatchInfo) -> dict[str, Any] | None:
+        if batch.state == BatchState.publicity.value and row.state != LineState.withdrawn.value:
+            kind, doc_id, day, status = "publicity", f"publicity-{row.id}", batch.publicity_date, "公示中"
+        elif batch.state == BatchState.published.value and row.state == LineState.paid.value:
+            kind, doc_id, day, status = "result", f"result-{row.id}", _iso(row.paid_on) or batch.paid_date, "已发放"
+        else:
+            return None
+        amount, cents = format_amount(row.amount)
+        codes, county, township, village = self._region(row.village_code, batch.sensitive_level)
+        return {
+            "id": doc_id,
+            "kind": kind,
+            "name_masked": mask_name(row.name, batch.name_style),  # type: ignore[arg-type]
+            "region_codes": codes,
+            "county": county,
+            "township": township,
+            "village": village,
+            "project_code": batch.project_code,
+            "project_name": batch.project_name,
+            "policy_name": batch.policy_name,
+            "department": batch.department,
+            "year": batch.year,
+            "period": batch.period,
+            "amount": amount,
+            "amount_cents": cents,
+            "date": day,
+            "batch_code": batch.code,
+            "status": status,
+        }
+
+    def _card(self, card_enc: str | None, person_key: str) -> tuple[str, str]:
+        if not card_enc:
+            return "", ""
+        cached = self._cards.get(card_enc)
+        if cached is None:
+            if self._cipher is None:
+                self._cipher = cipher(self.field_key)
+            number = normalize_card_number(self._cipher.decrypt(card_enc))
+            cached = (card_last4(number), personkey.card_digest(self.hmac_key, person_key, number))
+            if len(self._cards) > 200_000:
+                self._cards.clear()
+            self._cards[card_enc] = cached
+        return cached
+
+    def _payment(self, row: Any, batch: _BatchInfo, card_enc: str | None) -> dict[str, Any] | None:
+        if batch.state in NO_PAYMENT_STATES or row.state == LineState.withdrawn.value:
+            return None
+        amount, cents = format_amount(row.amount)
+        last4, digest = self._card(card_enc, row.person_key)
+        codes, _county, _township, village = self._region(row.village_code, "village")
+        if row.state == LineState.paid.value:
+            day = _iso(row.paid_on) or batch.paid_date
+        elif row.state == LineState.pending.value and batch.state == BatchState.publicity.value:
+            day = batch.publicity_date
+        else:
+            day = _iso(row.paid_on) or batch.paid_date or batch.publicity_date
+        failed = row.state in (LineState.failed.value, LineState.reissued.value, LineState.returned.value)
+        return {
+            "id": str(row.id),
+            "person_key": row.person_key,
+            "name_digest": personkey.name_digest(self.hmac_key, row.person_key, normalize_name(row.name)),
+            "card_last4": last4,
+            "card_digest": digest,
+            "project_code": batch.project_code,
+            "project_name": batch.project_name,
+            "department": batch.department,
+            "year": batch.year,
+            "period": batch.period,
+            "amount": amount,
+            "amount_cents": cents,
+            "date": day,
+            "state": row.state,
+            "stage": stage_for(batch.state, row.state),
+            "failure_code": (row.failure_code or "") if failed else "",
+            "failure_reason": redact(row.failure_reason, (row.name,)) if failed else "",
+            "advice": advice_for(row.state, row.failure_code, row.failure_reason),
+            "region_codes": codes,
+            "village": village,
+            "batch_code": batch.code,
+        }
+
+
+def _levels(village_code: str | None) -> tuple[str, ...]:
+    code = (village_code or "").strip()
+    return tuple(code[:n] for n in (6, 9, 12) if len(code) >= n)

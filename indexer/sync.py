@@ -1,0 +1,263 @@
+"""Outbox consumer: brings the search indexes up to date with the batch database.
+
+``sync`` reads the outbox rows after the consumer's cursor (:class:`admin.models.OutboxCursor`) in
+id order, a chunk at a time; for every batch, line and policy named in the chunk it rebuilds the
+documents from the *current* database state, writes them to the engine (upserts and deletes), and
+only then advances the cursor. Killed at any point, the next run re-applies at most one chunk,
+which is harmless: documents are keyed and rebuilt from the database, never from the outbox row.
+
+* Several named consumers (one per search server) each keep their own cursor; outbox rows are
+  never deleted by a consumer (:func:`prune` removes rows every cursor has passed).
+* Cursor updates are compare-and-set: if a rebuild moved the cursor meanwhile, the sync does not
+  overwrite it (the rebuild's position wins and the rows are re-applied).
+* PostgreSQL allocates ids before commit, so a row with a smaller id can become visible after a
+  larger one. The cursor therefore only advances over an unbroken run of ids; a gap is waited for
+  up to ``gap_timeout`` seconds (then taken to be a rolled-back transaction).
+* ``complaint`` rows are not this consumer's business (see :mod:`indexer.inbound`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from admin.models import OutboxCursor, OutboxEntry, PaymentLine
+from core.db import Database
+from core.timeutil import local, now
+from indexer.documents import DocumentBuilder, disclosure_ids
+from indexer.search.base import SearchEngine
+from indexer.search.schemas import DISCLOSURES, PAYMENTS, POLICIES, SPECS
+
+__all__ = ["Lag", "SyncReport", "all_lags", "apply_entries", "consumer_lag", "follow", "get_cursor", "prune",
+           "set_cursor", "sync"]
+
+CHUNK = 200
+GAP_TIMEOUT = 60.0
+INDEX_TOPICS = ("batch", "line", "policy")
+
+
+@dataclass
+class Lag:
+    consumer: str
+    cursor: int
+    newest_id: int
+    behind: int  # newest outbox id − cursor
+    oldest_unprocessed_age: float | None  # seconds; None when nothing is waiting
+    updated_at: datetime | None
+
+
+@dataclass
+class SyncReport:
+    consumer: str
+    entries: int = 0
+    chunks: int = 0
+    upserted: dict[str, int] = field(default_factory=lambda: {name: 0 for name in SPECS})
+    deleted: dict[str, int] = field(default_factory=lambda: {name: 0 for name in SPECS})
+    cursor: int = 0
+    lag: Lag | None = None
+    waiting_on_gap: bool = False
+    cursor_moved_elsewhere: bool = False
+
+
+BeforeCommit = Callable[[int, int], None]  # (chunk number, new cursor); raise to abort
+
+
+def get_cursor(session: Session, consumer: str) -> OutboxCursor | None:
+    return session.get(OutboxCursor, consumer)
+
+
+def set_cursor(session: Session, consumer: str, last_id: int) -> None:
+    """Move a consumer's cursor (creating it), e.g. after a rebuild."""
+    row = session.get(OutboxCursor, consumer)
+    if row is None:
+        session.add(OutboxCursor(consumer=consumer, last_id=last_id, updated_at=now()))
+    else:
+        row.last_id = last_id
+        row.updated_at = now()
+    session.flush()
+
+
+def _ensure_cursor(db: Database, consumer: str) -> tuple[int, datetime]:
+    with db.session() as session:
+        if session.get(OutboxCursor, consumer) is None:
+            session.add(OutboxCursor(consumer=consumer, last_id=0, updated_at=now()))
+    with db.session() as session:
+        row = session.get(OutboxCursor, consumer)
+        assert row is not None
+        return int(row.last_id), row.updated_at
+
+
+def _contiguous(rows: list[Any], cursor: int, gap_timeout: float) -> tuple[list[Any], bool]:
+    """The leading rows that may be applied now, and whether we stopped at a young gap."""
+    expected = cursor + 1
+    taken = []
+    for row in rows:
+        if row[0] != expected and (now() - local(row[3])).total_seconds() < gap_timeout:
+            return taken, True
+        taken.append(row)
+        expected = row[0] + 1
+    return taken, False
+
+
+def sync(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consumer: str = "default",
+         limit: int | None = None, chunk: int = CHUNK, gap_timeout: float = GAP_TIMEOUT,
+         before_commit: BeforeCommit | None = None) -> SyncReport:
+    """Drain the outbox for ``consumer`` (at most ``limit`` rows). Returns what was done."""
+    report = SyncReport(consumer=consumer)
+    for spec in SPECS.values():
+        engine.ensure_index(spec)
+    cursor, stamp = _ensure_cursor(db, consumer)
+    while limit is None or report.entries < limit:
+        size = chunk if limit is None else min(chunk, limit - report.entries)
+        with db.session() as session:
+            rows = [tuple(r) for r in session.execute(
+                select(OutboxEntry.id, OutboxEntry.topic, OutboxEntry.key, OutboxEntry.created_at)
+                .where(OutboxEntry.id > cursor).order_by(OutboxEntry.id).limit(size)
+            )]
+        if not rows:
+            break
+        taken, report.waiting_on_gap = _contiguous(rows, cursor, gap_timeout)
+        if not taken:
+            break
+        with db.session() as session:
+            apply_entries(session, engine, builder, [(t, k) for _, t, k, _ in taken], report)
+        new_cursor = taken[-1][0]
+        report.chunks += 1
+        if before_commit is not None:
+            before_commit(report.chunks, new_cursor)
+        with db.session() as session:
+            moved = session.execute(
+                update(OutboxCursor)
+                .where(OutboxCursor.consumer == consumer, OutboxCursor.last_id == cursor,
+                       OutboxCursor.updated_at == stamp)
+                .values(last_id=new_cursor, updated_at=now())
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            row = session.get(OutboxCursor, consumer)
+            assert row is not None
+            stamp = row.updated_at
+        if not moved:
+            report.cursor_moved_elsewhere = True
+            break
+        cursor = new_cursor
+        report.entries += len(taken)
+        if report.waiting_on_gap:
+            break
+    report.cursor = cursor
+    report.lag = consumer_lag(db, consumer)
+    return report
+
+
+def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuilder,
+                  entries: list[tuple[str, str]], report: SyncReport | None = None) -> None:
+    """Rebuild and write the documents named by ``(topic, key)`` outbox entries."""
+    batch_ids: set[int] = set()
+    line_ids: set[int] = set()
+    policy_ids: set[int] = set()
+    for topic, key in entries:
+        if topic not in INDEX_TOPICS:
+            continue
+        try:
+            number = int(key)
+        except ValueError:
+            continue  # not an id: nothing this consumer can rebuild
+        {"batch": batch_ids, "line": line_ids, "policy": policy_ids}[topic].add(number)
+    report = report or SyncReport(consumer="")
+    if policy_ids:
+        upserts, deletes = [], []
+        seen = set()
+        for policy_id, doc in builder.policies(session, policy_ids):
+            seen.add(policy_id)
+            (upserts.append(doc) if doc is not None else deletes.append(str(policy_id)))
+        deletes += [str(i) for i in policy_ids - seen]  # deleted rows
+        _write(engine, POLICIES.name, upserts, deletes, report)
+    if line_ids and batch_ids:
+        covered = set(session.scalars(select(PaymentLine.id).where(
+            PaymentLine.id.in_(line_ids), PaymentLine.batch_id.in_(batch_ids))))
+        line_ids -= covered
+    for selector in ({"batch_ids": batch_ids} if batch_ids else None,
+                     {"line_ids": line_ids} if line_ids else None):
+        if selector is None:
+            continue
+        disclosures: list[dict[str, Any]] = []
+        payments: list[dict[str, Any]] = []
+        gone_d: list[str] = []
+        gone_p: list[str] = []
+        seen_lines: set[int] = set()
+        for docs in builder.lines(session, **selector):  # type: ignore[arg-type]
+            seen_lines.add(docs.line_id)
+            wanted = docs.disclosure["id"] if docs.disclosure else None
+            gone_d.extend(i for i in disclosure_ids(docs.line_id) if i != wanted)
+            if docs.disclosure is not None:
+                disclosures.append(docs.disclosure)
+            if docs.payment is not None:
+                payments.append(docs.payment)
+            else:
+                gone_p.append(str(docs.line_id))
+            if len(disclosures) + len(payments) + len(gone_d) >= 2 * builder.chunk:
+                _write(engine, DISCLOSURES.name, disclosures, gone_d, report)
+                _write(engine, PAYMENTS.name, payments, gone_p, report)
+                disclosures, payments, gone_d, gone_p = [], [], [], []
+        for line_id in selector.get("line_ids", set()) - seen_lines:  # type: ignore[operator]
+            gone_d.extend(disclosure_ids(line_id))
+            gone_p.append(str(line_id))
+        _write(engine, DISCLOSURES.name, disclosures, gone_d, report)
+        _write(engine, PAYMENTS.name, payments, gone_p, report)
+
+
+def _write(engine: SearchEngine, index: str, upserts: list[dict[str, Any]], deletes: list[str],
+           report: SyncReport) -> None:
+    if deletes:
+        engine.delete_documents(index, deletes)
+        report.deleted[index] += len(deletes)
+    if upserts:
+        report.upserted[index] += engine.replace_documents(index, upserts)
+
+
+def consumer_lag(db: Database, consumer: str) -> Lag:
+    with db.session() as session:
+        row = session.get(OutboxCursor, consumer)
+        cursor = int(row.last_id) if row else 0
+        newest = session.scalar(select(func.max(OutboxEntry.id))) or 0
+        oldest = session.scalar(select(func.min(OutboxEntry.created_at)).where(OutboxEntry.id > cursor))
+        age = (now() - local(oldest)).total_seconds() if oldest is not None else None
+        return Lag(consumer, cursor, int(newest), max(0, int(newest) - cursor), age,
+                   local(row.updated_at) if row else None)
+
+
+def all_lags(db: Database) -> list[Lag]:
+    with db.session() as session:
+        names = list(session.scalars(select(OutboxCursor.consumer).order_by(OutboxCursor.consumer)))
+    return [consumer_lag(db, name) for name in names]
+
+
+def prune(db: Database, older_than_days: int = 30) -> int:
+    """Delete outbox rows that every consumer has passed and that are older than the given age."""
+    with db.session() as session:
+        lowest = session.scalar(select(func.min(OutboxCursor.last_id)))
+        if lowest is None:
+            return 0
+        cutoff = now() - timedelta(days=older_than_days)
+        result = session.execute(
+            delete(OutboxEntry).where(OutboxEntry.id <= lowest, OutboxEntry.created_at < cutoff)
+        )
+        return int(result.rowcount or 0)
+
+
+def follow(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consumer: str = "default",
+           interval: float = 1.0, on_report: Callable[[SyncReport], None] | None = None,
+           extra: Callable[[], None] | None = None) -> None:
+    """Sync every ``interval`` seconds until interrupted (Ctrl-C)."""
+    while True:
+        report = sync(db, engine, builder, consumer=consumer)
+        if extra is not None:
+            extra()
+        if on_report is not None:
+            on_report(report)
+        time.sleep(interval)
