@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from core import personkey
+from core.config import Config
 from core.validation import id_check_digit, normalize_name
 from indexer.search.base import SearchEngine
 from indexer.search.embedded import EmbeddedEngine
@@ -71,20 +72,22 @@ def sample_docs() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def payments_engine(tmp_path: Path) -> SearchEngine:
-    engine = EmbeddedEngine(tmp_path / "search", prefix="t_")
-    engine.ensure_index(PAYMENTS)
-    engine.replace_documents("payments", sample_docs())
-    return engine
+def config(make_config) -> Config:
+    # These tests make many lookups from one address: lift the per-client limit (its own tests
+    # are in test_ratelimit.py).
+    return make_config(RATE_LIMIT_QUERY_PER_CLIENT="1000/60")
 
 
 @pytest.fixture
-def personal_client(make_config, payments_engine, public_db) -> Iterator[TestClient]:
-    from portal.app import create_app
+def payments_engine(search_engine: SearchEngine) -> SearchEngine:
+    """The shared portal engine with this module's people added to the payments index."""
+    search_engine.replace_documents("payments", sample_docs())
+    return search_engine
 
-    app = create_app(make_config(RATE_LIMIT_QUERY_PER_CLIENT="1000/60"), search=payments_engine)
-    with TestClient(app) as client:
-        yield client
+
+@pytest.fixture
+def personal_client(client, payments_engine) -> TestClient:
+    return client
 
 
 def csrf_of(client: TestClient, path: str) -> str:
@@ -212,7 +215,7 @@ def test_form_query_without_csrf_token_is_refused_in_chinese(personal_client):
     assert "重新打开页面" in page.text and "王秀英" not in page.text
 
 
-def test_form_query_from_another_browser_token_is_refused(personal_client, make_config, payments_engine):
+def test_form_query_from_another_browser_token_is_refused(personal_client):
     token = csrf_of(personal_client, "/query")
     personal_client.cookies.clear()
     personal_client.get("/query")  # a fresh cookie that the old token does not sign
@@ -298,3 +301,20 @@ def test_api_malformed_id_is_400(personal_client):
 
 def test_query_is_post_only(personal_client):
     assert personal_client.get("/api/query").status_code == 405
+
+
+def test_seeded_person_with_a_historical_region_code_finds_their_lines(client, seeded):
+    zhang = seeded.people[2]  # ID number issued under 412631, a code that no longer exists
+    answer = client.post("/api/query", json={"id_number": zhang.id_number, "name": zhang.name,
+                                             "card_digits": zhang.card_last4})
+    assert answer.status_code == 200
+    assert [y["total_paid"] for y in answer.json()["years"]] == ["120.50", "100.00"]
+
+
+def test_seeded_failed_line_shows_reason_and_advice(client, seeded):
+    li = seeded.people[1]
+    data = client.post("/api/query", json={"id_number": li.id_number, "name": li.name,
+                                           "card_digits": li.card_last4}).json()
+    failed = [line for y in data["years"] for line in y["failed"]]
+    assert [line["failure_reason"] for line in failed] == ["社保卡账户已冻结，银行无法入账"]
+    assert "解冻" in failed[0]["advice"]
