@@ -51,6 +51,7 @@ __all__ = [
     "check_file",
     "check_lines",
     "read_roster",
+    "read_table",
     "template_xlsx",
 ]
 
@@ -226,73 +227,85 @@ def _rows_from_xlsx(data: bytes) -> Iterable[list[Any]]:
         workbook.close()
 
 
-def read_roster(data: bytes, filename: str = "") -> RosterFile:
-    """Read a roster file (CSV in UTF-8/GBK/GB18030, or .xlsx). Raises `RosterFileError`."""
+def read_table(data: bytes, filename: str, columns: Sequence[str], required: Sequence[str],
+               aliases: dict[str, str] | None = None, template_hint: str = "请下载模板对照修改。",
+               ) -> tuple[str, str | None, list[str], list[tuple[int, dict[str, Any]]]]:
+    """Read a CSV/.xlsx table with a header row: (format, encoding, header, [(row number, values)]).
+
+    Values are keyed by canonical column name; blank rows are skipped but keep their numbers.
+    """
+    aliases = aliases if aliases is not None else ALIASES
     if not data or not data.strip(b" \t\r\n\x00\xef\xbb\xbf"):
-        raise RosterFileError("empty_file", "文件是空的，请选择填写好的花名册文件。")
+        raise RosterFileError("empty_file", "文件是空的，请选择填写好的文件。")
     if len(data) > MAX_FILE_BYTES:
         raise RosterFileError(
             "file_too_large",
             f"文件太大（超过 {MAX_FILE_BYTES // (1024 * 1024)} MB），请拆分成几个文件分别导入。",
         )
-    lower = filename.lower()
-    if lower.endswith(".xls") or data.startswith(b"\xd0\xcf\x11\xe0"):
+    if filename.lower().endswith(".xls") or data.startswith(b"\xd0\xcf\x11\xe0"):
         raise RosterFileError(
             "old_excel_format", "不支持旧版 Excel（.xls）文件，请在 Excel 中“另存为” .xlsx 格式后上传。"
         )
+    encoding: str | None = None
     if data.startswith(b"PK\x03\x04"):
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise RosterFileError("not_a_spreadsheet", "Excel 文件已损坏，请重新保存后上传。")
-        table, fmt, encoding = _rows_from_xlsx(data), "xlsx", None
+        table, fmt = _rows_from_xlsx(data), "xlsx"
     else:
         table, encoding = _rows_from_csv(data)
         fmt = "csv"
+
+    def clean(cell: Any) -> str:
+        text = _clean_header(cell) if aliases is ALIASES else "".join(
+            ch for ch in ("" if cell is None else str(cell)).replace("\ufeff", "") if not ch.isspace())
+        return aliases.get(text, text)
 
     iterator = iter(table)
     header: list[str] | None = None
     header_row = 0
     for index, cells in enumerate(iterator, start=1):
         if any(_cell_text(c) != "" for c in cells):
-            header = [_clean_header(c) for c in cells]
+            header = [clean(c) for c in cells]
             header_row = index
             break
     if header is None:
-        raise RosterFileError("empty_file", "文件里没有任何内容，请填写表头和花名册数据后再上传。")
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        raise RosterFileError("empty_file", "文件里没有任何内容，请填写表头和数据后再上传。")
+    missing = [c for c in required if c not in header]
     if missing:
+        optional = [c for c in columns if c not in required]
         raise RosterFileError(
             "missing_columns",
-            "表头缺少以下列：" + "、".join(missing) + "。第一行应为：" + "、".join(COLUMNS)
-            + "（列的顺序不限，手机号可以不填）。请下载模板对照修改。",
+            "表头缺少以下列：" + "、".join(missing) + "。第一行应为：" + "、".join(columns)
+            + "（列的顺序不限" + ("，" + "、".join(optional) + "可以不填" if optional else "") + "）。"
+            + template_hint,
         )
-    duplicated = sorted({c for c in header if c in COLUMNS and header.count(c) > 1})
+    duplicated = sorted({c for c in header if c in columns and header.count(c) > 1})
     if duplicated:
         raise RosterFileError("duplicate_columns", "表头中以下列出现了不止一次：" + "、".join(duplicated) + "。")
-    position = {name: header.index(name) for name in COLUMNS if name in header}
-
-    rows: list[RosterRow] = []
+    position = {name: header.index(name) for name in columns if name in header}
+    out: list[tuple[int, dict[str, Any]]] = []
     for index, cells in enumerate(iterator, start=header_row + 1):
         values = {name: (_cell_text(cells[i]) if i < len(cells) else "") for name, i in position.items()}
         if all(v == "" for v in values.values()):
             continue
-        if len(rows) >= MAX_LINES:
+        if len(out) >= MAX_LINES:
             raise RosterFileError(
                 "too_many_lines", f"文件行数超过 {MAX_LINES:,} 行的上限，请拆分成几个文件分别导入。"
             )
-        rows.append(
-            RosterRow(
-                line_no=index,
-                name=str(values.get("姓名", "")),
-                id_number="",
-                card_number="",
-                phone="",
-                amount_text="",
-                village=_as_text(values.get("村", "")),
-                raw=values,
-            )
-        )
-    if not rows:
-        raise RosterFileError("no_lines", "文件只有表头，没有花名册数据行。")
+        out.append((index, values))
+    if not out:
+        raise RosterFileError("no_lines", "文件只有表头，没有数据行。")
+    return fmt, encoding, header, out
+
+
+def read_roster(data: bytes, filename: str = "") -> RosterFile:
+    """Read a roster file (CSV in UTF-8/GBK/GB18030, or .xlsx). Raises `RosterFileError`."""
+    fmt, encoding, header, table = read_table(data, filename, COLUMNS, REQUIRED_COLUMNS)
+    rows = [
+        RosterRow(line_no=index, name=str(values.get("姓名", "")), id_number="", card_number="", phone="",
+                  amount_text="", village=_as_text(values.get("村", "")), raw=values)
+        for index, values in table
+    ]
     return RosterFile(format=fmt, encoding=encoding, columns=header, rows=rows)
 
 
