@@ -185,7 +185,8 @@ def build_mix(db: Database, config: Config, *, people: int = 40, seed: int = 7) 
         failed.failure_code, failed.failure_reason = "account_frozen", "账户冻结"
         reissued.state, reissued.paid_on = "reissued", None
         reissued.failure_code = "account_closed"
-        reissued.failure_reason = f"账户已销户（户名 {mix.people[0].name}，卡号 {mix.people[0].card}）"
+        owner = next(p for p in mix.people if p.id == reissued.person_id)
+        reissued.failure_reason = f"账户已销户（户名 {owner.name}，卡号 {owner.card}）"  # banks do write this
         returned.state, returned.paid_on, returned.failure_reason = "returned", None, "无法发放，已退回国库"
         withdrawn.state, withdrawn.paid_on = "withdrawn", None
         again = PaymentLine(batch_id=published, line_no=999, person_id=reissued.person_id,

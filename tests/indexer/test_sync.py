@@ -1,0 +1,150 @@
+"""The outbox consumer: crash-safe, idempotent, converges to what a fresh rebuild gives, and keeps
+one cursor per named consumer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from admin import outbox
+from admin.models import Batch, OutboxCursor, OutboxEntry, PaymentLine, Policy
+from core.timeutil import now
+from indexer.rebuild import rebuild
+from indexer.search.base import make_engine
+from indexer.sync import all_lags, consumer_lag, prune, sync
+from tests.indexer.builders import build_mix
+from tests.indexer.conftest import all_docs, by_id
+
+INDEXES = ("policies", "disclosures", "payments")
+
+
+class Crash(Exception):
+    pass
+
+
+def contents(engine) -> dict[str, dict[str, dict]]:
+    out = {}
+    for name in INDEXES:
+        docs = all_docs(engine, name)
+        ids = [str(d["id"]) for d in docs]
+        assert len(ids) == len(set(ids)), f"duplicates in {name}"
+        out[name] = by_id(docs)
+    return out
+
+
+@pytest.fixture
+def second_engine(config):
+    return make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix + "ref_")
+
+
+def fresh_rebuild(batch_db, engine, builder) -> dict[str, dict[str, dict]]:
+    rebuild(batch_db, engine, builder, consumer="reference")
+    return contents(engine)
+
+
+def cursor_of(db, consumer: str) -> int | None:
+    with db.session() as s:
+        row = s.get(OutboxCursor, consumer)
+        return None if row is None else int(row.last_id)
+
+
+@pytest.mark.parametrize("crash_on_chunk", [1, 2])
+def test_a_crash_before_the_cursor_moves_loses_nothing(batch_db, config, ix_engine, second_engine, doc_builder,
+                                                       crash_on_chunk) -> None:
+    build_mix(batch_db, config, people=30)
+
+    def crash(chunk: int, _cursor: int) -> None:
+        if chunk == crash_on_chunk:  # engine written, cursor not yet advanced
+            raise Crash
+
+    with pytest.raises(Crash):
+        sync(batch_db, ix_engine, doc_builder, chunk=4, before_commit=crash)
+    with batch_db.session() as s:
+        first_chunk_end = list(s.scalars(select(OutboxEntry.id).order_by(OutboxEntry.id).limit(4)))[-1]
+    assert cursor_of(batch_db, "default") == (0 if crash_on_chunk == 1 else first_chunk_end)
+
+    report = sync(batch_db, ix_engine, doc_builder, chunk=4)
+    assert report.lag is not None and report.lag.behind == 0 and report.lag.oldest_unprocessed_age is None
+    again = sync(batch_db, ix_engine, doc_builder, chunk=4)
+    assert again.entries == 0
+
+    assert contents(ix_engine) == fresh_rebuild(batch_db, second_engine, doc_builder)
+
+
+def test_changes_reach_the_indexes(batch_db, config, ix_engine, second_engine, doc_builder) -> None:
+    mix = build_mix(batch_db, config, people=20)
+    sync(batch_db, ix_engine, doc_builder)
+    before = contents(ix_engine)
+    publicity_docs = [i for i in before["disclosures"] if i.startswith("publicity-")]
+    assert publicity_docs
+    withdrawn_line = mix.special_lines["reissue"]
+    assert f"result-{withdrawn_line}" in before["disclosures"]
+
+    with batch_db.session() as s:
+        s.get(Batch, mix.batch_ids["publicity"]).state = "approval"  # publicity over
+        outbox.emit(s, "batch", mix.batch_ids["publicity"])
+        s.get(Policy, mix.policy_ids["GLJT"]).status = "withdrawn"
+        outbox.emit(s, "policy", mix.policy_ids["GLJT"])
+        s.get(PaymentLine, withdrawn_line).state = "withdrawn"  # corrected after publication
+        outbox.emit(s, "line", withdrawn_line)
+        s.get(Batch, mix.batch_ids["bank"]).state = "paid"
+        s.query(PaymentLine).filter_by(batch_id=mix.batch_ids["bank"]).update({"state": "paid"})
+        outbox.emit(s, "batch", mix.batch_ids["bank"])
+        outbox.emit(s, "complaint", "T0000001")  # not this consumer's business, must not stop it
+        outbox.emit(s, "batch", "not-a-number")
+    report = sync(batch_db, ix_engine, doc_builder)
+    assert report.entries == 6 and report.deleted["disclosures"] > 0
+    after = contents(ix_engine)
+    assert not [i for i in after["disclosures"] if i.startswith("publicity-")]
+    assert str(mix.policy_ids["GLJT"]) not in after["policies"]
+    assert f"result-{withdrawn_line}" not in after["disclosures"]
+    assert str(withdrawn_line) not in after["payments"]
+    paid_now = {d["stage"] for d in after["payments"].values() if d["batch_code"] == "B2025-005"}
+    assert paid_now == {"已发放到卡"}
+    assert after == fresh_rebuild(batch_db, second_engine, doc_builder)
+
+
+def test_two_consumers_keep_their_own_cursors(batch_db, config, ix_engine, second_engine, doc_builder) -> None:
+    mix = build_mix(batch_db, config, people=12)
+    a = sync(batch_db, ix_engine, doc_builder, consumer="replica-a")
+    newest = a.cursor
+    assert cursor_of(batch_db, "replica-b") is None
+    with batch_db.session() as s:
+        s.get(Batch, mix.batch_ids["approval"]).state = "finance_check"
+        outbox.emit(s, "batch", mix.batch_ids["approval"])
+    lags = {lag.consumer: lag for lag in all_lags(batch_db)}
+    assert lags["replica-a"].behind == 1 and lags["replica-a"].oldest_unprocessed_age is not None
+    b = sync(batch_db, second_engine, doc_builder, consumer="replica-b", limit=5)
+    assert b.entries == 5 and cursor_of(batch_db, "replica-b") == 5
+    assert cursor_of(batch_db, "replica-a") == newest
+    sync(batch_db, second_engine, doc_builder, consumer="replica-b")
+    sync(batch_db, ix_engine, doc_builder, consumer="replica-a")
+    assert cursor_of(batch_db, "replica-a") == cursor_of(batch_db, "replica-b") == newest + 1
+    assert contents(ix_engine) == contents(second_engine)
+    with batch_db.session() as s:  # consumers never delete outbox rows
+        assert len(list(s.scalars(select(OutboxEntry.id)))) == newest + 1
+
+
+def test_the_cursor_waits_at_a_gap_until_it_is_old(batch_db, ix_engine, doc_builder) -> None:
+    with batch_db.session() as s:  # id 3 is a transaction that has not committed yet
+        for i in (1, 2, 4):
+            s.add(OutboxEntry(id=i, topic="policy", key="999", created_at=now()))
+    report = sync(batch_db, ix_engine, doc_builder)
+    assert report.waiting_on_gap and report.cursor == 2
+    report = sync(batch_db, ix_engine, doc_builder, gap_timeout=0)
+    assert not report.waiting_on_gap and report.cursor == 4
+
+
+def test_prune_keeps_rows_some_consumer_still_needs(batch_db, ix_engine, doc_builder) -> None:
+    with batch_db.session() as s:
+        for i in range(1, 11):
+            s.add(OutboxEntry(id=i, topic="policy", key="999", created_at=now() - timedelta(days=40)))
+        s.add(OutboxCursor(consumer="slow", last_id=4, updated_at=now()))
+    sync(batch_db, ix_engine, doc_builder, consumer="fast")
+    assert prune(batch_db, older_than_days=30) == 4
+    assert prune(batch_db, older_than_days=30) == 0
+    assert consumer_lag(batch_db, "slow").behind == 6
+    sync(batch_db, ix_engine, doc_builder, consumer="slow")
+    assert prune(batch_db, older_than_days=30) == 6
