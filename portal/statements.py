@@ -14,11 +14,32 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
-from starlette.routing import BaseRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-__all__ = ["STATEMENT_TTL", "StatementToken", "make_statement_token", "read_statement_token", "routes"]
+from core.timeutil import format_datetime_zh, now
+from portal.errors import PublicError
+from portal.query import NO_STORE, PersonPayments, YearPayments, lookup_by_person_key
+from portal.services import STATIC_DIR, services
+
+__all__ = [
+    "STATEMENT_TTL",
+    "StatementToken",
+    "StatementTokenError",
+    "amount_in_words",
+    "find_cjk_font",
+    "make_statement_token",
+    "read_statement_token",
+    "render_pdf",
+    "routes",
+]
 
 STATEMENT_TTL = 15 * 60
 
@@ -68,5 +89,195 @@ def read_statement_token(secret: str, token: str, *, now: float | None = None) -
     return parsed
 
 
+# --- the statement itself ---------------------------------------------------------------------
+
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_UNITS = ["", "拾", "佰", "仟"]
+_SECTIONS = ["", "万", "亿", "万亿"]
+
+
+def _section_words(n: int) -> str:
+    """0 < n < 10000 in upper-case digits with 仟佰拾 and inner zeros."""
+    out, zero = "", False
+    for pos in (3, 2, 1, 0):
+        digit = n // 10 ** pos % 10
+        if digit == 0:
+            zero = zero or bool(out)
+            continue
+        if zero:
+            out += "零"
+            zero = False
+        out += _DIGITS[digit] + _UNITS[pos]
+    return out
+
+
+def amount_in_words(amount: Decimal) -> str:
+    """Chinese upper-case amount as on financial documents: 1534.50 → 壹仟伍佰叁拾肆元伍角整."""
+    amount = Decimal(amount).quantize(Decimal("0.01"))
+    if amount < 0:
+        return "负" + amount_in_words(-amount)
+    cents = int(amount * 100)
+    yuan, jiao, fen = cents // 100, cents // 10 % 10, cents % 10
+    sections: list[int] = []
+    while yuan:
+        sections.insert(0, yuan % 10000)
+        yuan //= 10000
+    out, need_zero = "", False
+    for index, section in enumerate(sections):
+        unit = _SECTIONS[len(sections) - 1 - index]
+        if section == 0:
+            need_zero = bool(out)
+            continue
+        if out and (need_zero or section < 1000):
+            out += "零"
+        out += _section_words(section) + unit
+        need_zero = False
+    if out:
+        out += "元"
+    if not jiao and not fen:
+        return (out or "零元") + "整"
+    if jiao:
+        out += _DIGITS[jiao] + "角"
+    elif out:
+        out += "零"
+    return out + (_DIGITS[fen] + "分" if fen else "整")
+
+
+@dataclass(frozen=True)
+class Statement:
+    name: str
+    year: int
+    payments: YearPayments
+    printed_at: str
+
+    @property
+    def lines(self) -> list:
+        """Paid lines, oldest first (as a statement reads)."""
+        return sorted(self.payments.paid, key=lambda i: (str(i.date or ""), i.id))
+
+    @property
+    def total(self) -> Decimal:
+        return self.payments.total_paid
+
+    @property
+    def total_in_words(self) -> str:
+        return amount_in_words(self.total)
+
+
+def _statement(request: Request, token: str) -> Statement:
+    svc = services(request)
+    try:
+        parsed = read_statement_token(svc.config.session_secret, token)
+    except StatementTokenError as exc:
+        if exc.expired:
+            raise PublicError(410, "statement_expired",
+                              "明白条链接已过期（查询后15分钟内有效），请重新查询后再打开。",
+                              headers=NO_STORE) from None
+        raise PublicError(404, "statement_not_found", "明白条链接无效，请重新查询后再打开。",
+                          headers=NO_STORE) from None
+    person: PersonPayments | None = lookup_by_person_key(svc.search, parsed.person_key)
+    year = person.year(parsed.year) if person else None
+    if year is None or not year.paid:
+        raise PublicError(404, "statement_not_found", f"未查询到{parsed.year}年已发放的补贴记录。",
+                          headers=NO_STORE)
+    return Statement(parsed.name, parsed.year, year, format_datetime_zh(now()))
+
+
+async def statement_page(request: Request) -> Response:
+    token = request.path_params["token"]
+    statement = await run_in_threadpool(_statement, request, token)
+    return request.app.state.templates.TemplateResponse(
+        request, "statement.html", {"statement": statement, "pdf_url": f"/statement/{token}.pdf"},
+        headers=NO_STORE,
+    )
+
+
+FONT_CANDIDATES: tuple[tuple[str, int], ...] = (
+    # (path, index in a font collection); the first that exists is used.
+    (str(STATIC_DIR / "fonts" / "statement.ttf"), 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),  # CJK only: digits from DejaVu
+)
+LATIN_FALLBACK = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+@lru_cache(maxsize=1)
+def find_cjk_font() -> tuple[str, int] | None:
+    """A CJK font for the PDF (Debian ``fonts-wqy-microhei`` or ``fonts-droid-fallback``)."""
+    for path, index in FONT_CANDIDATES:
+        if Path(path).is_file():
+            return path, index
+    return None
+
+
+def render_pdf(statement: Statement) -> bytes:
+    """The statement as an A4 PDF (fpdf2)."""
+    from fpdf import FPDF, FontFace
+    from fpdf.enums import XPos, YPos
+
+    font = find_cjk_font()
+    if font is None:
+        raise PublicError(503, "pdf_unavailable", "PDF暂不可用，请打开明白条页面后使用浏览器的“打印”功能。",
+                          headers=NO_STORE)
+    path, index = font
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.set_margins(18, 18, 18)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.set_title(f"{statement.year}年惠民惠农财政补贴资金明白条")
+    pdf.set_creator("yikatong")
+    kwargs = {"collection_font_number": index} if path.endswith((".ttc", ".otc")) else {}
+    pdf.add_font("cjk", "", path, **kwargs)
+    family = "cjk"
+    if path.endswith("DroidSansFallbackFull.ttf") and Path(LATIN_FALLBACK).is_file():
+        pdf.add_font("latin", "", LATIN_FALLBACK)
+        family = "latin"
+        pdf.set_fallback_fonts(["cjk"])
+    pdf.add_page()
+    pdf.set_font(family, size=16)
+    nl = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
+    pdf.cell(0, 10, f"{statement.year}年惠民惠农财政补贴资金发放明白条", align="C", **nl)
+    pdf.set_font(family, size=11)
+    pdf.ln(2)
+    pdf.cell(0, 7, f"补贴对象姓名：{statement.name}", **nl)
+    pdf.cell(0, 7, f"年度：{statement.year}年", **nl)
+    pdf.ln(2)
+    widths = (50, 28, 32, 40, 24)
+    headers = ("补贴项目", "金额（元）", "发放日期", "主管部门", "发放周期")
+    pdf.set_font(family, size=10)
+    with pdf.table(col_widths=widths, text_align=("LEFT", "RIGHT", "LEFT", "LEFT", "LEFT"),
+                   line_height=7, first_row_as_headings=True,
+                   headings_style=FontFace(emphasis=None, fill_color=(235, 235, 235))) as table:
+        table.row(headers)
+        for item in statement.lines:
+            table.row((item.project_name, f"{item.amount:,.2f}", item.date_zh, item.department, item.period))
+        table.row(("合计", f"{statement.total:,.2f}", "", "", ""))
+    pdf.ln(3)
+    pdf.set_font(family, size=11)
+    pdf.multi_cell(0, 7, f"合计金额（大写）：{statement.total_in_words}", **nl)
+    others = len(statement.payments.pending) + len(statement.payments.failed)
+    if others:
+        pdf.multi_cell(0, 7, f"另有{others}笔补贴正在办理或发放未成功，未计入上表，详见网上查询结果。", **nl)
+    pdf.ln(4)
+    pdf.set_font(family, size=9)
+    pdf.multi_cell(0, 6, "本明白条根据已公开的补贴发放结果生成。如有疑问，请咨询户籍所在乡镇（街道）"
+                   "或补贴主管部门，也可在本网站“投诉举报”栏目反映。", **nl)
+    pdf.cell(0, 6, f"打印时间：{statement.printed_at}", **nl)
+    return bytes(pdf.output())
+
+
+async def statement_pdf(request: Request) -> Response:
+    token = request.path_params["token"]
+    statement = await run_in_threadpool(_statement, request, token)
+    data = await run_in_threadpool(render_pdf, statement)
+    filename = f"mingbaitiao-{statement.year}.pdf"
+    return Response(data, media_type="application/pdf", headers={
+        **NO_STORE, "Content-Disposition": f'inline; filename="{filename}"',
+    })
+
+
 def routes() -> list[BaseRoute]:
-    return []
+    return [
+        Route("/statement/{token}.pdf", statement_pdf, methods=["GET"], name="statement_pdf"),
+        Route("/statement/{token}", statement_page, methods=["GET"], name="statement_page"),
+    ]

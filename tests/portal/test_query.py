@@ -187,9 +187,9 @@ def test_query_form_is_a_private_accessible_form(personal_client):
     assert page.status_code == 200
     assert "no-store" in page.headers["cache-control"] and "etag" not in page.headers
     html = page.text
-    assert '<label for="id_number">身份证号码</label>' in html
-    assert re.search(r'id="id_number"[^>]*autocomplete="off"', html)
-    assert re.search(r'id="card_digits"[^>]*inputmode="numeric"', html)
+    assert re.search(r'<label for="f-id_number">身份证号码', html)
+    assert re.search(r'id="f-id_number"[^>]*autocomplete="off"', html)
+    assert re.search(r'id="f-card_digits"[^>]*inputmode="numeric"', html)
     assert 'method="post"' in html
 
 
@@ -199,7 +199,7 @@ def test_form_query_shows_paid_pending_and_failed_lines(personal_client):
                                                 "name": WANG_NAME, "card_digits": WANG_CARD[-4:]})
     assert page.status_code == 200
     html = page.text
-    assert "王秀英" in html and "1534.50" in html and "1234.50" in html and "1180.20" in html
+    assert "王秀英" in html and "1,534.50" in html and "1,234.50" in html and "1,180.20" in html
     assert "社保卡已挂失" in html and "请到社保卡合作银行补办社保卡后告知村委会" in html
     assert "公示中" in html
     assert WANG_ID not in html and WANG_CARD not in html
