@@ -1,0 +1,52 @@
+"""`yikatong index …` end to end, on the test databases and the embedded engine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli import main
+from tests.conftest import TEST_SECRETS
+from tests.indexer.builders import build_mix
+
+
+@pytest.fixture
+def env(monkeypatch, config, batch_db_url, public_db_url):
+    values = {
+        "YIKATONG_DATA_DIR": str(config.data_dir),
+        "BATCH_DATABASE_URL": batch_db_url,
+        "PUBLIC_DATABASE_URL": public_db_url,
+        "SEARCH_INDEX_PREFIX": config.search_index_prefix,
+        **TEST_SECRETS,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MEILI_URL", raising=False)
+    monkeypatch.chdir(config.data_dir.parent)
+    return values
+
+
+def test_rebuild_sync_status(env, batch_db, public_db, config, capsys) -> None:
+    build_mix(batch_db, config, people=10)
+    assert main(["index", "status"]) == 0
+    assert "不存在" in capsys.readouterr().out
+    assert main(["index", "rebuild", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "disclosures:" in out and "条/秒" in out
+    assert main(["index", "sync"]) == 0
+    out = capsys.readouterr().out
+    assert "处理变更 0 条" in out and "投诉举报" in out
+    assert main(["index", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["indexes"]["policies"] == 3 and status["consumers"][0]["behind"] == 0
+    assert main(["index", "rebuild", "--quiet", "--only", "policies"]) == 0
+    assert main(["index", "prune", "--days", "0"]) == 0
+
+
+def test_clear_errors(env, monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.setenv("BATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    assert main(["index", "sync"]) == 2
+    assert "批次数据库尚未初始化" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["index", "rebuild", "--only", "people"])
