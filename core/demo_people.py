@@ -1,0 +1,45 @@
+"""The sample people of demo mode, as the public side may read them.
+
+`yikatong demo` (admin/demo.py) writes `<data dir>/demo_people.json` when it builds the demo
+data; the portal's home page and the kiosk start screen read it here in demo mode, without
+opening the batch database (the public side never does). Each entry: ``id_number``, ``name``,
+``card_number``, ``card_last4``, ``region``, ``shows`` (what the person's records show, in
+Chinese) and ``key``. A missing or unreadable file means "no demo people" (an empty list).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEMO_PEOPLE_FILE", "load_demo_people", "write_demo_people"]
+
+DEMO_PEOPLE_FILE = "demo_people.json"
+_KEYS = ("id_number", "name", "card_number", "card_last4", "shows")
+
+
+def load_demo_people(data_dir: Path | str) -> list[dict[str, str]]:
+    """The sample people written by the last demo build, or ``[]``."""
+    try:
+        data: Any = json.loads((Path(data_dir) / DEMO_PEOPLE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, list):
+        return []
+    people = []
+    for entry in data:
+        if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in _KEYS):
+            people.append({str(k): str(v) for k, v in entry.items()})
+    return people
+
+
+def write_demo_people(data_dir: Path | str, people: list[dict[str, str]]) -> Path:
+    """Write the file atomically (a reader never sees half of it)."""
+    path = Path(data_dir) / DEMO_PEOPLE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(people, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
