@@ -74,9 +74,17 @@ class WechatSender:
                  timeout: float = 5.0) -> None:
         from wechatpy import WeChatClient
 
-        self.client = WeChatClient(appid, secret, session=session, timeout=timeout)
+        class Client(WeChatClient):
+            def fetch_access_token(self):
+                # wechatpy's own URL, but relative to API_BASE_URL (a test or proxy may move it).
+                return self._fetch_access_token(
+                    url=self.API_BASE_URL + "token",
+                    params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+                )
+
+        self.client = Client(appid, secret, session=session, timeout=timeout)
         if api_base_url:
-            self.client.API_BASE_URL = api_base_url
+            self.client.API_BASE_URL = api_base_url.rstrip("/") + "/"
 
     def send_text(self, openid: str, text: str) -> None:
         self._call(self.client.message.send_text, openid, text)
@@ -88,6 +96,9 @@ class WechatSender:
             self.send_text(openid, text)
             return
         self._call(self.client.message.send_template, openid, template_id, data, url)
+
+    def push_menu(self, menu: dict[str, Any]) -> None:
+        self._call(self.client.menu.create, menu)
 
     def _call(self, fn, *args) -> None:
         from wechatpy.exceptions import WeChatClientException
