@@ -62,6 +62,8 @@ class GenPerson:
         A card closed shortly before ``day`` is still the one on the roster (the bank reports
         it closed: that is how 账户已销户 failures happen)."""
         chosen = self.cards[0]
+        if len(self.cards) == 1:
+            return chosen
         for card in self.cards:
             if card.opened_on <= day:
                 chosen = card
