@@ -280,8 +280,7 @@ def verify_request(db: Database, *, device_id: str | None, timestamp: str | None
     """Check one signed request; returns the device or raises :class:`KioskAuthError`.
 
     Order: credentials present → device known → signature → device enabled → timestamp
-    within ±300 s → nonce unused (then remembered). A refused request changes nothing except
-    that a correctly signed, fresh request's nonce is spent even if the device is then refused.
+    within ±300 s → nonce unused (then remembered). A refused request changes nothing.
     """
     if not device_id or not timestamp or not nonce or not signature:
         raise _refuse("missing_credentials")

@@ -257,7 +257,7 @@
     title.id = "statement-title";
     box.appendChild(title);
     var who = el("p", "statement-who");
-    who.appendChild(el("span", null, "姓名：" + (statement.name || "")));
+    if (statement.name) { who.appendChild(el("span", null, "姓名：" + statement.name)); }
     who.appendChild(el("span", null, "年度：" + statement.year + "年"));
     box.appendChild(who);
     var table = el("table", "statement-table");
