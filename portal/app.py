@@ -24,6 +24,7 @@ from portal import (
     home,
     kiosk,
     opendata,
+    openapi,
     policies,
     query,
     statements,
@@ -65,7 +66,7 @@ def public_routes() -> list[BaseRoute]:
     from bot import wechat
 
     routes: list[BaseRoute] = []
-    for module in (home, health, policies, disclosures, query, statements, complaints, statistics, opendata, kiosk):
+    for module in (home, health, policies, disclosures, query, statements, complaints, statistics, opendata, openapi, kiosk):
         routes.extend(module.routes())
     routes.append(Mount("/wechat", routes=wechat.routes()))
     routes.append(Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"))

@@ -192,7 +192,6 @@ def build_query(p: DisclosureParams, *, page: int | None = None, per_page: int |
 # --- facet value → code -------------------------------------------------------------------
 
 _CACHE_TTL = 300.0
-_cache: dict[tuple, tuple[float, str | None]] = {}
 _cache_lock = threading.Lock()
 _CODE_OF: dict[str, tuple[str, int | None]] = {
     # facet field → (document field holding the code, index in region_codes or None)
@@ -203,12 +202,13 @@ _CODE_OF: dict[str, tuple[str, int | None]] = {
 }
 
 
-def resolve_code(engine: SearchEngine, facet: str, value: str, within: str | None = None) -> str | None:
-    """The code behind a facet value (a region or project name), by one cached search."""
-    key = (id(engine), facet, value, within)
+def resolve_code(engine: SearchEngine, cache: dict[Any, Any], facet: str, value: str,
+                 within: str | None = None) -> str | None:
+    """The code behind a facet value (a region or project name), by one search cached in ``cache``."""
+    key = (facet, value, within)
     now = time.monotonic()
     with _cache_lock:
-        cached = _cache.get(key)
+        cached = cache.get(key)
         if cached and now - cached[0] < _CACHE_TTL:
             return cached[1]
     filters: dict[str, Any] = {"region_codes": within} if within else {}
@@ -230,9 +230,9 @@ def resolve_code(engine: SearchEngine, facet: str, value: str, within: str | Non
             found = found[position] if isinstance(found, list) and len(found) > position else None
         code = str(found) if found else None
     with _cache_lock:
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[key] = (now, code)
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = (now, code)
     return code
 
 
@@ -266,22 +266,23 @@ def _region_trail(p: DisclosureParams, result: SearchResult) -> list[dict[str, s
     return trail
 
 
-def _drilldown(engine: SearchEngine, p: DisclosureParams, result: SearchResult) -> list[dict[str, Any]]:
+def _drilldown(engine: SearchEngine, cache: dict[Any, Any], p: DisclosureParams,
+               result: SearchResult) -> list[dict[str, Any]]:
     facet = region_facet(p.region)
     if facet is None:
         return []
     out = []
     for name, count in result.facets.get(facet, {}).items():
-        code = resolve_code(engine, facet, name, p.region)
+        code = resolve_code(engine, cache, facet, name, p.region)
         if code:
             out.append({"code": code, "name": name, "count": count, "level": facet})
     return out
 
 
-def _projects(engine: SearchEngine, result: SearchResult) -> list[dict[str, Any]]:
+def _projects(engine: SearchEngine, cache: dict[Any, Any], result: SearchResult) -> list[dict[str, Any]]:
     out = []
     for name, count in result.facets.get("project_name", {}).items():
-        code = resolve_code(engine, "project_name", name)
+        code = resolve_code(engine, cache, "project_name", name)
         if code:
             out.append({"code": code, "name": name, "count": count})
     return out
@@ -312,7 +313,9 @@ def facet_groups(request: Request, p: DisclosureParams, data: dict[str, Any]) ->
 
 def _collect(request: Request) -> tuple[DisclosureParams, dict[str, Any]]:
     p = parse_params(request.query_params)
-    engine = services(request).search
+    svc = services(request)
+    engine = svc.search
+    cache = svc.extras.setdefault("facet_codes", {})
     result = search_disclosures(engine, p)
     data = {
         "hits": result.hits,
@@ -322,8 +325,8 @@ def _collect(request: Request) -> tuple[DisclosureParams, dict[str, Any]]:
         "pages": result.pages,
         "facets": result.facets,
         "query": p.as_dict(),
-        "drilldown": _drilldown(engine, p, result),
-        "projects": _projects(engine, result),
+        "drilldown": _drilldown(engine, cache, p, result),
+        "projects": _projects(engine, cache, result),
         "region_trail": _region_trail(p, result),
     }
     return p, data

@@ -126,3 +126,68 @@ def test_static_css_served(client):
     response = client.get("/static/css/portal.css")
     assert response.status_code == 200
     assert "text/css" in response.headers["content-type"]
+
+
+def test_healthz_reports_versions_counts_and_store(client, seeded):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    data = response.json()
+    assert data["status"] == "ok" and data["public_store"] is True
+    assert data["indexes"]["disclosures"] == len(seeded.disclosures)
+    assert data["indexes"]["policies"] == len(seeded.policies)
+    assert set(data["versions"]) == {"app", "python", "starlette", "engine"}
+    assert "tantivy" in data["versions"]["engine"]
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_healthz_degraded_when_store_unreachable(make_config, search_engine, tmp_path):
+    from starlette.testclient import TestClient
+
+    from portal.app import create_app
+
+    config = make_config(PUBLIC_DATABASE_URL="postgresql+psycopg2://nobody@127.0.0.1:1/none?connect_timeout=1")
+    with TestClient(create_app(config, search=search_engine)) as client:
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["public_store"] is False
+
+
+def test_status_json_shows_freshness(client, seeded):
+    data = client.get("/status.json").json()
+    assert data["disclosures"]["newest_date"] == max(d["date"] for d in seeded.disclosures)
+    assert data["disclosures"]["total"] == len(seeded.disclosures)
+    assert sum(data["disclosures"]["by_kind"].values()) == len(seeded.disclosures)
+
+
+def _json_routes(app):
+    from starlette.routing import Mount, Route
+
+    out = []
+
+    def walk(routes, prefix=""):
+        for route in routes:
+            if isinstance(route, Mount):
+                walk(route.routes or [], prefix + route.path)
+            elif isinstance(route, Route):
+                path = prefix + route.path
+                if path.startswith(("/kiosk/", "/wechat")):  # device API (signed) and WeChat: not public APIs
+                    continue
+                if path.endswith(".json") or path.startswith("/api/") or path == "/healthz" or path.endswith(".csv"):
+                    out.append((path, route.methods or set()))
+
+    walk(app.routes)
+    return out
+
+
+def test_openapi_covers_every_json_route(client, portal_app):
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    for path, methods in _json_routes(portal_app):
+        assert path in doc["paths"], path
+        for method in methods - {"HEAD"}:
+            assert method.lower() in doc["paths"][path], (path, method)
+    for required in ("/policies.json", "/disclosures.json", "/disclosures.csv", "/statistics.json", "/healthz",
+                     "/api/query", "/api/complaints", "/api/complaints/{code}"):
+        assert required in doc["paths"]
+    body = doc["paths"]["/api/query"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["required"]) == {"id_number", "name", "card_digits"}
