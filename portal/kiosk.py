@@ -284,6 +284,7 @@ async def page(request: Request) -> Response:
         "idle_seconds": int(params.get("idle", DEFAULT_IDLE_SECONDS)),
         "paper": params.get("paper", "a4"),
         "demo_reader": bool(svc.config.demo or _demo_people_source(svc) is not None),
+        "demo_people": await run_in_threadpool(_load_demo_people, svc) if svc.config.demo else [],
     }
     response = request.app.state.templates.TemplateResponse(request, "kiosk.html", context, headers=NO_STORE)
     if new_cookie:
@@ -353,11 +354,8 @@ def _field(person: Any, *names: str) -> str:
     return ""
 
 
-@_json_errors
-async def demo_people(request: Request) -> Response:
-    svc = services(request)
-    if await _session_device(request) is None:
-        raise PublicError(401, "kiosk_session", "本终端登录已失效，请重新启动终端。", headers=NO_STORE)
+def _load_demo_people(svc: PublicServices) -> list[dict[str, str]]:
+    """The people the simulated reader hands out (empty: no simulated reader data)."""
     source = _demo_people_source(svc)
     people: list[Any] = []
     if source is not None:
@@ -372,10 +370,19 @@ async def demo_people(request: Request) -> Response:
         if not id_number or not name:
             continue
         card = _field(person, "card_number")
-        out.append({"id_number": id_number, "name": name,
+        out.append({"id_number": id_number, "name": name, "card_number": card,
                     "card_last4": card[-4:] if card else _field(person, "card_last4", "card_digits"),
-                    "note": _field(person, "note", "description", "shows")})
-    return JSONResponse({"people": out}, headers=NO_STORE)
+                    "note": _field(person, "shows", "note")})
+    return out
+
+
+@_json_errors
+async def demo_people(request: Request) -> Response:
+    svc = services(request)
+    if await _session_device(request) is None:
+        raise PublicError(401, "kiosk_session", "本终端登录已失效，请重新启动终端。", headers=NO_STORE)
+    people = await run_in_threadpool(_load_demo_people, svc)
+    return JSONResponse({"people": people}, headers=NO_STORE)
 
 
 def routes() -> list[BaseRoute]:

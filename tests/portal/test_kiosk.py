@@ -282,8 +282,27 @@ def test_demo_mode_opens_a_demo_session_and_simulated_reader(make_config, search
         page = client.get("/kiosk")
         assert page.status_code == 200 and "模拟刷身份证" in page.text and "演示数据" in page.text
         people = client.get("/kiosk/demo-people").json()["people"]
-        assert people == [{"id_number": "410423195603120218", "name": "王秀英", "card_last4": "0013", "note": ""}]
+        assert people == [{"id_number": "410423195603120218", "name": "王秀英",
+                           "card_number": "6217000000000000013", "card_last4": "0013", "note": ""}]
     assert [d.name for d in kd.list_devices(public_db)] == ["演示终端"]
+
+
+def test_demo_mode_reads_the_demo_people_file(make_config, search_engine, public_db) -> None:
+    from core.demo_people import write_demo_people
+    from portal.app import create_app
+
+    config = make_config(YIKATONG_DEMO="1")
+    with TestClient(create_app(config, search=search_engine)) as client:
+        page = client.get("/kiosk")
+        assert "演示人员还没有生成" in page.text
+        assert client.get("/kiosk/demo-people").json() == {"people": []}
+        write_demo_people(config.data_dir, [{
+            "id_number": "410423195603120218", "name": "王秀英", "card_number": "6217000000000000013",
+            "card_last4": "0013", "region": "鲁山县", "shows": "已发放2笔，1笔待发放", "key": "a"}])
+        page = client.get("/kiosk")
+        assert "王秀英" in page.text and "已发放2笔，1笔待发放" in page.text
+        people = client.get("/kiosk/demo-people").json()["people"]
+        assert people[0]["name"] == "王秀英" and people[0]["note"] == "已发放2笔，1笔待发放"
 
 
 def test_demo_people_are_not_served_outside_demo_mode(client: TestClient, device) -> None:
