@@ -202,3 +202,17 @@ def test_slow_answer_is_replied_success_then_sent_by_the_sender(wx_plain) -> Non
     assert [m.openid for m in runtime.sender.sent] == [openid]
     assert "明白条" in runtime.sender.sent[0].text
     assert runtime.processed == 1
+
+
+def test_a_failure_while_answering_is_success_and_logged_without_content(wx_plain, caplog) -> None:
+    from sqlalchemy import text
+
+    db = wx_plain.client.app.state.services.public_db
+    with db.session() as session:  # the public store breaks under the bot
+        session.execute(text("DROP TABLE wechat_bindings"))
+    openid = new_openid()
+    with caplog.at_level("INFO", logger="yikatong.bot"):
+        response = wx_plain.post_xml(text_xml(openid, "查询 王秀英"))
+    assert response.status_code == 200 and response.text == "success"
+    assert "wechat answer failed" in caplog.text
+    assert openid not in caplog.text and "王秀英" not in caplog.text and "Traceback" not in caplog.text
