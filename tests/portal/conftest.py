@@ -26,7 +26,9 @@ reason and advice. The key is the test config's ``hmac_key`` (pass ``config.hmac
 
 from __future__ import annotations
 
+import copy
 import random
+import shutil
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -191,16 +193,39 @@ def _people(hmac_key: bytes) -> list[SeedPerson]:
     return people
 
 
-@pytest.fixture
-def search_engine(tmp_path: Path) -> SearchEngine:
-    engine = make_engine(tmp_path / "search-data")
+TEST_HMAC_KEY = b"test-hmac-key-not-for-production-0001"
+
+
+@pytest.fixture(scope="session")
+def _index_templates(tmp_path_factory) -> dict[str, Any]:
+    """Built once per worker: an empty and a seeded index folder, copied into each test."""
+    root = tmp_path_factory.mktemp("search-templates")
+    empty = make_engine(root / "empty")
     for spec in SPECS.values():
-        engine.ensure_index(spec)
-    return engine
+        empty.ensure_index(spec)
+    filled = make_engine(root / "seeded")
+    for spec in SPECS.values():
+        filled.ensure_index(spec)
+    seeded = seed_index(filled, hmac_key=TEST_HMAC_KEY)
+    return {"empty": root / "empty", "seeded": root / "seeded", "result": seeded}
 
 
 @pytest.fixture
-def seeded(search_engine: SearchEngine, config: Config) -> Seeded:
+def search_engine(request, tmp_path: Path, _index_templates, config: Config) -> SearchEngine:
+    """A fresh embedded engine in tmp_path with the three indexes (copied from a template: fast).
+
+    Already holding the default seed when the test also uses ``seeded`` (or ``client``) with the
+    standard test hmac key, so that seeding costs nothing per test.
+    """
+    use_seed = "seeded" in request.fixturenames and config.hmac_key == TEST_HMAC_KEY
+    shutil.copytree(_index_templates["seeded" if use_seed else "empty"], tmp_path / "search-data")
+    return make_engine(tmp_path / "search-data")
+
+
+@pytest.fixture
+def seeded(search_engine: SearchEngine, config: Config, _index_templates) -> Seeded:
+    if config.hmac_key == TEST_HMAC_KEY:
+        return copy.deepcopy(_index_templates["result"])
     return seed_index(search_engine, hmac_key=config.hmac_key)
 
 
