@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import date, datetime, time, timedelta
 from random import Random
 
@@ -87,24 +88,26 @@ _QUARTER = ("一", "二", "三", "四")
 
 # core.workdays.add_workdays asks chinesecalendar day by day (slow for thousands of batches):
 # the demo precomputes the working days of its years once, from the same is_workday.
-_FIRST, _LAST = date(YEARS[0] - 1, 1, 1), date(YEARS[-1] + 1, 12, 31)
-_WORKDAYS: list[date] = [
-    _FIRST + timedelta(days=n) for n in range((_LAST - _FIRST).days + 1) if is_workday(_FIRST + timedelta(days=n))
-]
-_INDEX = {d: i for i, d in enumerate(_WORKDAYS)}
+@cache
+def _calendar() -> tuple[list[date], dict[date, int]]:
+    first, last = date(YEARS[0] - 1, 1, 1), date(YEARS[-1] + 1, 12, 31)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    working = [d for d in days if is_workday(d)]
+    return working, {d: i for i, d in enumerate(working)}
 
 
 def add_workdays(start: date, n: int) -> date:
     """Same result as core.workdays.add_workdays inside the demo's years (tested against it)."""
     if n == 0:
         return start
-    if start in _INDEX:
-        i = _INDEX[start]
+    working, index = _calendar()
+    if start in index:
+        i = index[start]
     else:  # a non-working day: count from the last working day before it
-        i = bisect_right(_WORKDAYS, start) - 1
+        i = bisect_right(working, start) - 1
         if n < 0:
             i += 1
-    return _WORKDAYS[i + n]
+    return working[i + n]
 
 
 def due_date(step: str, start: date) -> date:

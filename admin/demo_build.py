@@ -1,4 +1,4 @@
-"""Demo data: `yikatong demo --lines N --seed S [--if-changed]` and `yikatong demo people [--json]`.
+"""The demo data build behind `yikatong demo` (admin/demo.py holds the command line).
 
 Builds a complete, deterministic batch database for demo mode (DESIGN.md "Demo mode"): three
 real counties with their townships and invented villages, departments, 21 real subsidy
@@ -15,9 +15,7 @@ A rebuild starts from an empty batch database. Outside demo mode the command ref
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time as _time
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -61,6 +59,7 @@ from admin.demo_persons import (
     random_birth,
     villages_for,
 )
+from admin.demo import MARKER_FILE, DemoError, read_marker
 from admin.demo_samples import SamplePerson, public_view, sample_people
 from admin.fieldcrypt import cipher
 from admin.models import (
@@ -82,14 +81,12 @@ from core.db import Database
 from core.demo_people import write_demo_people
 from core.timeutil import SHANGHAI
 
-__all__ = ["GENERATOR_VERSION", "MARKER_FILE", "BuildReport", "DemoError", "build", "demo_people", "register_cli"]
+__all__ = ["GENERATOR_VERSION", "BuildReport", "DemoError", "build", "build_if_changed", "is_current"]
 
 GENERATOR_VERSION = 1
-MARKER_FILE = "demo.json"
-DEFAULT_LINES = 20000
-DEFAULT_SEED = 20260101
 CHUNK = 5000
 CENT = Decimal("0.01")
+TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
 
 # (county, policy) whose latest batch is held in a given state, so every state is present.
 FORCED: tuple[tuple[str, str, str], ...] = (
@@ -102,10 +99,6 @@ FORCED: tuple[tuple[str, str, str], ...] = (
     ("530128", "CXYL", "finance_check"),
     ("500241", "NCDB", "returned"),
 )
-
-
-class DemoError(Exception):
-    """The demo build cannot run (message in Chinese)."""
 
 
 @dataclass(frozen=True)
@@ -138,14 +131,6 @@ def _marker(config: Config, lines: int, seed: int) -> dict[str, Any]:
             "batch_database": _safe_url(config.batch_database_url)}
 
 
-def read_marker(data_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((data_dir / MARKER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _database_has_data(url: str) -> bool:
     db = Database(url)
     try:
@@ -176,18 +161,6 @@ def is_current(config: Config, lines: int, seed: int) -> bool:
 def _require_demo(config: Config) -> None:
     if not config.demo:
         raise DemoError("演示数据只能在演示模式下生成（设置 YIKATONG_DEMO=1）：生成时会清空批次数据库")
-
-
-def demo_people(config: Config) -> list[dict[str, str]]:
-    """The sample people of the built demo data (empty outside demo mode or before a build).
-
-    Computed from the seed in the marker; the batch database is not opened."""
-    if not config.demo:
-        return []
-    marker = read_marker(config.data_dir)
-    if marker is None or not isinstance(marker.get("seed"), int):
-        return []
-    return public_view(sample_people(marker["seed"]))
 
 
 def build_if_changed(config: Config, lines: int, seed: int, *, progress: bool = False) -> BuildReport:
@@ -546,12 +519,15 @@ class _Plan:
             pool[slot.key] = max(pool.get(slot.key, 0), slot.count)
         self.members: dict[tuple[str, str], list[GenPerson]] = {}
         self.offsets: dict[tuple[str, str], int] = {}
+        self.drift: dict[tuple[str, str], int] = {}
         card_id = 1
         for county in COUNTIES:
             needed: dict[str, int] = {}
             for spec in POLICIES:
                 group = spec.group
-                needed[group] = max(needed.get(group, 0), pool.get((county.code, spec.key), 0))
+                # room for turnover: each year a few beneficiaries leave and others join
+                size = pool.get((county.code, spec.key), 0) * (1 + TURNOVER * (len(YEARS) - 1))
+                needed[group] = max(needed.get(group, 0), int(size + 0.999))
             groups: dict[str, list[GenPerson]] = {}
             for group in ("old", "farmer", "senior", "disabled", "poor", "child", "parent", "veteran", "ranger", "student"):
                 members = list(groups["old"]) if group == "senior" else []
@@ -565,6 +541,7 @@ class _Plan:
                 key = (county.code, spec.key)
                 self.members[key] = members
                 self.offsets[key] = rng.randrange(len(members)) if members else 0
+                self.drift[key] = int(pool.get(key, 0) * TURNOVER + 0.999)
         for person in self.sample_gen:
             person.id = len(self.persons) + 1
             self.persons.append(person)
@@ -724,7 +701,7 @@ class _Writer:
                     continue
                 self._line(slot, person, slot_rows, reissues, forced=code, reissue=reissued, random_failure=False)
             members = plan.members.get(slot.key, [])
-            offset = plan.offsets.get(slot.key, 0)
+            offset = plan.offsets.get(slot.key, 0) + plan.drift.get(slot.key, 0) * (slot.year - YEARS[0])
             remaining = slot.count
             i = 0
             while remaining > 0:
@@ -849,76 +826,3 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
             self.bar.stop()
-
-
-# --- command line -----------------------------------------------------------------------------
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("demo", help="build demo data into the batch database (demo mode only)",
-                            description="生成演示数据（会清空批次数据库；仅限演示模式 YIKATONG_DEMO=1）。")
-    parser.add_argument("--lines", type=int, default=DEFAULT_LINES, help=f"payment lines in total (default {DEFAULT_LINES})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    parser.add_argument("--if-changed", action="store_true",
-                        help="skip when the same lines/seed/version is already built into this database")
-    parser.set_defaults(handler=_build_command)
-    demo_sub = parser.add_subparsers(dest="demo_command", metavar="{people}")
-    people = demo_sub.add_parser("people", help="the sample people of demo mode",
-                                 description="演示模式的示例人员（身份证号、姓名、卡号及可查看的情形）。")
-    people.add_argument("--json", action="store_true", help="print JSON")
-    people.set_defaults(handler=_people_command)
-
-
-def _command_error(message: str) -> Exception:
-    from cli import CommandError
-
-    return CommandError(message)
-
-
-def _build_command(args: argparse.Namespace) -> int:
-    from cli import load_config
-
-    config = load_config()
-    try:
-        if args.if_changed:
-            report = build_if_changed(config, args.lines, args.seed, progress=sys.stderr.isatty())
-        else:
-            report = build(config, args.lines, args.seed, progress=sys.stderr.isatty())
-    except DemoError as exc:
-        raise _command_error(str(exc)) from None
-    if report.skipped:
-        print(f"演示数据已是最新（{args.lines} 条发放明细，种子 {args.seed}），跳过生成。")
-        return 0
-    size = f"，数据库 {report.database_bytes / 1e6:.1f} MB" if report.database_bytes else ""
-    print(f"已生成演示数据：{report.lines} 条发放明细、{report.persons} 名补贴对象、{report.batches} 个批次、"
-          f"{report.policies} 条政策清单，用时 {report.seconds:.1f} 秒（{report.lines_per_second:,.0f} 条/秒）{size}。")
-    print("示例人员：yikatong demo people")
-    return 0
-
-
-def _people_command(args: argparse.Namespace) -> int:
-    from cli import load_config
-
-    config = load_config()
-    if not config.demo:
-        raise _command_error("示例人员只在演示模式下提供（设置 YIKATONG_DEMO=1）")
-    people = demo_people(config)
-    if not people:
-        raise _command_error("尚未生成演示数据，请先运行 yikatong demo")
-    if args.json:
-        print(json.dumps(people, ensure_ascii=False, indent=2))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="演示人员（仅演示模式）", show_lines=True)
-    for column in ("身份证号", "姓名", "社保卡号"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("地区", overflow="fold")
-    table.add_column("可查看的情形", overflow="fold", ratio=1)
-    for p in people:
-        table.add_row(p["id_number"], p["name"], p["card_number"], p["region"], p["shows"])
-    Console().print(table)
-    return 0
-
-

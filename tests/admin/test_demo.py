@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 import cli
-from admin import audit, demo
+from admin import audit, demo, demo_build
 from admin.demo_batches import add_workdays as demo_add_workdays
 from admin.demo_data import AS_OF, FAILURES
 from admin.fieldcrypt import cipher
@@ -313,7 +313,7 @@ def test_cli_builds_skips_when_unchanged_and_prints_the_people(
     assert cli.main(["demo", "--lines", "500", "--seed", "3", "--if-changed"]) == 0
     assert "500 条发放明细" in capsys.readouterr().out
     marker = json.loads((data_dir / "demo.json").read_text(encoding="utf-8"))
-    assert (marker["lines"], marker["seed"], marker["version"]) == (500, 3, demo.GENERATOR_VERSION)
+    assert (marker["lines"], marker["seed"], marker["version"]) == (500, 3, demo_build.GENERATOR_VERSION)
 
     assert cli.main(["demo", "--lines", "500", "--seed", "3", "--if-changed"]) == 0
     assert "跳过" in capsys.readouterr().out
