@@ -58,6 +58,9 @@ __all__ = [
 
 CHUNK = 5000
 NO_PAYMENT_STATES = (BatchState.draft.value, BatchState.cancelled.value)
+_PUBLICITY, _PUBLISHED = BatchState.publicity.value, BatchState.published.value
+_PENDING, _PAID, _WITHDRAWN = LineState.pending.value, LineState.paid.value, LineState.withdrawn.value
+_FAILED_STATES = (LineState.failed.value, LineState.reissued.value, LineState.returned.value)
 
 STAGE_BY_BATCH_STATE: dict[str, str] = {
     "submitted": "已提交待初审",
@@ -238,6 +241,9 @@ class DocumentBuilder:
     _cipher: FieldCipher | None = field(default=None, init=False, repr=False)
     _village_names: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _cards: dict[str, tuple[str, str]] = field(default_factory=dict, init=False, repr=False)
+    _names: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
+    _regions: dict[tuple[str, str], tuple[list[str], str, str, str]] = field(default_factory=dict, init=False,
+                                                                          repr=False)
 
     @classmethod
     def from_config(cls, config: Any, masking: MaskingPolicy | None = None) -> DocumentBuilder:
@@ -280,19 +286,19 @@ class DocumentBuilder:
 
     def disclosures(self, session: Session) -> Iterator[dict[str, Any]]:
         """Every ``disclosures`` document (for a rebuild)."""
-        for docs in self.lines(session, where=disclosure_filter()):
+        for docs in self.lines(session, where=disclosure_filter(), with_payments=False):
             if docs.disclosure is not None:
                 yield docs.disclosure
 
     def payments(self, session: Session) -> Iterator[dict[str, Any]]:
         """Every ``payments`` document (for a rebuild)."""
-        for docs in self.lines(session, where=payment_filter(), with_cards=True):
+        for docs in self.lines(session, where=payment_filter(), with_disclosures=False):
             if docs.payment is not None:
                 yield docs.payment
 
     def lines(self, session: Session, *, batch_ids: Iterable[int] | None = None,
               line_ids: Iterable[int] | None = None, where: ColumnElement[bool] | None = None,
-              with_cards: bool = True) -> Iterator[LineDocs]:
+              with_disclosures: bool = True, with_payments: bool = True) -> Iterator[LineDocs]:
         """:class:`LineDocs` for every line matching the filters, in line id order, chunk by chunk."""
         batches: dict[int, _BatchInfo] = {}
         stmt = (
@@ -318,7 +324,7 @@ class DocumentBuilder:
                 batches.update(self._load_batches(session, missing))
             self._load_region_names(session, {code for row in rows for code in _levels(row.village_code)})
             fallback_cards = {}
-            if with_cards:
+            if with_payments:
                 need = {row.person_id for row in rows if row.card_number_enc is None}
                 if need:
                     fallback_cards = self._current_cards(session, need)
@@ -327,8 +333,8 @@ class DocumentBuilder:
                 card_enc = row.card_number_enc or fallback_cards.get(row.person_id)
                 yield LineDocs(
                     row.id,
-                    self._disclosure(row, batch),
-                    self._payment(row, batch, card_enc) if with_cards else None,
+                    self._disclosure(row, batch) if with_disclosures else None,
+                    self._payment(row, batch, card_enc) if with_payments else None,
                 )
 
     # -- helpers -------------------------------------------------------------------------------
@@ -378,6 +384,14 @@ class DocumentBuilder:
         return {person_id: enc for person_id, enc in session.execute(stmt)}  # newest active wins
 
     def _region(self, village_code: str, level: str) -> tuple[list[str], str, str, str]:
+        key = (village_code, level)
+        cached = self._regions.get(key)
+        if cached is None:
+            cached = self._regions[key] = self._region_uncached(village_code, level)
+        codes, county, township, village = cached
+        return list(codes), county, township, village
+
+    def _region_uncached(self, village_code: str, level: str) -> tuple[list[str], str, str, str]:
         code = (village_code or "").strip()
         lengths = {"village": 12, "township": 9, "county": 6}[level]
         codes = [code[:n] for n in (2, 4, 6, 9, 12) if n <= lengths and len(code) >= n]
@@ -395,9 +409,9 @@ class DocumentBuilder:
         return region.name if region is not None else ""
 
     def _disclosure(self, row: Any, batch: _BatchInfo) -> dict[str, Any] | None:
-        if batch.state == BatchState.publicity.value and row.state != LineState.withdrawn.value:
+        if batch.state == _PUBLICITY and row.state != _WITHDRAWN:
             kind, doc_id, day, status = "publicity", f"publicity-{row.id}", batch.publicity_date, "公示中"
-        elif batch.state == BatchState.published.value and row.state == LineState.paid.value:
+        elif batch.state == _PUBLISHED and row.state == _PAID:
             kind, doc_id, day, status = "result", f"result-{row.id}", _iso(row.paid_on) or batch.paid_date, "已发放"
         else:
             return None
@@ -438,23 +452,32 @@ class DocumentBuilder:
             self._cards[card_enc] = cached
         return cached
 
+    def _name_digest(self, person_key: str, name: str) -> str:
+        key = (person_key, name)
+        digest = self._names.get(key)
+        if digest is None:
+            if len(self._names) > 200_000:
+                self._names.clear()
+            digest = self._names[key] = personkey.name_digest(self.hmac_key, person_key, normalize_name(name))
+        return digest
+
     def _payment(self, row: Any, batch: _BatchInfo, card_enc: str | None) -> dict[str, Any] | None:
-        if batch.state in NO_PAYMENT_STATES or row.state == LineState.withdrawn.value:
+        if batch.state in NO_PAYMENT_STATES or row.state == _WITHDRAWN:
             return None
         amount, cents = format_amount(row.amount)
         last4, digest = self._card(card_enc, row.person_key)
         codes, _county, _township, village = self._region(row.village_code, "village")
-        if row.state == LineState.paid.value:
+        if row.state == _PAID:
             day = _iso(row.paid_on) or batch.paid_date
-        elif row.state == LineState.pending.value and batch.state == BatchState.publicity.value:
+        elif row.state == _PENDING and batch.state == _PUBLICITY:
             day = batch.publicity_date
         else:
             day = _iso(row.paid_on) or batch.paid_date or batch.publicity_date
-        failed = row.state in (LineState.failed.value, LineState.reissued.value, LineState.returned.value)
+        failed = row.state in _FAILED_STATES
         return {
             "id": str(row.id),
             "person_key": row.person_key,
-            "name_digest": personkey.name_digest(self.hmac_key, row.person_key, normalize_name(row.name)),
+            "name_digest": self._name_digest(row.person_key, row.name),
             "card_last4": last4,
             "card_digest": digest,
             "project_code": batch.project_code,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -140,6 +141,7 @@ def surname_of(name: str) -> str:
     return name[0]
 
 
+@lru_cache(maxsize=65536)
 def mask_name(name: str | None, style: NameStyle = "masked") -> str:
     """A person's name as it may be published (never the full name)."""
     name = normalize_name(name)

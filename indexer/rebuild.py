@@ -39,6 +39,7 @@ __all__ = ["BUILD_MARK", "RebuildError", "RebuildReport", "rebuild", "snapshot",
 BUILD_MARK = "__build_"
 _BUILD_NAME = re.compile(r"^(policies|disclosures|payments)__build_\w+$")
 WRITE_BATCH = 5000
+PROGRESS_EVERY = 1000
 
 Progress = Callable[[str, int, int], None]  # (index, done, total)
 
@@ -143,18 +144,19 @@ def _build(session: Session, engine: SearchEngine, builder: DocumentBuilder, nam
         expected = builder.count_payments(session)
         docs = builder.payments(session)
     done = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal done
+        for doc in docs:
+            yield doc
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(name, done, expected)
+
     if progress is not None:
         progress(name, 0, expected)
-    batch: list[dict[str, Any]] = []
-    for doc in docs:
-        batch.append(doc)
-        if len(batch) >= WRITE_BATCH:
-            done += engine.replace_documents(build, batch)
-            batch = []
-            if progress is not None:
-                progress(name, done, expected)
-    if batch:
-        done += engine.replace_documents(build, batch)
+    # one call: the engine batches internally, and a fresh index needs no per-document delete
+    engine.replace_documents(build, counted(), batch_size=WRITE_BATCH)
     if progress is not None:
         progress(name, done, expected)
     actual = engine.count(build)
