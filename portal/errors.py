@@ -85,15 +85,22 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def exception_handlers() -> dict:
-    from indexer.search.base import SearchUnavailable
+    from indexer.search.base import InvalidQuery, SearchError, SearchUnavailable
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         code, message = STATUS_DEFAULTS[503]
         return error_response(request, 503, "search_unavailable", message, {"Retry-After": "30"})
 
+    async def invalid_query(request: Request, exc: Exception) -> Response:
+        code, message = STATUS_DEFAULTS[400]
+        return error_response(request, 400, "invalid_query", "查询条件有误，请检查后重试。")
+
     return {
         PublicError: handle_public_error,
         HTTPException: handle_http_exception,
         SearchUnavailable: unavailable,
+        # A missing index (not built yet) or a failing backend: the service is not ready, not broken input.
+        SearchError: unavailable,
+        InvalidQuery: invalid_query,
         Exception: handle_unexpected,
     }
