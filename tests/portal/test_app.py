@@ -191,3 +191,20 @@ def test_openapi_covers_every_json_route(client, portal_app):
         assert required in doc["paths"]
     body = doc["paths"]["/api/query"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert set(body["required"]) == {"id_number", "name", "card_digits"}
+
+
+def test_missing_index_is_503_not_500(make_config, tmp_path, public_db):
+    from starlette.testclient import TestClient
+
+    from indexer.search.base import make_engine
+    from portal.app import create_app
+
+    engine = make_engine(tmp_path / "never-built")
+    with TestClient(create_app(make_config(), search=engine)) as client:
+        for path in ("/disclosures.json", "/policies.json", "/statistics.json"):
+            response = client.get(path)
+            assert response.status_code == 503, path
+            assert response.json()["error"]["code"] == "search_unavailable"
+        page = client.get("/disclosures")
+        assert page.status_code == 503 and "暂时不可用" in page.text
+        assert client.get("/").status_code == 200  # the home page still works
