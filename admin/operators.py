@@ -36,6 +36,13 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def verify_hash(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
 def check_password_strength(password: str) -> str | None:
     """A Chinese reason why the password is too weak, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -70,7 +77,10 @@ def create_operator(
     department_code: str | None = None,
     project_ids: Sequence[int] = (),
     must_change_password: bool = True,
+    password_hash: str | None = None,
 ) -> Operator:
+    """A new account. `password_hash` (an argon2 hash made earlier) spares the hashing when many
+    accounts are created at once with the same initial password (demo data, test fixtures)."""
     username = username.strip()
     if not username or not username.isascii() or not username.replace("_", "").replace(".", "").isalnum():
         raise OperatorError("用户名只能由字母、数字、下划线和点组成")
@@ -103,7 +113,7 @@ def create_operator(
         username=username, name=name.strip(), role=role, region_code=region_code,
         id_number_enc=cipher(config.field_key).encrypt(normalize_id_number(id_number)) if id_number else None,
         phone=normalize_phone(phone), unit=unit, department_id=department_id,
-        password_hash=hash_password(password), must_change_password=must_change_password,
+        password_hash=password_hash or hash_password(password), must_change_password=must_change_password,
         failed_logins=0, active=True,
     )
     session.add(operator)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from datetime import date, timedelta
 from decimal import Decimal
@@ -134,8 +135,8 @@ def seeded(batch_db, config) -> dict[str, Any]:
         ):
             op = operators.create_operator(
                 s, config, actor="seed", username=username, name="测试员",
-                role=role, region_code=region, password="Passw0rd!" + username, department_code=dept,
-                project_ids=projects, must_change_password=False,
+                role=role, region_code=region, password=TEST_PASSWORD, department_code=dept,
+                project_ids=projects, must_change_password=False, password_hash=test_password_hash(),
             )
             users[username] = op.id
         ids = {"project": project.id, "project2": project2.id, "batch": batch.id, "batch2": batch2.id,
@@ -144,8 +145,19 @@ def seeded(batch_db, config) -> dict[str, Any]:
     return {"users": users, **ids}
 
 
+TEST_PASSWORD = "Passw0rd!Test"
+
+
+@functools.cache
+def test_password_hash() -> str:
+    """One argon2 hash for every seeded account (hashing costs ~0.5 s on a busy CI machine)."""
+    from admin.operators import hash_password
+
+    return hash_password(TEST_PASSWORD)
+
+
 def password_of(username: str) -> str:
-    return "Passw0rd!" + username
+    return TEST_PASSWORD
 
 
 @pytest.fixture

@@ -1,0 +1,143 @@
+"""The internal admin app (内部管理端): a Starlette app of its own, internal network only.
+
+`create_admin_app(config)` builds it over the batch database (`Config.batch_database_url`);
+`yikatong admin serve` runs it on 127.0.0.1:8001. Every page is in Chinese; permissions are
+checked in one place (admin/roles.py) by every view.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from admin import roles
+from admin.auth import AdminError, LoginRequired, PasswordChangeRequired, SessionMiddleware, csrf_token, pop_flashes
+from core.config import Config
+from core.db import Database
+from core.timeutil import format_date_zh, format_datetime_zh
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("yikatong.admin")
+
+
+@dataclass
+class AdminServices:
+    config: Config
+    db: Database
+    templates: Jinja2Templates
+
+
+def services(request: Request) -> AdminServices:
+    return request.app.state.admin
+
+
+def money(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    return f"{Decimal(value):,.2f}"
+
+
+def zh_date(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "hour"):
+        return format_datetime_zh(value)
+    return format_date_zh(value)
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["money"] = money
+    templates.env.filters["zh_date"] = zh_date
+    templates.env.globals["ROLE_LABELS"] = roles.ROLE_LABELS
+    templates.env.globals["can"] = roles.can
+    return templates
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> Response:
+    actor_state = request.scope.get("yikatong.actor")
+    ctx = {"actor": actor_state[0] if actor_state else None, "csrf_token": csrf_token(request),
+           "flashes": pop_flashes(request), "demo": services(request).config.demo, **(context or {})}
+    return services(request).templates.TemplateResponse(request, template, ctx, status_code=status,
+                                                        headers={"Cache-Control": "no-store"})
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.endswith(".json") or (
+        "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", ""))
+
+
+def _error(request: Request, status: int, code: str, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return render(request, "error.html", {"status": status, "message": message}, status=status)
+
+
+async def _admin_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AdminError)
+    return _error(request, exc.status, exc.code, exc.message)
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"error": {"code": "login_required", "message": "请先登录"}}, status_code=401)
+    target = request.url.path + (("?" + request.url.query) if request.url.query else "")
+    return redirect("/login?next=" + quote(target))
+
+
+async def _password_change(request: Request, exc: Exception) -> Response:
+    return redirect("/password")
+
+
+_HTTP_MESSAGES = {404: ("not_found", "页面不存在。"), 405: ("method_not_allowed", "不支持此请求方式。"),
+                  400: ("bad_request", "请求有误，请检查后重试。"), 413: ("too_large", "上传的文件太大。")}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code, message = _HTTP_MESSAGES.get(exc.status_code, ("error", "请求未能完成。"))
+    return _error(request, exc.status_code, code, message)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return _error(request, 500, "internal_error", "系统出现问题，操作未完成（未做任何修改）。请稍后再试或联系系统管理员。")
+
+
+def create_admin_app(config: Config | None = None) -> Starlette:
+    from admin import views_auth, views_batches, views_library, views_people
+
+    config = config or Config.from_env()
+    db = Database(config.batch_database_url)
+    routes: list[Any] = []
+    for module in (views_auth, views_batches, views_library, views_people):
+        routes.extend(module.routes())
+    routes.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
+    app = Starlette(
+        routes=routes,
+        exception_handlers={AdminError: _admin_error, LoginRequired: _login_required,
+                            PasswordChangeRequired: _password_change, HTTPException: _http_error,
+                            Exception: _unexpected},
+    )
+    app.add_middleware(SessionMiddleware, secret=config.session_secret)
+    app.state.admin = AdminServices(config=config, db=db, templates=make_templates())
+    return app
+
+
+__all__ = ["create_admin_app", "render", "redirect", "services", "Route"]

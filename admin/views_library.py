@@ -1,0 +1,204 @@
+"""Policy list (政策清单) and project library (项目库) pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from admin import policies, projects, roles
+from admin.app import redirect, render, services
+from admin.auth import current_actor, flash, forbidden, form_data, not_found
+from admin.models import Department, Policy, PolicyChange, Project
+from admin.views_batches import path_id
+from core.timeutil import today
+
+
+async def policy_list(request: Request) -> Response:
+    actor = await current_actor(request, "policy.view")
+    year_raw = request.query_params.get("year", str(today().year))
+    year = int(year_raw) if year_raw.isdigit() else today().year
+
+    def load(session: Any) -> dict[str, Any]:
+        stmt = roles.scope_policies(select(Policy).options(selectinload(Policy.department))
+                                    .where(Policy.year == year), actor).order_by(Policy.code)
+        departments = list(session.execute(select(Department).where(
+            roles._overlaps_clause(Department.region_code, actor.region_code)).order_by(Department.code)).scalars())
+        if actor.is_department:
+            departments = [d for d in departments if d.id == actor.department_id]
+        pending = list(session.execute(roles.scope_policies(
+            select(PolicyChange).join(Policy).where(PolicyChange.status == "pending")
+            .options(selectinload(PolicyChange.policy)), actor)).scalars())
+        return {"policies": list(session.execute(stmt).scalars()), "departments": departments,
+                "pending": [c for c in pending if roles.can(actor, "policy.review", c.policy)]}
+
+    data = await services(request).db.run(load)
+    return render(request, "policies.html", {**data, "year": year, "levels": policies.LEVELS,
+                                             "status_labels": policies.STATUS_LABELS,
+                                             "fields": policies.EDITABLE_FIELDS})
+
+
+async def policy_create(request: Request) -> Response:
+    actor = await current_actor(request, "policy.edit")
+    form = await form_data(request)
+    values = {k: str(form.get(k, "")) for k in policies.EDITABLE_FIELDS}
+
+    def create(session: Any) -> str | None:
+        department_id = str(form.get("department_id", ""))
+        department = session.get(Department, int(department_id)) if department_id.isdigit() else None
+        if department is None or (actor.is_department and department.id != actor.department_id) or \
+                not roles.region_overlaps(department.region_code, actor.region_code):
+            return "请选择本部门"
+        region = str(form.get("region_code", "")).strip() or department.region_code
+        if not roles.region_inside(region, actor.region_code):
+            return "政策适用区域必须在您的管辖区域之内"
+        try:
+            year = int(str(form.get("year", today().year)))
+            policies.create_policy(session, actor=actor.username, code=str(form.get("code", "")), year=year,
+                                   department=department, region_code=region, values=values)
+        except (policies.PolicyError, ValueError) as exc:
+            return str(exc) or "年度有误"
+        return None
+
+    error = await services(request).db.run(create)
+    flash(request, error or "已加入清单（草稿），审核公布后生效", "error" if error else "success")
+    return redirect("/policies")
+
+
+def _load_policy(session: Any, actor: roles.Actor, policy_id: int, action: str) -> Policy:
+    policy = session.execute(roles.scope_policies(select(Policy).where(Policy.id == policy_id), actor)
+                             .options(selectinload(Policy.changes), selectinload(Policy.department))
+                             ).scalar_one_or_none()
+    if policy is None:
+        raise not_found()
+    if not roles.can(actor, action, policy):
+        raise forbidden()
+    return policy
+
+
+async def policy_detail(request: Request) -> Response:
+    actor = await current_actor(request, "policy.view")
+    policy_id = path_id(request, "policy_id")
+    policy = await services(request).db.run(lambda s: _load_policy(s, actor, policy_id, "policy.view"))
+    return render(request, "policy.html", {"policy": policy, "fields": policies.EDITABLE_FIELDS,
+                                           "status_labels": policies.STATUS_LABELS,
+                                           "change_labels": policies.CHANGE_STATUS_LABELS})
+
+
+async def policy_publish(request: Request) -> Response:
+    actor = await current_actor(request, "policy.review")
+    policy_id = path_id(request, "policy_id")
+    form = await form_data(request)
+    withdraw = form.get("withdraw") == "yes"
+
+    def run(session: Any) -> str | None:
+        policy = _load_policy(session, actor, policy_id, "policy.review")
+        try:
+            (policies.withdraw if withdraw else policies.publish)(session, policy, actor=actor.username)
+        except policies.PolicyError as exc:
+            return str(exc)
+        return None
+
+    error = await services(request).db.run(run)
+    flash(request, error or ("已撤回" if withdraw else "已公布，公开门户将随索引更新"), "error" if error else "success")
+    return redirect(f"/policies/{policy_id}")
+
+
+async def policy_change_request(request: Request) -> Response:
+    actor = await current_actor(request, "policy.edit")
+    policy_id = path_id(request, "policy_id")
+    form = await form_data(request)
+    values = {k: str(form.get(k)) for k in policies.EDITABLE_FIELDS if form.get(k) is not None}
+
+    def run(session: Any) -> str | None:
+        policy = _load_policy(session, actor, policy_id, "policy.edit")
+        try:
+            policies.request_change(session, policy, actor=actor.username, summary=str(form.get("summary", "")),
+                                    values=values)
+        except policies.PolicyError as exc:
+            return str(exc)
+        return None
+
+    error = await services(request).db.run(run)
+    flash(request, error or "变更申请已提交，待审核", "error" if error else "success")
+    return redirect(f"/policies/{policy_id}")
+
+
+async def policy_change_review(request: Request) -> Response:
+    actor = await current_actor(request, "policy.review")
+    change_id = path_id(request, "change_id")
+    form = await form_data(request)
+
+    def run(session: Any) -> tuple[int, str | None]:
+        change = session.get(PolicyChange, change_id)
+        if change is None:
+            raise not_found()
+        _load_policy(session, actor, change.policy_id, "policy.review")
+        try:
+            policies.review_change(session, change, actor=actor.username, approve=form.get("decision") == "approve",
+                                   comment=str(form.get("comment", "")))
+        except policies.PolicyError as exc:
+            return change.policy_id, str(exc)
+        return change.policy_id, None
+
+    policy_id, error = await services(request).db.run(run)
+    flash(request, error or "审核完成", "error" if error else "success")
+    return redirect(f"/policies/{policy_id}")
+
+
+async def project_list(request: Request) -> Response:
+    actor = await current_actor(request, "project.view")
+
+    def load(session: Any) -> dict[str, Any]:
+        stmt = roles.scope_projects(select(Project).options(selectinload(Project.policy),
+                                                            selectinload(Project.department)), actor)
+        current = roles.scope_policies(select(Policy).where(Policy.year == today().year), actor)
+        return {"projects": list(session.execute(stmt.order_by(Project.code)).scalars()),
+                "policies": [p for p in session.execute(current.order_by(Policy.code)).scalars()
+                             if roles.can(actor, "policy.edit", p)]}
+
+    data = await services(request).db.run(load)
+    return render(request, "projects.html", {**data, "period_kinds": projects.PERIOD_KINDS})
+
+
+async def project_create(request: Request) -> Response:
+    actor = await current_actor(request, "project.edit")
+    form = await form_data(request)
+    f = {k: str(form.get(k, "")).strip() for k in ("policy_id", "code", "name", "region_code", "amount_min",
+                                                   "amount_max", "unit", "period_kind")}
+
+    def run(session: Any) -> str | None:
+        policy = session.get(Policy, int(f["policy_id"])) if f["policy_id"].isdigit() else None
+        if policy is None or not roles.can(actor, "policy.edit", policy):
+            return "请选择本部门的政策"
+        region = f["region_code"] or policy.region_code
+        if not roles.region_inside(region, actor.region_code):
+            return "项目实施区域必须在您的管辖区域之内"
+        try:
+            projects.create_project(session, actor=actor.username, policy=policy, code=f["code"], name=f["name"],
+                                    region_code=region, amount_min=f["amount_min"], amount_max=f["amount_max"],
+                                    unit=f["unit"] or "元/人", period_kind=f["period_kind"] or "year")
+        except projects.ProjectError as exc:
+            return str(exc)
+        return None
+
+    error = await services(request).db.run(run)
+    flash(request, error or "项目已加入项目库", "error" if error else "success")
+    return redirect("/projects")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/policies", policy_list, methods=["GET"]),
+        Route("/policies", policy_create, methods=["POST"]),
+        Route("/policies/{policy_id}", policy_detail, methods=["GET"]),
+        Route("/policies/{policy_id}/publish", policy_publish, methods=["POST"]),
+        Route("/policies/{policy_id}/changes", policy_change_request, methods=["POST"]),
+        Route("/policy-changes/{change_id}/review", policy_change_review, methods=["POST"]),
+        Route("/projects", project_list, methods=["GET"]),
+        Route("/projects", project_create, methods=["POST"]),
+    ]

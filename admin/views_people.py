@@ -1,0 +1,154 @@
+"""Person registry, reference lists, operators and the audit trail pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from admin import operators, persons, references, roles
+from admin.app import redirect, render, services
+from admin.auth import AdminError, current_actor, flash, forbidden, form_data, not_found
+from admin.models import AuditEntry, Operator, Person
+from admin.rosters import RosterFileError, MAX_FILE_BYTES
+from admin.views_batches import PAGE_SIZE, page_number, path_id
+
+
+async def person_search(request: Request) -> Response:
+    actor = await current_actor(request, "person.view")
+    q = request.query_params.get("q", "")[:40]
+    config = services(request).config
+    found = await services(request).db.run(lambda s: persons.search(s, config, actor, q)) if q.strip() else []
+    return render(request, "persons.html", {"q": q, "persons": found,
+                                            "can_import": roles.allowed(actor, "person.import"),
+                                            "list_kinds": references.LIST_KINDS})
+
+
+async def person_detail(request: Request) -> Response:
+    actor = await current_actor(request, "person.view")
+    person_id = path_id(request, "person_id")
+
+    def load(session: Any) -> Person:
+        person = session.execute(roles.scope_persons(select(Person).where(Person.id == person_id), actor)
+                                 .options(selectinload(Person.cards))).scalar_one_or_none()
+        if person is None:
+            raise not_found()
+        return person
+
+    person = await services(request).db.run(load)
+    return render(request, "person.html", {"person": person, "cards": persons.card_history(person)})
+
+
+async def _upload(request: Request) -> tuple[Any, bytes, str]:
+    form = await form_data(request)
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        raise AdminError(400, "no_file", "请选择要导入的文件")
+    return form, await upload.read(MAX_FILE_BYTES + 1), upload.filename
+
+
+async def person_import(request: Request) -> Response:
+    actor = await current_actor(request, "person.import")
+    _form, data, filename = await _upload(request)
+    config = services(request).config
+    try:
+        outcome = await services(request).db.run(lambda s: persons.import_registry(
+            s, config, data, filename, actor=actor.username, scope_region=actor.region_code))
+    except RosterFileError as exc:
+        flash(request, "文件无法导入：" + exc.message, "error")
+        return redirect("/persons")
+    if outcome.errors:
+        shown = "；".join(f"第{n}行：{m}" for n, m in outcome.errors[:20])
+        flash(request, f"{len(outcome.errors)} 行有问题，整个文件未导入。{shown}", "error")
+    else:
+        flash(request, f"已导入：新增 {outcome.persons_created} 人，更新 {outcome.persons_updated} 人，"
+                       f"新登记社保卡 {outcome.cards_created} 张")
+    return redirect("/persons")
+
+
+async def reference_import(request: Request) -> Response:
+    actor = await current_actor(request, "reference.import")
+    form, data, filename = await _upload(request)
+    kind = str(form.get("list_kind", ""))
+    region = str(form.get("region_code", "")).strip() or actor.region_code
+    if kind not in references.LIST_KINDS:
+        raise AdminError(400, "bad_list_kind", "请选择名单类型")
+    if not roles.can(actor, "reference.import", region):
+        raise forbidden()
+    config = services(request).config
+    try:
+        outcome = await services(request).db.run(lambda s: references.import_list(
+            s, config, data, filename, actor=actor.username, list_kind=kind, region_code=region))
+    except RosterFileError as exc:
+        flash(request, "文件无法导入：" + exc.message, "error")
+        return redirect("/persons")
+    if outcome.errors:
+        shown = "；".join(f"第{n}行：{m}" for n, m in outcome.errors[:20])
+        flash(request, f"{len(outcome.errors)} 行有问题，整个文件未导入。{shown}", "error")
+    else:
+        flash(request, f"{references.LIST_KINDS[kind]}名单：新增 {outcome.added} 人，更新 {outcome.updated} 人")
+    return redirect("/persons")
+
+
+async def operator_list(request: Request) -> Response:
+    actor = await current_actor(request, "operator.manage")
+
+    def load(session: Any) -> list[Operator]:
+        return list(session.execute(roles.scope_operators(select(Operator), actor).order_by(Operator.username)).scalars())
+
+    return render(request, "operators.html", {"operators": await services(request).db.run(load)})
+
+
+async def operator_create(request: Request) -> Response:
+    actor = await current_actor(request, "operator.manage")
+    form = await form_data(request)
+    f = {k: str(form.get(k, "")).strip() for k in ("username", "name", "role", "region_code", "password",
+                                                   "id_number", "phone", "unit", "department_code")}
+    config = services(request).config
+
+    def run(session: Any) -> str | None:
+        if not roles.region_inside(f["region_code"], actor.region_code):
+            return "只能为您管辖区域内的人员开设账号"
+        try:
+            operators.create_operator(session, config, actor=actor.username, username=f["username"], name=f["name"],
+                                      role=f["role"], region_code=f["region_code"], password=f["password"],
+                                      id_number=f["id_number"] or None, phone=f["phone"], unit=f["unit"],
+                                      department_code=f["department_code"] or None)
+        except operators.OperatorError as exc:
+            return str(exc)
+        return None
+
+    error = await services(request).db.run(run)
+    flash(request, error or f"已创建账号 {f['username']}，首次登录须修改密码", "error" if error else "success")
+    return redirect("/operators")
+
+
+async def audit_list(request: Request) -> Response:
+    actor = await current_actor(request, "audit.view")
+    page = page_number(request)
+
+    def load(session: Any) -> tuple[list[AuditEntry], int]:
+        stmt = roles.scope_audit(select(AuditEntry), actor)
+        total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        rows = list(session.execute(stmt.order_by(AuditEntry.id.desc()).offset((page - 1) * PAGE_SIZE)
+                                    .limit(PAGE_SIZE)).scalars())
+        return rows, total
+
+    rows, total = await services(request).db.run(load)
+    return render(request, "audit.html", {"entries": rows, "page": page, "pages": max(1, -(-total // PAGE_SIZE))})
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/persons", person_search, methods=["GET"]),
+        Route("/persons/import", person_import, methods=["POST"]),
+        Route("/persons/{person_id}", person_detail, methods=["GET"]),
+        Route("/references/import", reference_import, methods=["POST"]),
+        Route("/operators", operator_list, methods=["GET"]),
+        Route("/operators", operator_create, methods=["POST"]),
+        Route("/audit", audit_list, methods=["GET"]),
+    ]
