@@ -19,6 +19,7 @@ which is harmless: documents are keyed and rebuilt from the database, never from
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -83,6 +84,24 @@ def set_cursor(session: Session, consumer: str, last_id: int) -> None:
     session.flush()
 
 
+_ENSURED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _ensure_indexes(engine: SearchEngine) -> None:
+    """Create the live indexes if missing — once per engine object, not on every --follow round."""
+    try:
+        if _ENSURED.get(engine):
+            return
+    except TypeError:  # not weak-referenceable: just ensure every time
+        pass
+    for spec in SPECS.values():
+        engine.ensure_index(spec)
+    try:
+        _ENSURED[engine] = True
+    except TypeError:
+        pass
+
+
 def _ensure_cursor(db: Database, consumer: str) -> tuple[int, datetime]:
     with db.session() as session:
         if session.get(OutboxCursor, consumer) is None:
@@ -110,8 +129,7 @@ def sync(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consum
          before_commit: BeforeCommit | None = None) -> SyncReport:
     """Drain the outbox for ``consumer`` (at most ``limit`` rows). Returns what was done."""
     report = SyncReport(consumer=consumer)
-    for spec in SPECS.values():
-        engine.ensure_index(spec)
+    _ensure_indexes(engine)
     cursor, stamp = _ensure_cursor(db, consumer)
     while limit is None or report.entries < limit:
         size = chunk if limit is None else min(chunk, limit - report.entries)
