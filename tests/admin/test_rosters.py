@@ -137,9 +137,9 @@ def test_hundred_thousand_lines_are_checked_within_ten_seconds(roster):
     rows = [roster.row(i, amount=str(100 + i % 50)) for i in range(100_000)]
     rows[54_321][1] = "123"
     data = roster.csv(rows)
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the suite shares 2 cores with other workers
     results = check_file(data, "big.csv")
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len(results) == 100_000
     assert [r.line_no for r in results if not r.ok] == [54_323]
     assert elapsed < 10, f"100k lines took {elapsed:.1f}s"
