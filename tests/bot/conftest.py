@@ -16,7 +16,13 @@ from starlette.testclient import TestClient
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
-from tests.portal.conftest import Seeded, search_engine, seed_index, seeded  # noqa: F401  (fixtures)
+from tests.portal.conftest import (  # noqa: F401  (the portal's fixtures, shared)
+    Seeded,
+    _index_templates,
+    search_engine,
+    seed_index,
+    seeded,
+)
 
 REDIS_URL = os.environ.get("YIKATONG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 _msg_ids = itertools.count(int(time.time() * 1000))
