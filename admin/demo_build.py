@@ -78,7 +78,7 @@ from admin.models import (
 from core import migrate, personkey, regions
 from core.config import Config
 from core.db import Database
-from core.demo_people import write_demo_people
+from core.demo_people import DEMO_PEOPLE_FILE, write_demo_people
 from core.timeutil import SHANGHAI
 
 __all__ = ["GENERATOR_VERSION", "BuildReport", "DemoError", "build", "build_if_changed", "is_current"]
@@ -176,7 +176,8 @@ def build(config: Config, lines: int, seed: int, *, progress: bool = False) -> B
     started = _time.perf_counter()
     plan = _Plan(seed, lines)
     marker_path = config.data_dir / MARKER_FILE
-    marker_path.unlink(missing_ok=True)
+    marker_path.unlink(missing_ok=True)  # an interrupted build leaves no stale marker or people
+    (config.data_dir / DEMO_PEOPLE_FILE).unlink(missing_ok=True)
     _reset_database(config)
     db = Database(config.batch_database_url)
     try:
