@@ -71,3 +71,41 @@ def test_roster_check_wrong_columns_exit_2(tmp_path, capsys, roster):
     code, _, err = run(capsys, "roster", "check", str(path))
     assert code == 2
     assert "身份证号" in err and "社保卡号" in err and "村" in err
+
+
+def test_roster_import_all_or_nothing_and_create_user(tmp_path, capsys, roster, seeded, batch_db, config, monkeypatch):
+    from sqlalchemy import func, select
+
+    from admin.models import Operator, PaymentLine
+    from alembic import command
+
+    from core.migrate import alembic_config
+    from tests.conftest import TEST_SECRETS
+
+    command.stamp(alembic_config(config.batch_database_url, "batch"), "head")  # the fixture made the schema
+
+    for name, value in {**TEST_SECRETS, "BATCH_DATABASE_URL": config.batch_database_url,
+                        "YIKATONG_DATA_DIR": str(config.data_dir)}.items():
+        monkeypatch.setenv(name, value)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(roster.csv([roster.row(1), roster.row(2, amount="1000")]))
+    code, out, err = run(capsys, "roster", "import", str(mixed), "--batch", seeded["batch_code"])
+    assert code == 1 and "第3行" not in err  # reasons are in the table on stdout
+    assert "标准上限" in out
+    with batch_db.session() as s:
+        assert s.execute(select(func.count(PaymentLine.id))).scalar_one() == 0
+    good = tmp_path / "good.csv"
+    good.write_bytes(roster.csv([roster.row(1), roster.row(2)]))
+    code, out, _ = run(capsys, "roster", "import", str(good), "--batch", seeded["batch_code"])
+    assert code == 0 and "已导入 2 行" in out
+    code, _, err = run(capsys, "roster", "import", str(good), "--batch", "NOPE")
+    assert code == 2 and "找不到批次" in err
+
+    code, out, _ = run(capsys, "admin", "create-user", "--username", "root", "--name", "张三", "--role",
+                       "system_admin", "--region", "41", "--password", "Strong#Pass99")
+    assert code == 0
+    code, _, err = run(capsys, "admin", "create-user", "--username", "root", "--name", "张三", "--role",
+                       "system_admin", "--region", "41", "--password", "Strong#Pass99")
+    assert code == 2 and "已被使用" in err
+    with batch_db.session() as s:
+        assert s.execute(select(Operator).where(Operator.username == "root")).scalar_one().must_change_password
