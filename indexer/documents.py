@@ -188,7 +188,7 @@ class _BatchInfo:
     department: str
     publicity_date: str
     paid_date: str
-    sensitive_level: str
+    region_level: str
     name_style: str
 
 
@@ -361,7 +361,7 @@ class DocumentBuilder:
                 department=department,
                 publicity_date=_iso(batch.publicity_start or batch.step_started_on or batch.created_at),
                 paid_date=_iso(batch.paid_on or batch.published_on),
-                sensitive_level=self.masking.region_level_for(project_name),
+                region_level=self.masking.region_level_for(project_name),
                 name_style=self.masking.name_style_for(project_name),
             )
         return out
@@ -416,7 +416,7 @@ class DocumentBuilder:
         else:
             return None
         amount, cents = format_amount(row.amount)
-        codes, county, township, village = self._region(row.village_code, batch.sensitive_level)
+        codes, county, township, village = self._region(row.village_code, batch.region_level)
         return {
             "id": doc_id,
             "kind": kind,
