@@ -21,6 +21,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from itertools import accumulate
 from pathlib import Path
 from random import Random
@@ -305,6 +306,16 @@ def _standard_text(spec: PolicySpec, county: str, year: int) -> str:
     return spec.standard.format(**values)
 
 
+@cache
+def _band_amount(key: str, band: int, months: int) -> Decimal:
+    return _q(POLICY_BY_KEY[key].bands[band] * months)
+
+
+@cache
+def _fixed_amount(key: str, county: str, year: int, months: int) -> Decimal:
+    return _q(_monthly(POLICY_BY_KEY[key], county, year) * months)
+
+
 def _amount(spec: PolicySpec, slot: Slot, person: GenPerson, rng: Random) -> tuple[Decimal, Decimal | None]:
     """(amount, quantity) of one line; quantities and personal amounts are kept per person."""
     if spec.model == "per_mu":
@@ -317,9 +328,9 @@ def _amount(spec: PolicySpec, slot: Slot, person: GenPerson, rng: Random) -> tup
     if spec.model == "band":
         age = _age_on(person.birth_date, slot.start)
         band = 100 if age >= 100 else 90 if age >= 90 else 80
-        return _q(spec.bands[band] * slot.months), None
+        return _band_amount(spec.key, band, slot.months), None
     if spec.model == "fixed":
-        return _q(_monthly(spec, slot.county, slot.year) * slot.months), None
+        return _fixed_amount(spec.key, slot.county, slot.year, slot.months), None
     amount = person.area.get(spec.key)
     if amount is None:
         steps = int((spec.high - spec.low) / 10)
