@@ -10,6 +10,15 @@ from tests.admin.conftest import TEST_PASSWORD, csv_bytes, person_row, seeded  #
 pytestmark = pytest.mark.browser
 
 
+def wait_for(browser, element_id, timeout=30):
+    """The element once the page that holds it has loaded (form posts navigate asynchronously)."""
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout).until(ec.presence_of_element_located((By.ID, element_id)),
+                                                 message=f"#{element_id} missing on {browser.current_url}")
+
+
 @pytest.fixture
 def live_app(config, seeded):  # noqa: F811 - serve the admin app instead of the portal
     from admin.app import create_admin_app
@@ -30,24 +39,25 @@ def test_clerk_imports_a_roster_and_fixes_a_bad_line(live_server, browser, seede
     browser.find_element(By.ID, "username").send_keys("clerk")
     browser.find_element(By.ID, "password").send_keys(TEST_PASSWORD)
     browser.find_element(By.ID, "login-submit").click()
+    wait_for(browser, "roster-file").send_keys(str(roster_file))
     assert browser.current_url.endswith(f"/batches/{seeded['batch']}")
-
-    browser.find_element(By.ID, "roster-file").send_keys(str(roster_file))
     browser.find_element(By.ID, "import-submit").click()
-    summary = browser.find_element(By.ID, "staged-summary").text
+    summary = wait_for(browser, "staged-summary").text
     assert "1 行有问题" in summary
     reasons = browser.find_element(By.ID, "failing").text
     assert "超过本项目标准上限300.00元" in reasons
 
     browser.find_element(By.CSS_SELECTOR, "a.fix").click()
+    wait_for(browser, "line-form")
     amount = browser.find_element(By.NAME, "金额")
     amount.clear()
     amount.send_keys("200")
     browser.find_element(By.ID, "line-save").click()
+    wait_for(browser, "commit")
     assert "全部通过检查" in browser.find_element(By.ID, "staged-summary").text
     browser.find_element(By.ID, "commit").click()
 
+    assert "明细 3 行" in wait_for(browser, "line-summary").text
     assert "已导入 3 行" in browser.find_element(By.TAG_NAME, "body").text
-    assert "明细 3 行" in browser.find_element(By.ID, "line-summary").text
     with batch_db.session() as s:
         assert s.execute(select(func.count(PaymentLine.id))).scalar_one() == 3
