@@ -79,7 +79,9 @@ def test_billion_laughs_is_refused_quickly(wx) -> None:
     started = time.perf_counter()
     response = wx.post_xml(BILLION_LAUGHS.format(t=int(time.time())))
     assert response.status_code == 400
-    assert time.perf_counter() - started < 1.0
+    # Expanding it would take minutes and gigabytes; refusing it takes milliseconds. The generous
+    # bound only tells the two apart (the suite shares 2 cores), it does not measure speed.
+    assert time.perf_counter() - started < 10.0
     assert bot_runtime(wx).processed == 0
 
 
