@@ -60,7 +60,8 @@ class CitizenUser(HttpUser):
 
     @task(6)
     def search(self) -> None:
-        params: dict[str, str] = {"q": random_query()}
+        query = random_query()
+        params: dict[str, str] = {"q": query}
         with self.client.get("/disclosures.json", params=params, name="/disclosures.json?q", catch_response=True) as r:
             if r.status_code != 200:
                 r.failure(f"status {r.status_code}")
@@ -76,7 +77,8 @@ class CitizenUser(HttpUser):
         params["sort"] = random.choice(SORTS)
         self.client.get("/disclosures", params=params, name="/disclosures?q&filters")
         if data.get("pages", 0) > 1 and random.random() < 0.3:
-            self.client.get("/disclosures", params={**params, "page": "2"}, name="/disclosures?page=2")
+            # page 2 of the unfiltered search: the one known to have more than one page
+            self.client.get("/disclosures", params={"q": query, "page": "2"}, name="/disclosures?page=2")
 
     @task(2)
     def policies(self) -> None:
