@@ -44,9 +44,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WECHAT_AES_KEY", None, "WeChat EncodingAESKey (43 chars) for compatible/safe mode.", secret=True),
     Setting("WECHAT_SECRET", None, "WeChat AppSecret (access token for customer-service and template messages).", secret=True),
     Setting("WECHAT_MODE", "plain", "Message mode: plain, compatible or safe."),
+    Setting("WECHAT_TEMPLATE_ID", None, "Template message id for payment notices (without it a customer-service text is sent)."),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8000", "Base URL of the public portal, used in links sent by the bot."),
     Setting("RATE_LIMIT_QUERY_PER_CLIENT", "10/60", "Personal queries allowed per client address: count/seconds."),
     Setting("RATE_LIMIT_QUERY_PER_PERSON", "5/3600", "Failed personal queries allowed per person key: count/seconds."),
+    Setting("RATE_LIMIT_KIOSK_PER_DEVICE", "30/60", "Personal queries allowed per village kiosk: count/seconds (a queue of villagers shares one device)."),
     Setting("COMPLAINT_DEADLINE_DAYS", "15", "Working days to answer a complaint or tip-off."),
     Setting("DISCLOSURE_REQUEST_DEADLINE_DAYS", "20", "Working days to answer an information-disclosure request."),
     Setting("OPEN_DATA_MAX_ROWS", "10000", "Cap on rows in one open-data CSV export."),
@@ -103,9 +105,11 @@ class Config:
     wechat_aes_key: str | None
     wechat_secret: str | None
     wechat_mode: str
+    wechat_template_id: str | None
     public_base_url: str
     rate_query_per_client: tuple[int, int]
     rate_query_per_person: tuple[int, int]
+    rate_kiosk_per_device: tuple[int, int]
     complaint_deadline_days: int
     disclosure_request_deadline_days: int
     open_data_max_rows: int
@@ -172,9 +176,11 @@ class Config:
             wechat_aes_key=secrets_values.get("WECHAT_AES_KEY"),
             wechat_secret=get("WECHAT_SECRET"),
             wechat_mode=mode,
+            wechat_template_id=get("WECHAT_TEMPLATE_ID"),
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/"),
             rate_query_per_client=_rate(get("RATE_LIMIT_QUERY_PER_CLIENT") or "10/60", "RATE_LIMIT_QUERY_PER_CLIENT"),
             rate_query_per_person=_rate(get("RATE_LIMIT_QUERY_PER_PERSON") or "5/3600", "RATE_LIMIT_QUERY_PER_PERSON"),
+            rate_kiosk_per_device=_rate(get("RATE_LIMIT_KIOSK_PER_DEVICE") or "30/60", "RATE_LIMIT_KIOSK_PER_DEVICE"),
             complaint_deadline_days=complaint_days,
             disclosure_request_deadline_days=request_days,
             open_data_max_rows=max_rows,

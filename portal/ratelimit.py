@@ -207,8 +207,11 @@ def enforce(limiter: RateLimiter, key: str, rate: tuple[int, int], message: str 
 
 
 def enforce_query_limits(limiter: RateLimiter, config: Config, client: str, person_key: str) -> None:
-    """Before a personal lookup: the client's budget, then the person key's failure budget."""
-    count, window = config.rate_query_per_client
+    """Before a personal lookup: the client's budget, then the person key's failure budget.
+
+    A kiosk (client ``kiosk:<device id>``) serves a queue of villagers: it has its own budget.
+    """
+    count, window = config.rate_kiosk_per_device if client.startswith("kiosk:") else config.rate_query_per_client
     decision = limiter.hit("q:c:" + client, count, window)
     if not decision.allowed:
         raise too_many(decision.retry_after,

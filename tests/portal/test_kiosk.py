@@ -176,7 +176,7 @@ def test_rate_limited_per_device(make_config, search_engine, public_db) -> None:
     from portal.app import create_app
     from tests.portal.conftest import seed_index
 
-    config = make_config(RATE_LIMIT_QUERY_PER_CLIENT="3/60")
+    config = make_config(RATE_LIMIT_KIOSK_PER_DEVICE="3/60")
     seeded = seed_index(search_engine, n=10, hmac_key=config.hmac_key)
     info, secret = kd.register_device(public_db, name="1号机", location="村部", region_code=VILLAGE)
     other, other_secret = kd.register_device(public_db, name="2号机", location="村部", region_code=VILLAGE)
