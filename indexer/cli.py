@@ -164,15 +164,26 @@ def _sync(args: argparse.Namespace) -> int:
     ctx = _Context()
     engine = ctx.engine()
 
+    from cli import CommandError
+
+    inbound_off = args.no_inbound
+
     def once() -> None:
+        nonlocal inbound_off
         try:
             report = sync(ctx.batch_db, engine, ctx.builder, consumer=args.consumer, limit=args.limit)
         except _search_errors() as exc:
             _fail(f"搜索服务出错，游标未前进，可重试：{exc}")
         if not args.follow or report.entries or report.waiting_on_gap:
             _print_sync(report)
-        if not args.no_inbound:
-            result = inbound.run(ctx.public_db, ctx.batch_db, ctx.config.field_key)
+        if not inbound_off:
+            try:
+                public_db = ctx.public_db
+            except CommandError as exc:
+                print(f"投诉举报：跳过（{exc}）")
+                inbound_off = True
+                return
+            result = inbound.run(public_db, ctx.batch_db, ctx.config.field_key)
             if not args.follow or result.pulled or result.pushed:
                 print(f"投诉举报：转入 {result.pulled} 件，回传处理结果 {result.pushed} 件")
 
