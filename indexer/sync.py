@@ -18,7 +18,6 @@ which is harmless: documents are keyed and rebuilt from the database, never from
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +34,7 @@ from indexer.documents import DocumentBuilder, disclosure_ids
 from indexer.search.base import SearchEngine
 from indexer.search.schemas import DISCLOSURES, PAYMENTS, POLICIES, SPECS
 
-__all__ = ["Lag", "SyncReport", "all_lags", "apply_entries", "consumer_lag", "follow", "get_cursor", "prune",
-           "set_cursor", "sync"]
+__all__ = ["Lag", "SyncReport", "all_lags", "apply_entries", "consumer_lag", "prune", "set_cursor", "sync"]
 
 CHUNK = 200
 GAP_TIMEOUT = 60.0
@@ -67,10 +65,6 @@ class SyncReport:
 
 
 BeforeCommit = Callable[[int, int], None]  # (chunk number, new cursor); raise to abort
-
-
-def get_cursor(session: Session, consumer: str) -> OutboxCursor | None:
-    return session.get(OutboxCursor, consumer)
 
 
 def set_cursor(session: Session, consumer: str, last_id: int) -> None:
@@ -266,16 +260,3 @@ def prune(db: Database, older_than_days: int = 30) -> int:
             delete(OutboxEntry).where(OutboxEntry.id <= lowest, OutboxEntry.created_at < cutoff)
         )
         return int(result.rowcount or 0)
-
-
-def follow(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consumer: str = "default",
-           interval: float = 1.0, on_report: Callable[[SyncReport], None] | None = None,
-           extra: Callable[[], None] | None = None) -> None:
-    """Sync every ``interval`` seconds until interrupted (Ctrl-C)."""
-    while True:
-        report = sync(db, engine, builder, consumer=consumer)
-        if extra is not None:
-            extra()
-        if on_report is not None:
-            on_report(report)
-        time.sleep(interval)
