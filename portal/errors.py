@@ -46,6 +46,10 @@ def wants_json(request: Request) -> bool:
     if path.endswith(".json") or path.startswith("/api/") or path.startswith("/kiosk/api/"):
         return True
     accept = request.headers.get("accept", "")
+    if path.endswith(".csv"):
+        # An open-data download: programs get the JSON error of the API description; a person
+        # who followed a link in the browser (Accept: text/html) gets the Chinese page.
+        return "text/html" not in accept
     return "application/json" in accept and "text/html" not in accept
 
 
