@@ -20,19 +20,36 @@ _ERROR = {"$ref": "#/components/responses/Error"}
 
 
 def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
+    # An empty value (an HTML form's blank field) means "not set".
+    return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "description": description,
             "schema": schema or {"type": "string"}}
 
 
+_YEAR = {"type": "integer", "minimum": 1990, "maximum": 2100}
+_REGION = {"type": "string", "pattern": "^[0-9]{2}([0-9]{2}([0-9]{2}([0-9]{3}([0-9]{3})?)?)?)?$"}
+_COMPLAINT = {
+    "type": "object", "required": ["kind", "subject", "text"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["complaint", "tipoff", "enquiry", "disclosure_request"],
+                 "description": "投诉 | 举报 | 咨询 | 信息公开申请"},
+        "subject": {"type": "string", "minLength": 1, "maxLength": 100, "description": "标题"},
+        "text": {"type": "string", "minLength": 1, "maxLength": 2000, "description": "具体内容"},
+        "contact": {"type": ["string", "null"], "maxLength": 100, "description": "联系方式（实名时必填）"},
+        "real_name": {"type": ["boolean", "string", "null"], "description": "实名（true）或匿名（false，默认）"},
+        "region_code": {"type": ["string", "null"], "pattern": "^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$"},
+        "project_code": {"type": ["string", "null"], "pattern": "^([A-Za-z0-9_.\\-]{1,64})?$"},
+        "disclosure_id": {"type": ["string", "null"], "pattern": "^([A-Za-z0-9_.\\-]{1,64})?$"},
+    },
+}
 _PAGING = [
-    _q("page", "页码，从 1 开始；page × per_page ≤ 10000", {"type": "integer", "minimum": 1}),
+    _q("page", "页码，从 1 开始；page × per_page ≤ 10000", {"type": "integer", "minimum": 1, "maximum": 10000}),
     _q("per_page", "每页条数（1–100，默认 20）", {"type": "integer", "minimum": 1, "maximum": 100}),
 ]
 _DISCLOSURE_PARAMS = [
     _q("q", "搜索词（≤ 100 字；空格分开的每个词都须出现）", {"type": "string", "maxLength": 100}),
-    _q("region", "区划代码（省 2、市 4、县 6、乡镇 9、村 12 位）"),
-    _q("project", "补贴项目代码"),
-    _q("year", "年度", {"type": "integer"}),
+    _q("region", "区划代码（省 2、市 4、县 6、乡镇 9、村 12 位）", _REGION),
+    _q("project", "补贴项目代码", {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,40}$"}),
+    _q("year", "年度", _YEAR),
     _q("kind", "publicity 公示名单 | result 发放结果", {"type": "string", "enum": ["publicity", "result"]}),
     _q("sort", "date（默认，最新在前）| date_asc | amount | amount_asc",
        {"type": "string", "enum": ["date", "date_asc", "amount", "amount_asc"]}),
@@ -69,7 +86,7 @@ def document() -> dict[str, Any]:
             "/policies.json": {"get": {"summary": "补贴政策清单", "operationId": "listPolicies",
                 "parameters": [_q("q", "搜索词", {"type": "string", "maxLength": 100}),
                                _q("level", "政策层级", {"type": "string", "enum": ["中央", "省", "市", "县"]}),
-                               _q("department", "主管部门"), _q("year", "年度", {"type": "integer"}), *_PAGING],
+                               _q("department", "主管部门", {"type": "string", "maxLength": 50}), _q("year", "年度", _YEAR), *_PAGING],
                 "responses": {"200": _json(_search_result("#/components/schemas/Policy")), "400": _ERROR}}},
             "/policies/{id}.json": {"get": {"summary": "政策详情", "operationId": "getPolicy",
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
@@ -84,7 +101,7 @@ def document() -> dict[str, Any]:
                     "X-Total-Count": {"schema": {"type": "integer"}, "description": "符合条件的总条数"}},
                     "content": {"text/csv": {"schema": {"type": "string"}}}}, "400": _ERROR}}},
             "/statistics.json": {"get": {"summary": "发放统计", "operationId": "getStatistics",
-                "parameters": [_q("year", "年度", {"type": "integer"}), _q("region", "区划代码")],
+                "parameters": [_q("year", "年度", _YEAR), _q("region", "区划代码", _REGION)],
                 "responses": {"200": _json({"$ref": "#/components/schemas/Statistics"}), "400": _ERROR}}},
             "/opendata.json": {"get": {"summary": "开放数据说明（导出上限、列）", "operationId": "getOpenDataInfo",
                 "responses": {"200": _json({"type": "object"})}}},
@@ -100,14 +117,17 @@ def document() -> dict[str, Any]:
                     "properties": {"id_number": {"type": "string"}, "name": {"type": "string"},
                                    "card_digits": {"type": "string", "description": "社保卡号后四位"}}}}}},
                 "responses": {"200": _json({"type": "object"}), "400": _ERROR, "404": _ERROR, "413": _ERROR,
-                              "429": _ERROR, "503": _ERROR}}},
+                              "422": _ERROR, "429": _ERROR, "503": _ERROR}}},
             "/api/complaints": {"post": {"summary": "提交投诉举报", "operationId": "createComplaint",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": {"201": _json({"type": "object", "properties": {"code": {"type": "string"}}}),
-                              "400": _ERROR, "413": _ERROR, "429": _ERROR}}},
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _COMPLAINT}}},
+                "responses": {"201": _json({"type": "object", "required": ["tracking_code", "status", "due_on", "message"],
+                                            "properties": {"tracking_code": {"type": "string"}, "status": {"type": "string"},
+                                                           "status_label": {"type": "string"}, "due_on": {"type": "string"},
+                                                           "status_url": {"type": "string"}, "message": {"type": "string"}}}),
+                              "400": _ERROR, "413": _ERROR, "422": _ERROR, "429": _ERROR, "503": _ERROR}}},
             "/api/complaints/{code}": {"get": {"summary": "凭查询码查看投诉举报办理进度", "operationId": "getComplaint",
                 "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _json({"type": "object"}), "404": _ERROR}}},
+                "responses": {"200": _json({"type": "object"}), "404": _ERROR, "429": _ERROR}}},
             "/openapi.json": {"get": {"summary": "本接口说明", "operationId": "openapi",
                 "responses": {"200": _json({"type": "object"})}}},
         },
@@ -115,7 +135,10 @@ def document() -> dict[str, Any]:
             "responses": {"Error": {"description": "错误", "content": {"application/json": {"schema": {
                 "type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}}}}},
+                    "properties": {"code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "稳定的英文代码"},
+                                   "message": {"type": "string", "minLength": 1, "description": "中文说明"},
+                                   "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                                              "description": "逐项的中文提示"}}}}}}}}},
             "schemas": {
                 "Policy": {"type": "object", "properties": {k: {"type": "string"} for k in (
                     "id", "code", "name", "short_name", "department", "level", "budget_source", "scope",
