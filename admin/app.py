@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from admin import roles
 from admin.auth import AdminError, LoginRequired, PasswordChangeRequired, SessionMiddleware, csrf_token, pop_flashes
 from core.config import Config
 from core.db import Database
-from core.timeutil import format_date_zh, format_datetime_zh
+from core.timeutil import format_date_zh, format_datetime_zh, local
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("yikatong.admin")
@@ -44,9 +45,16 @@ def services(request: Request) -> AdminServices:
 
 
 def money(value: Any) -> str:
+    """An amount in yuan as Chinese offices write it: thousands separated, 2 places (1,234.50)."""
     if value is None or value == "":
         return ""
     return f"{Decimal(value):,.2f}"
+
+
+def yuan(value: Any) -> str:
+    """An amount with its unit: 1,234.50元."""
+    text = money(value)
+    return text + "元" if text else ""
 
 
 def zh_date(value: Any) -> str:
@@ -61,6 +69,7 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["money"] = money
     templates.env.filters["zh_date"] = zh_date
+    templates.env.filters["yuan"] = yuan
     templates.env.globals["ROLE_LABELS"] = roles.ROLE_LABELS
     templates.env.globals["can"] = roles.can
     return templates
@@ -81,6 +90,30 @@ def redirect(url: str) -> RedirectResponse:
 def _wants_json(request: Request) -> bool:
     return request.url.path.endswith(".json") or (
         "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", ""))
+
+
+def wants_json(request: Request) -> bool:
+    """The JSON twin of a page was asked for: a `.json` path, or Accept: application/json."""
+    return _wants_json(request)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime):
+        return local(value).isoformat(timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def json_response(data: Any, *, status: int = 200) -> JSONResponse:
+    """A JSON twin: amounts as "0.00" strings, dates ISO 8601, never cached."""
+    return JSONResponse(_plain(data), status_code=status, headers={"Cache-Control": "no-store"})
 
 
 def _error(request: Request, status: int, code: str, message: str) -> Response:
@@ -121,12 +154,12 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_admin_app(config: Config | None = None) -> Starlette:
-    from admin import views_auth, views_batches, views_library, views_people
+    from admin import views_audit, views_auth, views_batches, views_library, views_operators, views_people
 
     config = config or Config.from_env()
     db = Database(config.batch_database_url)
     routes: list[Any] = []
-    for module in (views_auth, views_batches, views_library, views_people):
+    for module in (views_auth, views_batches, views_library, views_people, views_operators, views_audit):
         routes.extend(module.routes())
     routes.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
     app = Starlette(
@@ -140,4 +173,4 @@ def create_admin_app(config: Config | None = None) -> Starlette:
     return app
 
 
-__all__ = ["create_admin_app", "render", "redirect", "services", "Route"]
+__all__ = ["create_admin_app", "json_response", "render", "redirect", "services", "wants_json", "Route"]

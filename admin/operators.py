@@ -61,6 +61,91 @@ def snapshot(operator: Operator) -> dict[str, Any]:
             "unit": operator.unit, "active": operator.active}
 
 
+def id_last4(config: Config, operator: Operator) -> str:
+    """The last 4 characters of the operator's ID number (the full number is never shown)."""
+    if not operator.id_number_enc:
+        return ""
+    try:
+        return cipher(config.field_key).decrypt(operator.id_number_enc)[-4:]
+    except ValueError:
+        return "????"
+
+
+def project_ids_of(session: Session, operator: Operator) -> list[int]:
+    return sorted(session.execute(select(OperatorProject.project_id)
+                                  .where(OperatorProject.operator_id == operator.id)).scalars())
+
+
+def temporary_password() -> str:
+    """A random password meeting the strength rule (shown once to the admin who reset it)."""
+    import secrets
+    import string
+
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        body = "".join(secrets.choice(alphabet) for _ in range(12))
+        candidate = body[:6] + "-" + body[6:]
+        if check_password_strength(candidate) is None:
+            return candidate
+
+
+def _check_region(region_code: str) -> str:
+    region_code = region_code.strip()
+    if not region_code.isdigit() or len(region_code) not in (2, 4, 6, 9, 12):
+        raise OperatorError("所属区划代码应为2、4、6、9或12位数字")
+    return region_code
+
+
+def _department_id(session: Session, role: str, department_code: str | None) -> int | None:
+    if role in DEPARTMENT_ROLES and not department_code:
+        raise OperatorError("主管部门的角色必须指定所属部门")
+    if not department_code:
+        return None
+    department = session.execute(select(Department).where(Department.code == department_code)).scalar_one_or_none()
+    if department is None:
+        raise OperatorError(f"找不到部门 {department_code}")
+    return department.id
+
+
+def update_operator(session: Session, operator: Operator, *, actor: str, role: str, region_code: str,
+                    department_code: str | None, project_ids: Sequence[int], unit: str | None = None,
+                    phone: str | None = None) -> None:
+    """Change role, region, department, projects (and unit/phone); one audit entry with before/after."""
+    if role not in ROLE_LABELS:
+        raise OperatorError("未知角色：" + role)
+    region_code = _check_region(region_code)
+    if phone and check_phone(phone):
+        raise OperatorError("手机号码有误")
+    department_id = _department_id(session, role, department_code)
+    for project_id in project_ids:
+        if session.get(Project, project_id) is None:
+            raise OperatorError(f"找不到项目 {project_id}")
+    before = {**snapshot(operator), "projects": project_ids_of(session, operator)}
+    operator.role = role
+    operator.region_code = region_code
+    operator.department_id = department_id
+    if unit is not None:
+        operator.unit = unit.strip()[:100]
+    if phone is not None:
+        operator.phone = normalize_phone(phone)
+    session.execute(delete(OperatorProject).where(OperatorProject.operator_id == operator.id))
+    for project_id in sorted(set(project_ids)):
+        session.add(OperatorProject(operator_id=operator.id, project_id=project_id))
+    session.flush()
+    after = {**snapshot(operator), "projects": sorted(set(project_ids))}
+    if before != after:
+        audit.record(session, actor=actor, action="operator.update", object_type="operator",
+                     object_id=operator.id, region_code=operator.region_code, before=before, after=after)
+
+
+def unlock(session: Session, operator: Operator, *, actor: str) -> None:
+    before = {"locked_until": format_locked_until(operator.locked_until), "failed_logins": operator.failed_logins}
+    operator.locked_until = None
+    operator.failed_logins = 0
+    audit.record(session, actor=actor, action="operator.unlock", object_type="operator", object_id=operator.id,
+                 region_code=operator.region_code, before=before, after={"locked_until": "", "failed_logins": 0})
+
+
 def create_operator(
     session: Session,
     config: Config,
@@ -86,9 +171,7 @@ def create_operator(
         raise OperatorError("用户名只能由字母、数字、下划线和点组成")
     if role not in ROLE_LABELS:
         raise OperatorError("未知角色：" + role + "（可选：" + "、".join(ROLE_LABELS) + "）")
-    region_code = region_code.strip()
-    if not region_code.isdigit() or len(region_code) not in (2, 4, 6, 9, 12):
-        raise OperatorError("所属区划代码应为2、4、6、9或12位数字")
+    region_code = _check_region(region_code)
     if check_name(name):
         raise OperatorError("姓名须为真实姓名（汉字）")
     if id_number and check_id_number(id_number):
@@ -100,15 +183,7 @@ def create_operator(
         raise OperatorError(weak)
     if session.execute(select(Operator.id).where(Operator.username == username)).first():
         raise OperatorError(f"用户名 {username} 已被使用")
-    department_id = None
-    if role in DEPARTMENT_ROLES:
-        if not department_code:
-            raise OperatorError("主管部门的角色必须指定所属部门")
-    if department_code:
-        department = session.execute(select(Department).where(Department.code == department_code)).scalar_one_or_none()
-        if department is None:
-            raise OperatorError(f"找不到部门 {department_code}")
-        department_id = department.id
+    department_id = _department_id(session, role, department_code)
     operator = Operator(
         username=username, name=name.strip(), role=role, region_code=region_code,
         id_number_enc=cipher(config.field_key).encrypt(normalize_id_number(id_number)) if id_number else None,
@@ -204,7 +279,8 @@ def reset_password(session: Session, operator: Operator, password: str, *, actor
     operator.failed_logins = 0
     operator.locked_until = None
     audit.record(session, actor=actor, action="operator.password_reset", object_type="operator",
-                 object_id=operator.id, region_code=operator.region_code)
+                 object_id=operator.id, region_code=operator.region_code,
+                 after={"must_change_password": True})
 
 
 def set_projects(session: Session, operator: Operator, project_ids: Sequence[int], *, actor: str) -> None:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from admin import operators, persons, references, roles
+from admin import persons, references, roles
 from admin.app import redirect, render, services
 from admin.auth import AdminError, current_actor, flash, forbidden, form_data, not_found
-from admin.models import AuditEntry, Operator, Person
+from admin.models import Person
 from admin.rosters import RosterFileError, MAX_FILE_BYTES
-from admin.views_batches import PAGE_SIZE, page_number, path_id
+from admin.views_batches import path_id
 
 
 async def person_search(request: Request) -> Response:
@@ -94,61 +94,10 @@ async def reference_import(request: Request) -> Response:
     return redirect("/persons")
 
 
-async def operator_list(request: Request) -> Response:
-    actor = await current_actor(request, "operator.manage")
-
-    def load(session: Any) -> list[Operator]:
-        return list(session.execute(roles.scope_operators(select(Operator), actor).order_by(Operator.username)).scalars())
-
-    return render(request, "operators.html", {"operators": await services(request).db.run(load)})
-
-
-async def operator_create(request: Request) -> Response:
-    actor = await current_actor(request, "operator.manage")
-    form = await form_data(request)
-    f = {k: str(form.get(k, "")).strip() for k in ("username", "name", "role", "region_code", "password",
-                                                   "id_number", "phone", "unit", "department_code")}
-    config = services(request).config
-
-    def run(session: Any) -> str | None:
-        if not roles.region_inside(f["region_code"], actor.region_code):
-            return "只能为您管辖区域内的人员开设账号"
-        try:
-            operators.create_operator(session, config, actor=actor.username, username=f["username"], name=f["name"],
-                                      role=f["role"], region_code=f["region_code"], password=f["password"],
-                                      id_number=f["id_number"] or None, phone=f["phone"], unit=f["unit"],
-                                      department_code=f["department_code"] or None)
-        except operators.OperatorError as exc:
-            return str(exc)
-        return None
-
-    error = await services(request).db.run(run)
-    flash(request, error or f"已创建账号 {f['username']}，首次登录须修改密码", "error" if error else "success")
-    return redirect("/operators")
-
-
-async def audit_list(request: Request) -> Response:
-    actor = await current_actor(request, "audit.view")
-    page = page_number(request)
-
-    def load(session: Any) -> tuple[list[AuditEntry], int]:
-        stmt = roles.scope_audit(select(AuditEntry), actor)
-        total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-        rows = list(session.execute(stmt.order_by(AuditEntry.id.desc()).offset((page - 1) * PAGE_SIZE)
-                                    .limit(PAGE_SIZE)).scalars())
-        return rows, total
-
-    rows, total = await services(request).db.run(load)
-    return render(request, "audit.html", {"entries": rows, "page": page, "pages": max(1, -(-total // PAGE_SIZE))})
-
-
 def routes() -> list[Route]:
     return [
         Route("/persons", person_search, methods=["GET"]),
         Route("/persons/import", person_import, methods=["POST"]),
         Route("/persons/{person_id}", person_detail, methods=["GET"]),
         Route("/references/import", reference_import, methods=["POST"]),
-        Route("/operators", operator_list, methods=["GET"]),
-        Route("/operators", operator_create, methods=["POST"]),
-        Route("/audit", audit_list, methods=["GET"]),
     ]

@@ -186,3 +186,48 @@ def csrf(client, path: str) -> str:
 @pytest.fixture
 def get_csrf() -> Callable[[Any, str], str]:
     return csrf
+
+
+# --- the admin app through HTTP, logged in as a seeded user -------------------------------------
+
+
+@pytest.fixture
+def admin_app(config, seeded):
+    from admin.app import create_admin_app
+
+    return create_admin_app(config)
+
+
+@pytest.fixture
+def user_client(admin_app, login):
+    """`user_client("clerk")`: a TestClient logged in as that seeded (or test-made) user."""
+    from starlette.testclient import TestClient
+
+    clients = []
+
+    def make(username, password=None):
+        c = TestClient(admin_app)
+        c.__enter__()
+        clients.append(c)
+        response = login(c, username, password)
+        assert response.status_code == 303, response.text
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def county_admin(seeded, batch_db, config) -> dict[str, int]:
+    """A system admin of the county (410423) and an operator of another county (410482)."""
+    from admin import operators
+
+    with batch_db.session() as s:
+        ids = {}
+        for username, role, region in (("county_admin", "system_admin", COUNTY),
+                                       ("outsider", "township_clerk", "410482100")):
+            ids[username] = operators.create_operator(
+                s, config, actor="seed", username=username, name="测试员", role=role, region_code=region,
+                password=TEST_PASSWORD, must_change_password=False, password_hash=test_password_hash()).id
+    return ids
