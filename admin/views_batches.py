@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from admin import batches, roles, rosters
-from admin.app import redirect, render, services
+from admin.app import json_response, redirect, render, services, wants_json
 from admin.auth import AdminError, current_actor, flash, forbidden, form_data, not_found
 from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Person, Project, Region
 from admin.rosters import COLUMNS, RosterFileError
@@ -48,6 +48,25 @@ def load_batch(session: Any, actor: roles.Actor, batch_id: int, action: str = "b
     return batch
 
 
+def batch_dict(batch: Batch) -> dict[str, Any]:
+    return {"id": batch.id, "code": batch.code, "title": batch.title, "project": {
+        "id": batch.project_id, "code": batch.project.code, "name": batch.project.name},
+        "region_code": batch.region_code, "year": batch.year, "period": batch.period,
+        "period_label": batches.period_label(batch.period), "state": batch.state,
+        "state_label": BATCH_STATE_LABELS.get(batch.state, batch.state), "created_by": batch.created_by,
+        "created_at": batch.created_at, "step_due_on": batch.step_due_on, "paid_on": batch.paid_on,
+        "published_on": batch.published_on}
+
+
+def line_dict(line: PaymentLine, village_names: dict[str, str]) -> dict[str, Any]:
+    """A payment line for the reporting tools: ID and card by their last 4 characters only."""
+    return {"id": line.id, "line_no": line.line_no, "name": line.person.name, "id_last4": line.person.id_last4,
+            "card_last4": line.card_account.card_last4 if line.card_account else "",
+            "village_code": line.village_code, "village": village_names.get(line.village_code, ""),
+            "amount": line.amount, "state": line.state, "check_issues": line.check_issues or [],
+            "failure_reason": line.failure_reason, "paid_on": line.paid_on}
+
+
 def scope_region_for(actor: roles.Actor) -> str | None:
     """Lines entered by an operator must lie inside that operator's region."""
     return actor.region_code
@@ -78,6 +97,9 @@ async def batch_list(request: Request) -> Response:
         return {"batches": rows, "total": total, "projects": projects}
 
     data = await services(request).db.run(load)
+    if wants_json(request):
+        return json_response({"total": data["total"], "page": page, "page_size": PAGE_SIZE,
+                              "batches": [batch_dict(b) for b in data["batches"]]})
     return render(request, "batches.html", {**data, "page": page, "pages": max(1, -(-data["total"] // PAGE_SIZE)),
                                             "state": state, "project_id": project_id, "q": q, "sort": sort,
                                             "states": BATCH_STATE_LABELS})
@@ -159,6 +181,10 @@ async def batch_detail(request: Request) -> Response:
                 "villages": [v[0] for v in villages], "editable": roles.can(actor, "line.edit", batch)}
 
     data = await services(request).db.run(load)
+    if wants_json(request):
+        return json_response({"batch": batch_dict(data["batch"]), "total": data["total"], "sum": data["sum"],
+                              "page": page, "page_size": PAGE_SIZE,
+                              "lines": [line_dict(line, data["village_names"]) for line in data["lines"]]})
     return render(request, "batch.html", {**data, "page": page, "pages": max(1, -(-data["total"] // PAGE_SIZE)),
                                           "village": village, "states": BATCH_STATE_LABELS, "columns": COLUMNS,
                                           "period_label": batches.period_label(data["batch"].period)})
@@ -445,8 +471,11 @@ async def batch_export(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route("/batches", batch_list),
+        Route("/batches.json", batch_list),
         Route("/batches/new", batch_new, methods=["GET"]),
         Route("/batches", batch_create, methods=["POST"]),
+        Route("/batches/{batch_id}.json", batch_detail),
+        Route("/batches/{batch_id}/lines.json", batch_detail),
         Route("/batches/{batch_id}", batch_detail),
         Route("/batches/{batch_id}/export.xlsx", batch_export),
         Route("/batches/{batch_id}/lines", line_add, methods=["POST"]),

@@ -11,11 +11,26 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from admin import policies, projects, roles
-from admin.app import redirect, render, services
+from admin.app import json_response, redirect, render, services, wants_json
 from admin.auth import current_actor, flash, forbidden, form_data, not_found
 from admin.models import Department, Policy, PolicyChange, Project
 from admin.views_batches import path_id
 from core.timeutil import today
+
+
+def policy_dict(policy: Policy) -> dict[str, Any]:
+    return {"id": policy.id, "code": policy.code, "year": policy.year, "department": policy.department.name,
+            "region_code": policy.region_code, "status": policy.status,
+            "status_label": policies.STATUS_LABELS.get(policy.status, policy.status),
+            **{name: getattr(policy, name) for name in policies.EDITABLE_FIELDS}}
+
+
+def project_dict(project: Project) -> dict[str, Any]:
+    return {"id": project.id, "code": project.code, "name": project.name, "policy": {
+        "id": project.policy_id, "code": project.policy.code, "year": project.policy.year},
+        "department": project.department.name, "region_code": project.region_code, "unit": project.unit,
+        "amount_min": project.amount_min, "amount_max": project.amount_max, "period_kind": project.period_kind,
+        "active": project.active}
 
 
 async def policy_list(request: Request) -> Response:
@@ -37,6 +52,8 @@ async def policy_list(request: Request) -> Response:
                 "pending": [c for c in pending if roles.can(actor, "policy.review", c.policy)]}
 
     data = await services(request).db.run(load)
+    if wants_json(request):
+        return json_response({"year": year, "policies": [policy_dict(p) for p in data["policies"]]})
     return render(request, "policies.html", {**data, "year": year, "levels": policies.LEVELS,
                                              "status_labels": policies.STATUS_LABELS,
                                              "fields": policies.EDITABLE_FIELDS})
@@ -162,6 +179,8 @@ async def project_list(request: Request) -> Response:
                              if roles.can(actor, "policy.edit", p)]}
 
     data = await services(request).db.run(load)
+    if wants_json(request):
+        return json_response({"projects": [project_dict(p) for p in data["projects"]]})
     return render(request, "projects.html", {**data, "period_kinds": projects.PERIOD_KINDS})
 
 
@@ -194,11 +213,13 @@ async def project_create(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route("/policies", policy_list, methods=["GET"]),
+        Route("/policies.json", policy_list, methods=["GET"]),
         Route("/policies", policy_create, methods=["POST"]),
         Route("/policies/{policy_id}", policy_detail, methods=["GET"]),
         Route("/policies/{policy_id}/publish", policy_publish, methods=["POST"]),
         Route("/policies/{policy_id}/changes", policy_change_request, methods=["POST"]),
         Route("/policy-changes/{change_id}/review", policy_change_review, methods=["POST"]),
         Route("/projects", project_list, methods=["GET"]),
+        Route("/projects.json", project_list, methods=["GET"]),
         Route("/projects", project_create, methods=["POST"]),
     ]

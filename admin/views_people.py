@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from admin import persons, references, roles
-from admin.app import redirect, render, services
+from admin.app import json_response, redirect, render, services, wants_json
 from admin.auth import AdminError, current_actor, flash, forbidden, form_data, not_found
 from admin.models import Person
 from admin.rosters import RosterFileError, MAX_FILE_BYTES
@@ -23,6 +23,11 @@ async def person_search(request: Request) -> Response:
     q = request.query_params.get("q", "")[:40]
     config = services(request).config
     found = await services(request).db.run(lambda s: persons.search(s, config, actor, q)) if q.strip() else []
+    if wants_json(request):
+        return json_response({"q": q, "persons": [{
+            "id": p.id, "name": p.name, "id_last4": p.id_last4, "sex": p.sex, "region_code": p.region_code,
+            "cards": [{"last4": c.card_last4, "bank": c.bank_name, "status": c.status} for c in p.cards]}
+            for p in found]})
     return render(request, "persons.html", {"q": q, "persons": found,
                                             "can_import": roles.allowed(actor, "person.import"),
                                             "list_kinds": references.LIST_KINDS})
@@ -97,6 +102,7 @@ async def reference_import(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route("/persons", person_search, methods=["GET"]),
+        Route("/persons.json", person_search, methods=["GET"]),
         Route("/persons/import", person_import, methods=["POST"]),
         Route("/persons/{person_id}", person_detail, methods=["GET"]),
         Route("/references/import", reference_import, methods=["POST"]),
