@@ -233,6 +233,65 @@ def discard_staged(config: Config, token: str) -> None:
         (_staging_dir(config) / f"{token}.bin").unlink(missing_ok=True)
 
 
+# --- background imports (progress of a large file) ---------------------------------------------
+# The status of a running web import is a small JSON file (counts and phase only, no personal
+# data) under <data dir>/import-jobs/, so every server process can show its progress.
+
+STAGED_MAX_AGE_DAYS = 7
+
+
+def _jobs_dir(config: Config) -> Path:
+    path = config.data_dir / "import-jobs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _valid_token(token: str) -> bool:
+    return bool(token) and len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
+
+
+def job_write(config: Config, token: str, status: dict[str, Any]) -> None:
+    import os
+
+    path = _jobs_dir(config) / f"{token}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def job_read(config: Config, token: str) -> dict[str, Any] | None:
+    if not _valid_token(token):
+        return None
+    path = _jobs_dir(config) / f"{token}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def job_discard(config: Config, token: str) -> None:
+    if _valid_token(token):
+        (_jobs_dir(config) / f"{token}.json").unlink(missing_ok=True)
+
+
+def cleanup_staged(config: Config, max_age_days: int = STAGED_MAX_AGE_DAYS) -> int:
+    """Remove staged imports (and finished or dead import statuses) untouched for `max_age_days`."""
+    import time
+
+    cutoff = time.time() - max_age_days * 86400
+    removed = 0
+    for folder, pattern in ((_staging_dir(config), "*.bin"), (_jobs_dir(config), "*.json"),
+                            (_jobs_dir(config), "*.tmp")):
+        for path in folder.glob(pattern):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+    return removed
+
+
 # --- single lines -----------------------------------------------------------------------------
 
 
@@ -348,6 +407,6 @@ def default_period(kind: str, on: date) -> str:
             "quarter": f"{on.year}Q{(on.month - 1) // 3 + 1}", "month": f"{on:%Y-%m}"}.get(kind, str(on.year))
 
 
-__all__ = ["BatchError", "ImportOutcome", "add_line", "create_batch", "error_report_xlsx", "get_by_code",
+__all__ = ["BatchError", "ImportOutcome", "add_line", "cleanup_staged", "job_read", "job_write", "create_batch", "error_report_xlsx", "get_by_code",
            "import_roster", "import_rows", "remove_line", "stage", "load_staged", "discard_staged",
            "update_line"]

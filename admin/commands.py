@@ -29,6 +29,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--unit", default="")
     create.add_argument("--department", help="主管部门代码（部门角色必填）")
     create.set_defaults(handler=_create_user)
+    cleanup = admin_sub.add_parser("cleanup", help="清理放弃超过7天的暂存导入文件（启动服务时也会自动清理）")
+    cleanup.add_argument("--days", type=int, default=7, help="暂存超过多少天即清理（默认7）")
+    cleanup.set_defaults(handler=_admin_cleanup)
     admin.set_defaults(handler=lambda args: (admin.print_help(), 0)[1])
 
     roster = sub.add_parser("roster", help="花名册文件：检查、导入")
@@ -117,10 +120,26 @@ def _admin_serve(args: argparse.Namespace) -> int:
     from cli import load_config
     from core import migrate
 
+    from admin.batches import cleanup_staged
+
     config = load_config()
     migrate.upgrade(config.batch_database_url, "batch")
+    removed = cleanup_staged(config)
+    if removed:
+        print(f"已清理放弃超过7天的暂存导入 {removed} 个")
     print(f"内部管理端 http://{args.host}:{args.port}/（仅限内网访问）")
     uvicorn.run(create_admin_app(config), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _admin_cleanup(args: argparse.Namespace) -> int:
+    from admin.batches import cleanup_staged
+    from cli import CommandError, load_config
+
+    if args.days < 1:
+        raise CommandError("--days 至少为1")
+    removed = cleanup_staged(load_config(), args.days)
+    print(f"已清理放弃超过{args.days}天的暂存导入 {removed} 个。")
     return 0
 
 

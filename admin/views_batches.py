@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
+import threading
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,6 +20,7 @@ from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Person, Project
 from admin.rosters import COLUMNS, RosterFileError
 from core.timeutil import today
 
+log = logging.getLogger("yikatong.admin")
 PAGE_SIZE = 50
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SORTS = {"created": Batch.id.desc(), "code": Batch.code, "period": Batch.period.desc(), "state": Batch.state}
@@ -287,6 +290,11 @@ async def lines_delete(request: Request) -> Response:
 # --- import -----------------------------------------------------------------------------------
 
 
+# Files at least this large are imported in a background thread with a progress page.
+BACKGROUND_IMPORT_BYTES = 256 * 1024
+running_imports: dict[str, threading.Thread] = {}
+
+
 async def roster_import(request: Request) -> Response:
     actor = await current_actor(request, "roster.import")
     batch_id = path_id(request, "batch_id")
@@ -298,6 +306,10 @@ async def roster_import(request: Request) -> Response:
     data = await upload.read(rosters.MAX_FILE_BYTES + 1)
     filename = upload.filename
     config = services(request).config
+    await services(request).db.run(lambda s: load_batch(s, actor, batch_id, "roster.import"))
+    if len(data) >= BACKGROUND_IMPORT_BYTES:
+        token = _start_import(request, actor, batch_id, data, filename)
+        return redirect(f"/batches/{batch_id}/import-jobs/{token}")
 
     def run(session: Any) -> Any:
         batch = load_batch(session, actor, batch_id, "roster.import")
@@ -316,6 +328,89 @@ async def roster_import(request: Request) -> Response:
     failed = sum(1 for r in outcome.results if not r.ok)
     flash(request, f"共 {len(outcome.results)} 行，其中 {failed} 行有问题，整个文件暂未导入。请逐行修改或删除后再确认导入。", "error")
     return redirect(f"/batches/{batch_id}/imports/{token}")
+
+
+def _start_import(request: Request, actor: roles.Actor, batch_id: int, data: bytes, filename: str) -> str:
+    """Read, check and import in a thread (one transaction: all or nothing); progress in a job file."""
+    import secrets
+    import time
+
+    config = services(request).config
+    db = services(request).db
+    token = secrets.token_urlsafe(12)
+    status: dict[str, Any] = {"batch_id": batch_id, "operator_id": actor.id, "filename": filename[:100],
+                              "state": "running", "phase": "reading", "done": 0, "total": 0,
+                              "started": time.time()}
+    batches.job_write(config, token, status)
+
+    def update(**changes: Any) -> None:
+        status.update(changes)
+        batches.job_write(config, token, status)
+
+    def work() -> None:
+        try:
+            roster = rosters.read_roster(data, filename)
+            update(phase="checking", total=len(roster.rows))
+            with db.session() as session:
+                batch = load_batch(session, actor, batch_id, "roster.import")
+                outcome = batches.import_rows(
+                    session, config, batch, roster.rows, actor=actor.username, scope_region=scope_region_for(actor),
+                    source=filename.rsplit("/", 1)[-1], progress=lambda done, total: update(
+                        phase="writing", done=done, total=total))
+            if outcome.ok:
+                update(state="done", phase="done", imported=outcome.imported)
+            else:
+                staged = batches.stage(config, batch_id, actor.id, filename, [r.row for r in outcome.results])
+                update(state="staged", phase="done", staged=staged, lines=len(outcome.results),
+                       failed=sum(1 for r in outcome.results if not r.ok))
+        except RosterFileError as exc:
+            update(state="error", message="文件无法导入：" + exc.message)
+        except Exception as exc:  # the transaction rolled back: nothing was imported
+            log.error("background import %s failed: %s", token, type(exc).__name__)
+            message = exc.message if isinstance(exc, AdminError) else str(exc) if isinstance(
+                exc, batches.BatchError) else "系统出现问题，导入未完成（未导入任何行）。请稍后重试或联系系统管理员。"
+            update(state="error", message=message)
+        finally:
+            running_imports.pop(token, None)
+
+    thread = threading.Thread(target=work, name=f"roster-import-{token}", daemon=True)
+    running_imports[token] = thread
+    thread.start()
+    return token
+
+
+PHASES = {"reading": "正在读取文件", "checking": "正在逐行检查（身份证号、社保卡、重复享受、比对名单……）",
+          "writing": "正在写入", "done": "已完成"}
+
+
+async def import_progress(request: Request) -> Response:
+    """Progress of a background import; refreshes itself (no JS), then goes on to the result."""
+    import time
+
+    actor = await current_actor(request, "roster.import")
+    batch_id = path_id(request, "batch_id")
+    token = request.path_params["token"]
+    config = services(request).config
+    status = batches.job_read(config, token)
+    if status is None or status.get("batch_id") != batch_id or status.get("operator_id") != actor.id:
+        raise AdminError(404, "import_not_found", "找不到这次导入（可能已完成或已过期），请刷新批次页面查看。")
+    state = status.get("state")
+    if state == "running":
+        total, done = int(status.get("total") or 0), int(status.get("done") or 0)
+        return render(request, "import_progress.html", {
+            "batch_id": batch_id, "status": status, "phase": PHASES.get(status.get("phase", ""), ""),
+            "percent": int(done * 100 / total) if total and status.get("phase") == "writing" else None,
+            "elapsed": int(time.time() - float(status.get("started", time.time())))})
+    batches.job_discard(config, token)
+    if state == "done":
+        flash(request, f"已导入 {status.get('imported', 0)} 行")
+        return redirect(f"/batches/{batch_id}")
+    if state == "staged":
+        flash(request, f"共 {status.get('lines')} 行，其中 {status.get('failed')} 行有问题，整个文件暂未导入。"
+                       "请逐行修改或删除后再确认导入。", "error")
+        return redirect(f"/batches/{batch_id}/imports/{status.get('staged')}")
+    flash(request, str(status.get("message") or "导入未完成"), "error")
+    return redirect(f"/batches/{batch_id}")
 
 
 async def _staged(request: Request, actor: roles.Actor) -> tuple[int, str, str, list[rosters.RosterRow]]:
@@ -483,6 +578,7 @@ def routes() -> list[Route]:
         Route("/batches/{batch_id}/lines/{line_id}", line_edit, methods=["GET"]),
         Route("/batches/{batch_id}/lines/{line_id}", line_update, methods=["POST"]),
         Route("/batches/{batch_id}/import", roster_import, methods=["POST"]),
+        Route("/batches/{batch_id}/import-jobs/{token}", import_progress),
         Route("/batches/{batch_id}/imports/{token}", staged_page),
         Route("/batches/{batch_id}/imports/{token}/report.xlsx", staged_report),
         Route("/batches/{batch_id}/imports/{token}/commit", staged_commit, methods=["POST"]),
