@@ -72,6 +72,9 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters["yuan"] = yuan
     templates.env.globals["ROLE_LABELS"] = roles.ROLE_LABELS
     templates.env.globals["can"] = roles.can
+    from admin.batches import period_label
+
+    templates.env.globals["period_label"] = period_label
     return templates
 
 

@@ -357,6 +357,21 @@ def remove_line(session: Session, line: PaymentLine, *, actor: str) -> None:
     session.delete(line)
 
 
+RECHECK = "RECHECK"
+
+
+def mark_for_recheck(session: Session, line: PaymentLine, *, actor: str) -> bool:
+    """Flag a line for re-check (shown on the batch page until the line is fixed). False if already flagged."""
+    issues = list(line.check_issues or [])
+    if any(i.get("code") == RECHECK for i in issues):
+        return False
+    before = line_snapshot(line)
+    line.check_issues = [*issues, {"code": RECHECK, "message": f"已由 {actor} 标记为待复核"}]
+    audit.record(session, actor=actor, action="line.recheck", object_type="payment_line", object_id=line.id,
+                 region_code=line.village_code, before=before, after={**line_snapshot(line), "recheck": True})
+    return True
+
+
 # --- the error report -------------------------------------------------------------------------
 
 

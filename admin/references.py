@@ -82,3 +82,32 @@ def import_list(session: Session, config: Config, data: bytes, filename: str, *,
                  region_code=region_code, after={"file": filename[:100], "added": outcome.added,
                                                  "updated": outcome.updated})
     return outcome
+
+
+def add_persons(session: Session, persons: list, *, actor: str, list_kind: str, note: str = "") -> ReferenceImport:
+    """Put registered persons on a reference list (bulk action of the person registry); one audit entry."""
+    if list_kind not in LIST_KINDS:
+        raise ValueError("未知的名单类型")
+    outcome = ReferenceImport()
+    keys = [p.person_key for p in persons]
+    existing = {e.person_key: e for e in session.execute(select(ReferenceEntry).where(
+        ReferenceEntry.list_kind == list_kind, ReferenceEntry.person_key.in_(keys or [""]))).scalars()}
+    for person in persons:
+        entry = existing.get(person.person_key)
+        if entry is None:
+            session.add(ReferenceEntry(list_kind=list_kind, person_key=person.person_key,
+                                       region_code=person.region_code, note=note))
+            outcome.added += 1
+        else:
+            entry.note = note or entry.note
+            outcome.updated += 1
+    regions = sorted({p.region_code for p in persons})
+    common = regions[0] if len(regions) == 1 else ""
+    if len(regions) > 1:
+        import os
+
+        common = os.path.commonprefix(regions)
+    audit.record(session, actor=actor, action="reference.add", object_type="reference_list", object_id=list_kind,
+                 region_code=common, after={"person_ids": sorted(p.id for p in persons), "added": outcome.added,
+                                            "updated": outcome.updated, "note": note})
+    return outcome

@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "batch.create": frozenset({"department_operator", "system_admin"}),
     "line.view": frozenset(ROLES) - {"bank_operator"},
     "line.edit": frozenset({"township_clerk", "department_operator", "system_admin"}),
+    "line.flag": frozenset({"township_clerk", "department_operator", "department_reviewer", "system_admin"}),
     "roster.import": frozenset({"township_clerk", "department_operator", "system_admin"}),
     "policy.view": frozenset(ROLES),
     "policy.edit": frozenset({"department_operator", "system_admin"}),
@@ -57,6 +58,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 # Editing a batch's lines is only possible while it is still being entered.
 EDITABLE_BATCH_STATES = frozenset({"draft", "returned"})
+# Lines can be marked for re-check until the results are public.
+FLAGGABLE_BATCH_STATES = frozenset({"draft", "returned", "submitted", "publicity", "approval", "finance_check"})
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ def can(actor: Actor | None, action: str, obj: Any = None) -> bool:
             return False
         if action == "line.edit" and obj.batch.state not in EDITABLE_BATCH_STATES:
             return False
+        if action == "line.flag" and obj.batch.state not in FLAGGABLE_BATCH_STATES:
+            return False
         return can(actor, "batch.view", obj.batch)
     if isinstance(obj, Batch):
         if not region_overlaps(obj.region_code, actor.region_code):
@@ -142,6 +147,8 @@ def can(actor: Actor | None, action: str, obj: Any = None) -> bool:
         if actor.is_department and obj.project_id not in actor.project_ids:
             return False
         if action in ("line.edit", "roster.import") and obj.state not in EDITABLE_BATCH_STATES:
+            return False
+        if action == "line.flag" and obj.state not in FLAGGABLE_BATCH_STATES:
             return False
         if action == "batch.create" and not region_inside(obj.region_code, actor.region_code):
             return False

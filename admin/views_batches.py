@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -181,7 +182,8 @@ async def batch_detail(request: Request) -> Response:
                                                              Region.code.startswith(actor.region_code))
                                         .order_by(Region.code)))
         return {"batch": batch, "lines": lines, "total": total[0], "sum": total[1], "village_names": names,
-                "villages": [v[0] for v in villages], "editable": roles.can(actor, "line.edit", batch)}
+                "villages": [v[0] for v in villages], "editable": roles.can(actor, "line.edit", batch),
+                "flaggable": roles.can(actor, "line.flag", batch)}
 
     data = await services(request).db.run(load)
     if wants_json(request):
@@ -284,6 +286,49 @@ async def lines_delete(request: Request) -> Response:
 
     count = await services(request).db.run(delete)
     flash(request, f"已删除 {count} 行")
+    return redirect(f"/batches/{batch_id}")
+
+
+BULK_ACTIONS = {"delete": ("line.edit", "删除"), "recheck": ("line.flag", "标记为待复核")}
+
+
+async def lines_bulk(request: Request) -> Response:
+    """Bulk action on the checked lines: a confirmation page first, then the action on confirm=yes."""
+    actor = await current_actor(request, "batch.view")
+    batch_id = path_id(request, "batch_id")
+    form = await form_data(request)
+    action = str(form.get("action", ""))
+    if action not in BULK_ACTIONS:
+        raise AdminError(400, "bad_action", "请选择要执行的批量操作。")
+    permission, label = BULK_ACTIONS[action]
+    if not roles.allowed(actor, permission):
+        raise forbidden()
+    ids = sorted({int(v) for v in form.getlist("line_id") if str(v).isdigit()})[:PAGE_SIZE * 20]
+    if not ids:
+        flash(request, "请先勾选要操作的行", "error")
+        return redirect(f"/batches/{batch_id}")
+    confirmed = form.get("confirm") == "yes"
+
+    def run(session: Any) -> Any:
+        load_batch(session, actor, batch_id, permission)
+        lines = [_load_line(session, actor, batch_id, line_id, permission) for line_id in ids]
+        if not confirmed:
+            codes = {line.village_code for line in lines}
+            names = dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(codes))).all())
+            return lines, names
+        if action == "delete":
+            for line in lines:
+                batches.remove_line(session, line, actor=actor.username)
+            return len(lines), None
+        return sum(batches.mark_for_recheck(session, line, actor=actor.username) for line in lines), None
+
+    result, names = await services(request).db.run(run)
+    if not confirmed:
+        return render(request, "bulk_confirm.html", {
+            "title": f"确认{label} {len(result)} 行", "action_url": request.url.path, "action": action,
+            "label": label, "batch_id": batch_id, "lines": result, "village_names": names,
+            "sum": sum((line.amount for line in result), Decimal("0.00"))})
+    flash(request, f"已{label} {result} 行")
     return redirect(f"/batches/{batch_id}")
 
 
@@ -575,6 +620,7 @@ def routes() -> list[Route]:
         Route("/batches/{batch_id}/export.xlsx", batch_export),
         Route("/batches/{batch_id}/lines", line_add, methods=["POST"]),
         Route("/batches/{batch_id}/lines/delete", lines_delete, methods=["POST"]),
+        Route("/batches/{batch_id}/lines/bulk", lines_bulk, methods=["POST"]),
         Route("/batches/{batch_id}/lines/{line_id}", line_edit, methods=["GET"]),
         Route("/batches/{batch_id}/lines/{line_id}", line_update, methods=["POST"]),
         Route("/batches/{batch_id}/import", roster_import, methods=["POST"]),

@@ -99,11 +99,46 @@ async def reference_import(request: Request) -> Response:
     return redirect("/persons")
 
 
+async def persons_bulk(request: Request) -> Response:
+    """Put the checked persons on a reference list (e.g. 死亡人员): a confirmation page first."""
+    actor = await current_actor(request, "reference.import")
+    form = await form_data(request)
+    kind = str(form.get("list_kind", ""))
+    if kind not in references.LIST_KINDS:
+        raise AdminError(400, "bad_list_kind", "请选择名单类型")
+    ids = sorted({int(v) for v in form.getlist("person_id") if str(v).isdigit()})[:500]
+    if not ids:
+        flash(request, "请先勾选人员", "error")
+        return redirect("/persons")
+    confirmed = form.get("confirm") == "yes"
+    note = str(form.get("note", "")).strip()[:200]
+    label = "加入" + references.LIST_KINDS[kind] + "名单"
+
+    def run(session: Any) -> Any:
+        found = list(session.execute(roles.scope_persons(select(Person).where(Person.id.in_(ids)), actor)
+                                     .order_by(Person.name, Person.id)).scalars())
+        if len(found) != len(ids) or not all(roles.can(actor, "reference.import", p.region_code) for p in found):
+            raise not_found()
+        if not confirmed:
+            return found
+        return references.add_persons(session, found, actor=actor.username, list_kind=kind, note=note)
+
+    result = await services(request).db.run(run)
+    if not confirmed:
+        return render(request, "bulk_confirm.html", {
+            "title": f"确认将 {len(result)} 人{label}", "action_url": "/persons/bulk", "action": "reference",
+            "label": label, "batch_id": None, "lines": result, "extra": {"list_kind": kind, "note": note},
+            "back": "/persons"})
+    flash(request, f"已{label}：新增 {result.added} 人，更新 {result.updated} 人。今后录入或导入这些人的发放明细时将提示核实。")
+    return redirect("/persons")
+
+
 def routes() -> list[Route]:
     return [
         Route("/persons", person_search, methods=["GET"]),
         Route("/persons.json", person_search, methods=["GET"]),
         Route("/persons/import", person_import, methods=["POST"]),
+        Route("/persons/bulk", persons_bulk, methods=["POST"]),
         Route("/persons/{person_id}", person_detail, methods=["GET"]),
         Route("/references/import", reference_import, methods=["POST"]),
     ]
