@@ -1,4 +1,5 @@
-"""`yikatong index …`: rebuild, sync (outbox + complaints), status, inbound, prune."""
+"""`yikatong index …`: rebuild (policies, disclosures, payments, statistics), sync (outbox + complaints),
+status, inbound, prune."""
 
 from __future__ import annotations
 
@@ -153,6 +154,8 @@ def _print_sync(report: Any) -> None:
         print("  有尚未提交的变更（编号空缺），稍后再同步。")
     if report.cursor_moved_elsewhere:
         print("  游标已被其他进程（如重建）移动，本轮停止；下次同步会重新应用。")
+    if report.statistics_refreshes:
+        print(f"  统计已重新计算 {report.statistics_refreshes} 次（{report.statistics_seconds:.1f} 秒）")
 
 
 def _sync(args: argparse.Namespace) -> int:

@@ -32,7 +32,9 @@ from core.db import Database
 from core.timeutil import local, now
 from indexer.documents import DocumentBuilder, disclosure_ids
 from indexer.search.base import SearchEngine
-from indexer.search.schemas import DISCLOSURES, PAYMENTS, POLICIES, SPECS
+from indexer.search.schemas import DISCLOSURES, PAYMENTS, POLICIES, SPECS, STATISTICS
+from indexer.statistics import StatisticsBuilder, affected_years
+from indexer.statistics import publish as publish_statistics
 
 __all__ = ["Lag", "SyncReport", "all_lags", "apply_entries", "consumer_lag", "prune", "set_cursor", "sync"]
 
@@ -62,6 +64,8 @@ class SyncReport:
     lag: Lag | None = None
     waiting_on_gap: bool = False
     cursor_moved_elsewhere: bool = False
+    statistics_refreshes: int = 0
+    statistics_seconds: float = 0.0
 
 
 BeforeCommit = Callable[[int, int], None]  # (chunk number, new cursor); raise to abort
@@ -181,6 +185,9 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
             continue  # not an id: nothing this consumer can rebuild
         {"batch": batch_ids, "line": line_ids, "policy": policy_ids}[topic].add(number)
     report = report or SyncReport(consumer="")
+    # Statistics: recomputed whole (GROUP BY, see docs/indexer.md for timings) and swapped in,
+    # once per chunk, when the chunk touched a published batch — before the cursor moves.
+    stats_due = bool(affected_years(session, batch_ids, line_ids)) if (batch_ids or line_ids) else False
     if policy_ids:
         upserts, deletes = [], []
         seen = set()
@@ -221,6 +228,14 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
             gone_p.append(str(line_id))
         _write(engine, DISCLOSURES.name, disclosures, gone_d, report)
         _write(engine, PAYMENTS.name, payments, gone_p, report)
+    if stats_due:
+        import time
+
+        started = time.perf_counter()
+        docs = StatisticsBuilder(builder.masking).documents(session)
+        report.upserted[STATISTICS.name] += publish_statistics(engine, docs, index=STATISTICS.name)
+        report.statistics_refreshes += 1
+        report.statistics_seconds += time.perf_counter() - started
 
 
 def _write(engine: SearchEngine, index: str, upserts: list[dict[str, Any]], deletes: list[str],

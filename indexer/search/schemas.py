@@ -1,4 +1,4 @@
-"""The three search indexes (DESIGN.md): what the indexer builds and the portal/bot read.
+"""The four search indexes (DESIGN.md): what the indexer builds and the portal/bot read.
 
 Document fields (other modules build and render against these names):
 
@@ -15,13 +15,22 @@ period, amount ("1234.50"), amount_cents (int), date ("YYYY-MM-DD"), batch_code,
 name_digest, card_last4, card_digest, project_code, project_name, department, year, period,
 amount, amount_cents, date, state (pending/paid/failed/returned/reissued), stage,
 failure_code, failure_reason, advice, region_codes, village, batch_code.
+
+``statistics`` (public, aggregates only, no text search; built by :mod:`indexer.statistics`) —
+id, dimension ("total" | "year" | "policy" | "county" | "township" | "village" | "timeliness" |
+"department"), year (int, 0 = all years), policy_key (policy name, "*" = all), policy_name,
+region_level ("*" | "county" | "township" | "village"), region_code ("*" = whole deployment),
+region_codes (ancestors incl. itself), key, label, amount ("1234.50" or null when suppressed),
+amount_cents, lines, persons, suppressed (bool), computed_at; timeliness/department documents:
+batches, on_time, on_time_share, median_days, p90_days, max_days, limit_days and the same with
+``payment_`` (publicity start → payment), department, region_name.
 """
 
 from __future__ import annotations
 
 from indexer.search.base import IndexSpec
 
-__all__ = ["DISCLOSURES", "PAYMENTS", "POLICIES", "SPECS"]
+__all__ = ["DISCLOSURES", "PAYMENTS", "POLICIES", "SPECS", "STATISTICS"]
 
 POLICIES = IndexSpec(
     name="policies",
@@ -52,4 +61,14 @@ PAYMENTS = IndexSpec(
     facetable=[],
 )
 
-SPECS: dict[str, IndexSpec] = {s.name: s for s in (POLICIES, DISCLOSURES, PAYMENTS)}
+STATISTICS = IndexSpec(
+    name="statistics",
+    primary_key="id",
+    searchable=[],
+    filterable=["dimension", "year", "region_codes", "region_code", "region_level", "policy_key",
+                "policy_name"],
+    sortable=[],
+    facetable=[],
+)
+
+SPECS: dict[str, IndexSpec] = {s.name: s for s in (POLICIES, DISCLOSURES, PAYMENTS, STATISTICS)}
