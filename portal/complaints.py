@@ -17,7 +17,6 @@ and ``GET /api/complaints/{code}`` (JSON, no CSRF, rate limited per client).
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from core.db import Database
 from core.timeutil import format_date_zh, format_datetime_zh, now
 from core.workdays import add_workdays
 from portal import csrf
-from portal.errors import PublicError
+from portal.errors import PublicError, parse_json_body
 from portal.ratelimit import client_address, enforce, read_body_limited
 from portal.services import services
 from portal.store import COMPLAINT_KINDS, COMPLAINT_STATUS_LABELS, ComplaintUpdate, PublicComplaint
@@ -330,10 +329,7 @@ async def complaint_status_api(request: Request) -> Response:
 
 async def complaint_api_submit(request: Request) -> Response:
     body = await read_body_limited(request, JSON_MAX_BYTES)
-    try:
-        payload = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise PublicError(400, "invalid_json", "请求内容不是有效的JSON。") from None
+    payload = parse_json_body(body)
     if not isinstance(payload, dict):
         raise PublicError(400, "invalid_json", "请求内容应为JSON对象。")
     clean, fields = validate_complaint(payload)

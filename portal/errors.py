@@ -70,6 +70,20 @@ def error_response(request: Request, status: int, code: str, message: str,
     )
 
 
+def parse_json_body(body: bytes, headers: dict[str, str] | None = None) -> object:
+    """A request body as JSON, or PublicError 400 ``invalid_json``: malformed, not UTF-8, nested
+    too deep (RecursionError) or holding a lone surrogate (``"\\ud800"``, which no database or
+    hash can encode)."""
+    import json
+
+    try:
+        payload = json.loads(body or b"null")
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
+        raise PublicError(400, "invalid_json", "请求内容不是有效的JSON。", headers=headers) from None
+    return payload
+
+
 async def handle_public_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PublicError)
     return error_response(request, exc.status, exc.code, exc.message, exc.headers, exc.fields)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
-import json
 import logging
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlencode
@@ -37,7 +36,7 @@ from starlette.routing import BaseRoute, Route
 from core.db import Database
 from core.timeutil import format_datetime_zh, now
 from portal import kiosk_devices
-from portal.errors import PublicError
+from portal.errors import PublicError, parse_json_body
 from portal.kiosk_devices import DeviceInfo, KioskAuthError
 from portal.query import NOT_FOUND_MESSAGE, PersonPayments, guarded_lookup
 from portal.ratelimit import read_body_limited
@@ -133,10 +132,7 @@ async def _lookup(request: Request, device: DeviceInfo, payload: Any) -> Respons
 
 
 def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise PublicError(400, "invalid_json", "请求内容不是有效的JSON。", headers=NO_STORE) from None
+    return parse_json_body(body, NO_STORE)
 
 
 # --- signed API -----------------------------------------------------------------------------

@@ -22,7 +22,6 @@ no-store``, no ETag.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from core.timeutil import format_date_zh
 from core.validation import check_id_number, check_name, normalize_id_number, normalize_name
 from indexer.search.base import IndexNotFound, SearchEngine, SearchQuery
 from portal import csrf
-from portal.errors import PublicError
+from portal.errors import PublicError, parse_json_body
 from portal.ratelimit import client_address, enforce_query_limits, record_failed_lookup
 from portal.services import services
 
@@ -454,10 +453,7 @@ async def query_api(request: Request) -> Response:
     from portal.ratelimit import read_body_limited
 
     body = await read_body_limited(request, 4096)
-    try:
-        payload = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise PublicError(400, "invalid_json", "请求内容不是有效的JSON。") from None
+    payload = parse_json_body(body)
     if not isinstance(payload, dict):
         raise PublicError(400, "invalid_json", "请求内容应为JSON对象。")
     fields = validate_fields(payload)
