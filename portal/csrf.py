@@ -73,7 +73,8 @@ def verify(request: Request, token: str | None) -> None:
         raise PublicError(403, "csrf_expired", EXPIRED_MESSAGE) from None
     except BadSignature:
         raise PublicError(403, "csrf_failed", FAILED_MESSAGE) from None
-    if not isinstance(signed, str) or not secrets.compare_digest(signed, cookie):
+    if not isinstance(signed, str) or not secrets.compare_digest(signed.encode("utf-8", "replace"),
+                                                                 cookie.encode("utf-8", "replace")):
         raise PublicError(403, "csrf_failed", FAILED_MESSAGE)
 
 

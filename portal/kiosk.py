@@ -318,7 +318,7 @@ async def ui_lookup(request: Request) -> Response:
     svc = services(request)
     token = request.headers.get(CSRF_HEADER, "")
     expected = _csrf_for(svc, request.cookies.get(SESSION_COOKIE, ""))
-    if not _same_origin(request) or not hmac.compare_digest(token, expected):
+    if not _same_origin(request) or not hmac.compare_digest(token.encode("utf-8", "replace"), expected.encode()):
         raise PublicError(403, "csrf_failed", "页面校验未通过，请返回首页重新查询。", headers=NO_STORE)
     body = await read_body_limited(request, MAX_BODY)
     return await _lookup(request, device, _json(body))

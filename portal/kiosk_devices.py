@@ -292,7 +292,8 @@ def verify_request(db: Database, *, device_id: str | None, timestamp: str | None
         if device is None:
             raise _refuse("unknown_device")
         expected = sign(device.secret, method, path, timestamp, nonce, body)
-        if not hmac.compare_digest(expected, signature.strip().lower()):
+        # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a refusal).
+        if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode("utf-8", "replace")):
             raise _refuse("bad_signature")
         if not device.enabled:
             raise _refuse("device_disabled")
