@@ -28,6 +28,11 @@ STATUS_DEFAULTS: dict[int, tuple[str, str]] = {
 }
 
 
+# Fetch endpoints of the kiosk touch UI and the health check answer JSON only, so their errors
+# raised outside the view (405 from the router, 413 from the body limit) are JSON too.
+JSON_PATHS = frozenset({"/kiosk/lookup", "/kiosk/demo-people", "/healthz"})
+
+
 class PublicError(Exception):
     """An expected failure with a status, a stable code and a Chinese message."""
 
@@ -44,6 +49,8 @@ class PublicError(Exception):
 def wants_json(request: Request) -> bool:
     path = request.url.path
     if path.endswith(".json") or path.startswith("/api/") or path.startswith("/kiosk/api/"):
+        return True
+    if path in JSON_PATHS:
         return True
     accept = request.headers.get("accept", "")
     if path.endswith(".csv"):
