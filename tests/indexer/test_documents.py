@@ -34,7 +34,7 @@ POLICY_FIELDS = {"id", "code", "name", "short_name", "department", "level", "yea
 def built(batch_db, config, ix_engine, doc_builder):
     mix = build_mix(batch_db, config, people=40)
     report = rebuild(batch_db, ix_engine, doc_builder)
-    docs = {name: all_docs(ix_engine, name) for name in ("policies", "disclosures", "payments")}
+    docs = {name: all_docs(ix_engine, name) for name in ("policies", "disclosures", "payments", "statistics")}
     return mix, report, docs
 
 
