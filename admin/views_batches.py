@@ -27,18 +27,26 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SORTS = {"created": Batch.id.desc(), "code": Batch.code, "period": Batch.period.desc(), "state": Batch.state}
 
 
+def as_id(raw: object) -> int | None:
+    """A number typed into a URL or form (an id, a year, a page): ASCII digits that fit a 64-bit
+    integer, else None. ``str.isdigit`` alone lets "²" (int() fails) and 10**30 (the database
+    overflows) through."""
+    text = str(raw)
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def page_number(request: Request) -> int:
     raw = request.query_params.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100000:
+    if as_id(raw) is None or not 1 <= int(raw) <= 100000:
         raise AdminError(400, "bad_page", "页码应为正整数。")
     return int(raw)
 
 
 def path_id(request: Request, name: str) -> int:
-    raw = request.path_params[name]
-    if not str(raw).isdigit():
+    value = as_id(request.path_params[name])
+    if value is None:
         raise not_found()
-    return int(raw)
+    return value
 
 
 def load_batch(session: Any, actor: roles.Actor, batch_id: int, action: str = "batch.view") -> Batch:
@@ -90,7 +98,7 @@ async def batch_list(request: Request) -> Response:
         stmt = roles.scope_batches(select(Batch).options(selectinload(Batch.project)), actor)
         if state in BATCH_STATE_LABELS:
             stmt = stmt.where(Batch.state == state)
-        if project_id.isdigit():
+        if as_id(project_id) is not None:
             stmt = stmt.where(Batch.project_id == int(project_id))
         if q:
             stmt = stmt.where(Batch.code.contains(q) | Batch.title.contains(q))
@@ -129,13 +137,13 @@ async def batch_create(request: Request) -> Response:
     values = {k: str(form.get(k, "")).strip() for k in ("project_id", "region_code", "year", "period", "title")}
 
     def create(session: Any) -> tuple[int | None, str | None]:
-        project = session.get(Project, int(values["project_id"])) if values["project_id"].isdigit() else None
+        project = session.get(Project, int(values["project_id"])) if as_id(values["project_id"]) is not None else None
         if project is None or not roles.can(actor, "project.view", project) or (
                 actor.is_department and project.id not in actor.project_ids):
             return None, "请选择您负责的补贴项目"
         if not roles.region_inside(values["region_code"], actor.region_code):
             return None, "发放区域必须在您的管辖区域之内"
-        if not values["year"].isdigit():
+        if as_id(values["year"]) is None:
             return None, "请填写年度"
         try:
             batch = batches.create_batch(session, actor=actor.username, project=project,
@@ -269,7 +277,7 @@ async def lines_delete(request: Request) -> Response:
     actor = await current_actor(request, "line.edit")
     batch_id = path_id(request, "batch_id")
     form = await form_data(request)
-    ids = [int(v) for v in form.getlist("line_id") if str(v).isdigit()]
+    ids = [int(v) for v in form.getlist("line_id") if as_id(v) is not None]
     if not ids:
         flash(request, "请先勾选要删除的行", "error")
         return redirect(f"/batches/{batch_id}")
@@ -303,7 +311,7 @@ async def lines_bulk(request: Request) -> Response:
     permission, label = BULK_ACTIONS[action]
     if not roles.allowed(actor, permission):
         raise forbidden()
-    ids = sorted({int(v) for v in form.getlist("line_id") if str(v).isdigit()})[:PAGE_SIZE * 20]
+    ids = sorted({int(v) for v in form.getlist("line_id") if as_id(v) is not None})[:PAGE_SIZE * 20]
     if not ids:
         flash(request, "请先勾选要操作的行", "error")
         return redirect(f"/batches/{batch_id}")

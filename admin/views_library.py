@@ -14,7 +14,7 @@ from admin import policies, projects, roles
 from admin.app import json_response, redirect, render, services, wants_json
 from admin.auth import current_actor, flash, forbidden, form_data, not_found
 from admin.models import Department, Policy, PolicyChange, Project
-from admin.views_batches import path_id
+from admin.views_batches import as_id, path_id
 from core.timeutil import today
 
 
@@ -36,7 +36,7 @@ def project_dict(project: Project) -> dict[str, Any]:
 async def policy_list(request: Request) -> Response:
     actor = await current_actor(request, "policy.view")
     year_raw = request.query_params.get("year", str(today().year))
-    year = int(year_raw) if year_raw.isdigit() else today().year
+    year = int(year_raw) if as_id(year_raw) is not None and len(year_raw) <= 4 else today().year
 
     def load(session: Any) -> dict[str, Any]:
         stmt = roles.scope_policies(select(Policy).options(selectinload(Policy.department))
@@ -66,7 +66,7 @@ async def policy_create(request: Request) -> Response:
 
     def create(session: Any) -> str | None:
         department_id = str(form.get("department_id", ""))
-        department = session.get(Department, int(department_id)) if department_id.isdigit() else None
+        department = session.get(Department, int(department_id)) if as_id(department_id) is not None else None
         if department is None or (actor.is_department and department.id != actor.department_id) or \
                 not roles.region_overlaps(department.region_code, actor.region_code):
             return "请选择本部门"
@@ -191,7 +191,7 @@ async def project_create(request: Request) -> Response:
                                                    "amount_max", "unit", "period_kind")}
 
     def run(session: Any) -> str | None:
-        policy = session.get(Policy, int(f["policy_id"])) if f["policy_id"].isdigit() else None
+        policy = session.get(Policy, int(f["policy_id"])) if as_id(f["policy_id"]) is not None else None
         if policy is None or not roles.can(actor, "policy.edit", policy):
             return "请选择本部门的政策"
         region = f["region_code"] or policy.region_code

@@ -19,7 +19,7 @@ from admin import operators, roles
 from admin.app import redirect, render, services
 from admin.auth import AdminError, current_actor, flash, forbidden, form_data, not_found
 from admin.models import Department, Operator, Project
-from admin.views_batches import PAGE_SIZE, page_number, path_id
+from admin.views_batches import PAGE_SIZE, as_id, page_number, path_id
 
 FIELDS = ("username", "name", "role", "region_code", "password", "id_number", "phone", "unit", "department_code")
 
@@ -41,7 +41,7 @@ def _choices(session: Any, actor: roles.Actor) -> dict[str, Any]:
 
 def _checked_projects(session: Any, actor: roles.Actor, raw: list[Any]) -> list[int]:
     """The project ids of the form, each of which must be inside the admin's own scope."""
-    ids = sorted({int(v) for v in raw if str(v).isdigit()})
+    ids = sorted({int(v) for v in raw if as_id(v) is not None})
     if not ids:
         return []
     visible = set(session.execute(roles.scope_projects(select(Project.id).where(Project.id.in_(ids)), actor)).scalars())

@@ -15,7 +15,7 @@ from admin.app import json_response, redirect, render, services, wants_json
 from admin.auth import AdminError, current_actor, flash, forbidden, form_data, not_found
 from admin.models import Person
 from admin.rosters import RosterFileError, MAX_FILE_BYTES
-from admin.views_batches import path_id
+from admin.views_batches import as_id, path_id
 
 
 async def person_search(request: Request) -> Response:
@@ -106,7 +106,7 @@ async def persons_bulk(request: Request) -> Response:
     kind = str(form.get("list_kind", ""))
     if kind not in references.LIST_KINDS:
         raise AdminError(400, "bad_list_kind", "请选择名单类型")
-    ids = sorted({int(v) for v in form.getlist("person_id") if str(v).isdigit()})[:500]
+    ids = sorted({int(v) for v in form.getlist("person_id") if as_id(v) is not None})[:500]
     if not ids:
         flash(request, "请先勾选人员", "error")
         return redirect("/persons")
