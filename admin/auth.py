@@ -103,7 +103,8 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, form: FormData) -> None:
     sent = form.get("csrf_token")
     expected = request.session.get("csrf")
-    if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent, expected):
+    if not expected or not isinstance(sent, str) or not secrets.compare_digest(
+            sent.encode("utf-8", "replace"), str(expected).encode("utf-8", "replace")):
         raise AdminError(403, "csrf_failed", "页面已过期或来源不明，请刷新页面后重新提交。")
 
 
