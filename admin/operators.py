@@ -169,6 +169,8 @@ def create_operator(
     username = username.strip()
     if not username or not username.isascii() or not username.replace("_", "").replace(".", "").isalnum():
         raise OperatorError("用户名只能由字母、数字、下划线和点组成")
+    if len(username) > 64:
+        raise OperatorError("用户名不能超过64个字符")
     if role not in ROLE_LABELS:
         raise OperatorError("未知角色：" + role + "（可选：" + "、".join(ROLE_LABELS) + "）")
     region_code = _check_region(region_code)
