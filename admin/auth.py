@@ -115,6 +115,9 @@ async def form_data(request: Request, *, max_files: int = 1) -> FormData:
     except Exception:
         raise AdminError(400, "bad_form", "提交的表单无法读取，请刷新页面后重试。") from None
     check_csrf(request, form)
+    if any(isinstance(v, str) and "\x00" in v for v in form.values()):
+        # PostgreSQL cannot store NUL in text (psycopg raises ValueError): refuse it up front.
+        raise AdminError(400, "bad_form", "提交的内容含有无效字符（空字符），请检查后重试。")
     return form
 
 
