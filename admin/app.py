@@ -156,6 +156,22 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "internal_error", "系统出现问题，操作未完成（未做任何修改）。请稍后再试或联系系统管理员。")
 
 
+class RefuseNul:
+    """A query string holding NUL (``%00``) is a 400: PostgreSQL cannot compare text with NUL
+    (psycopg raises ValueError), and no list filter needs it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        query = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if b"%00" in query or b"\x00" in query:
+            response = _error(Request(scope, receive), 400, "bad_request", "查询条件含有无效字符（空字符），请检查后重试。")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_admin_app(config: Config | None = None) -> Starlette:
     from admin import views_audit, views_auth, views_batches, views_library, views_operators, views_people
 
@@ -171,6 +187,7 @@ def create_admin_app(config: Config | None = None) -> Starlette:
                             PasswordChangeRequired: _password_change, HTTPException: _http_error,
                             Exception: _unexpected},
     )
+    app.add_middleware(RefuseNul)  # inside the session middleware: the error page reads the session
     app.add_middleware(SessionMiddleware, secret=config.session_secret)
     app.state.admin = AdminServices(config=config, db=db, templates=make_templates())
     return app
