@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +37,7 @@ def test_disclosure_search_and_facet_click(live_server, browser, screenshot):
     box = browser.find_element(By.ID, "q-disclosures")
     box.send_keys("王")
     box.submit()
-    assert "/disclosures" in browser.current_url
+    WebDriverWait(browser, 10).until(EC.url_contains("/disclosures"))
     total = _count(browser)
     expected = sum(1 for d in live_server.seeded.disclosures
                    if any("王" in str(d[f]) for f in ("name_masked", "village", "township", "county", "project_name", "policy_name")))
@@ -45,11 +47,13 @@ def test_disclosure_search_and_facet_click(live_server, browser, screenshot):
     facet = browser.find_element(By.CSS_SELECTOR, "#facet-region + ul a")
     facet_count = int(facet.find_element(By.CSS_SELECTOR, ".count").text.strip("()"))
     facet.click()
-    assert "region=" in browser.current_url and "q=" in browser.current_url
+    WebDriverWait(browser, 10).until(EC.url_contains("region="))
+    assert "q=" in browser.current_url
     assert _count(browser) == facet_count < total
     assert browser.find_element(By.CSS_SELECTOR, ".breadcrumb [aria-current]").text
     screenshot("disclosures-facet")
     browser.find_element(By.LINK_TEXT, "全部地区").click()
+    WebDriverWait(browser, 10).until(lambda b: "region=" not in b.current_url)
     assert _count(browser) == total
 
 
