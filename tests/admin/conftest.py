@@ -199,6 +199,15 @@ def admin_app(config, seeded):
 
 
 @pytest.fixture
+def client(admin_app):
+    """A logged-out TestClient of the admin app."""
+    from starlette.testclient import TestClient
+
+    with TestClient(admin_app) as c:
+        yield c
+
+
+@pytest.fixture
 def user_client(admin_app, login):
     """`user_client("clerk")`: a TestClient logged in as that seeded (or test-made) user."""
     from starlette.testclient import TestClient

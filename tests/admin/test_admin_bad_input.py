@@ -85,21 +85,8 @@ def _encode(fields: dict[str, str]) -> bytes:
 
 
 @pytest.fixture
-def app(config, seeded):
-    from admin.app import create_admin_app
-
-    return create_admin_app(config)
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def admin_client(app, login):
-    with TestClient(app) as c:
+def admin_client(admin_app, login):
+    with TestClient(admin_app) as c:
         assert login(c, "admin").status_code == 303
         yield c
 

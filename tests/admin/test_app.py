@@ -11,36 +11,6 @@ from starlette.testclient import TestClient
 from admin.models import AuditEntry, OutboxEntry, PaymentLine
 
 
-@pytest.fixture
-def app(config, seeded):
-    from admin.app import create_admin_app
-
-    return create_admin_app(config)
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def as_user(app, login):
-    clients = []
-
-    def make(username):
-        c = TestClient(app)
-        c.__enter__()
-        clients.append(c)
-        response = login(c, username)
-        assert response.status_code == 303, response.text
-        return c
-
-    yield make
-    for c in clients:
-        c.__exit__(None, None, None)
-
-
 def test_login_required_and_bad_password_message(client, login):
     assert client.get("/batches", follow_redirects=False).headers["location"].startswith("/login")
     response = login(client, "clerk", "wrong-password")
@@ -62,8 +32,8 @@ def test_session_cookie_flags(client, login):
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
 
 
-def test_post_without_csrf_is_refused_and_changes_nothing(as_user, seeded, batch_db, roster):
-    c = as_user("clerk")
+def test_post_without_csrf_is_refused_and_changes_nothing(user_client, seeded, batch_db, roster):
+    c = user_client("clerk")
     response = c.post(f"/batches/{seeded['batch']}/lines", data=dict(zip(roster.header, roster.row(1))))
     assert response.status_code == 403
     assert "页面已过期" in response.text
@@ -71,13 +41,13 @@ def test_post_without_csrf_is_refused_and_changes_nothing(as_user, seeded, batch
         assert s.execute(select(func.count(PaymentLine.id))).scalar_one() == 0
 
 
-def test_first_login_forces_password_change(app, config, batch_db, login, get_csrf):
+def test_first_login_forces_password_change(admin_app, config, batch_db, login, get_csrf):
     from admin import operators
 
     with batch_db.session() as s:
         operators.create_operator(s, config, actor="t", username="newbie", name="新用户", role="auditor",
                                   region_code="410423", password="Initial#Pass1")
-    with TestClient(app) as c:
+    with TestClient(admin_app) as c:
         login(c, "newbie", "Initial#Pass1")
         assert c.get("/batches", follow_redirects=False).headers["location"] == "/password"
         token = get_csrf(c, "/password")
@@ -94,8 +64,8 @@ def add_line(c, get_csrf, batch_id, values):
     return c.post(f"/batches/{batch_id}/lines", data={**values, "csrf_token": token}, follow_redirects=False)
 
 
-def test_clerk_enters_a_line_with_flash_and_audit(as_user, seeded, get_csrf, roster, batch_db):
-    c = as_user("clerk")
+def test_clerk_enters_a_line_with_flash_and_audit(user_client, seeded, get_csrf, roster, batch_db):
+    c = user_client("clerk")
     response = add_line(c, get_csrf, seeded["batch"], dict(zip(roster.header, roster.row(1, amount="100"))))
     assert response.status_code == 303
     page = c.get(f"/batches/{seeded['batch']}")
@@ -106,8 +76,8 @@ def test_clerk_enters_a_line_with_flash_and_audit(as_user, seeded, get_csrf, ros
         assert entry.actor == "clerk" and entry.after["amount"] == "100.00"
 
 
-def test_line_entry_reasons_in_chinese_and_nothing_stored(as_user, seeded, get_csrf, roster, batch_db):
-    c = as_user("clerk")
+def test_line_entry_reasons_in_chinese_and_nothing_stored(user_client, seeded, get_csrf, roster, batch_db):
+    c = user_client("clerk")
     values = dict(zip(roster.header, roster.row(1, amount="1000", village="张店村")))
     response = add_line(c, get_csrf, seeded["batch"], values)
     assert response.status_code == 400
@@ -132,9 +102,9 @@ def seed_lines(config, batch_db, seeded, roster):
         return {n: id_ for n, id_ in s.execute(select(PaymentLine.line_no, PaymentLine.id))}
 
 
-def test_township_clerk_sees_and_edits_only_own_township(as_user, seeded, config, batch_db, roster, get_csrf):
+def test_township_clerk_sees_and_edits_only_own_township(user_client, seeded, config, batch_db, roster, get_csrf):
     ids = seed_lines(config, batch_db, seeded, roster)
-    c = as_user("clerk")
+    c = user_client("clerk")
     page = c.get(f"/batches/{seeded['batch']}")
     assert roster.make_name(1) in page.text and roster.make_name(3) not in page.text
     assert "明细 2 行" in page.text
@@ -156,21 +126,21 @@ def test_township_clerk_sees_and_edits_only_own_township(as_user, seeded, config
         assert s.get(PaymentLine, ids[3]) is not None
 
 
-def test_department_sees_only_its_projects(as_user, seeded, config, batch_db, roster):
+def test_department_sees_only_its_projects(user_client, seeded, config, batch_db, roster):
     seed_lines(config, batch_db, seeded, roster)
-    agri = as_user("agri_op")
+    agri = user_client("agri_op")
     listing = agri.get("/batches")
     assert seeded["batch_code"] not in listing.text
     assert agri.get(f"/batches/{seeded['batch']}").status_code == 404
     assert agri.get(f"/batches/{seeded['batch']}/export.xlsx").status_code == 404
-    civil = as_user("civil_op")
+    civil = user_client("civil_op")
     assert seeded["batch_code"] in civil.get("/batches").text
     assert "明细 3 行" in civil.get(f"/batches/{seeded['batch']}").text
 
 
-def test_auditor_reads_everything_in_region_and_changes_nothing(as_user, seeded, config, batch_db, roster, get_csrf):
+def test_auditor_reads_everything_in_region_and_changes_nothing(user_client, seeded, config, batch_db, roster, get_csrf):
     ids = seed_lines(config, batch_db, seeded, roster)
-    auditor = as_user("auditor")
+    auditor = user_client("auditor")
     assert "明细 3 行" in auditor.get(f"/batches/{seeded['batch']}").text
     assert auditor.get("/audit").status_code == 200
     token = get_csrf(auditor, f"/batches/{seeded['batch']}")
@@ -178,24 +148,24 @@ def test_auditor_reads_everything_in_region_and_changes_nothing(as_user, seeded,
                                                                        "csrf_token": token})
     assert r.status_code == 403
     assert auditor.get(f"/batches/{seeded['batch']}/lines/{ids[1]}").status_code == 403
-    other = as_user("other_auditor")
+    other = user_client("other_auditor")
     assert other.get(f"/batches/{seeded['batch']}").status_code == 404
     assert seeded["batch_code"] not in other.get("/batches").text
     with batch_db.session() as s:
         assert s.execute(select(func.count(PaymentLine.id))).scalar_one() == 3
 
 
-def test_finance_and_bank_cannot_edit_rosters(as_user, seeded, get_csrf, roster):
+def test_finance_and_bank_cannot_edit_rosters(user_client, seeded, get_csrf, roster):
     for username in ("finance", "bank"):
-        c = as_user(username)
+        c = user_client(username)
         token = get_csrf(c, "/batches")
         r = c.post(f"/batches/{seeded['batch']}/lines", data={**dict(zip(roster.header, roster.row(1))),
                                                               "csrf_token": token})
         assert r.status_code == 403
 
 
-def test_import_mixed_file_is_staged_fixed_and_committed(as_user, seeded, get_csrf, roster, batch_db):
-    c = as_user("clerk")
+def test_import_mixed_file_is_staged_fixed_and_committed(user_client, seeded, get_csrf, roster, batch_db):
+    c = user_client("clerk")
     bad = roster.row(3, amount="999")
     data = roster.csv([roster.row(1), roster.row(2, village="李湾村"), bad])
     token = get_csrf(c, f"/batches/{seeded['batch']}")
@@ -224,19 +194,19 @@ def test_import_mixed_file_is_staged_fixed_and_committed(as_user, seeded, get_cs
         assert s.execute(select(AuditEntry).where(AuditEntry.action == "roster.import")).scalar_one().after["lines"] == 3
 
 
-def test_import_wrong_columns_is_explained(as_user, seeded, get_csrf, roster):
-    c = as_user("clerk")
+def test_import_wrong_columns_is_explained(user_client, seeded, get_csrf, roster):
+    c = user_client("clerk")
     token = get_csrf(c, f"/batches/{seeded['batch']}")
     r = c.post(f"/batches/{seeded['batch']}/import", data={"csrf_token": token},
                files={"file": ("x.csv", roster.csv([["a"]], header=["姓名"]), "text/csv")})
     assert "表头缺少以下列" in r.text
 
 
-def test_batch_only_for_published_policy_of_this_year(as_user, seeded, batch_db, get_csrf):
+def test_batch_only_for_published_policy_of_this_year(user_client, seeded, batch_db, get_csrf):
     from admin.models import Policy
     from core.timeutil import today
 
-    c = as_user("civil_op")
+    c = user_client("civil_op")
     token = get_csrf(c, "/batches/new")
     form = {"project_id": str(seeded["project"]), "region_code": "410423", "year": str(today().year),
             "period": f"{today().year}-02", "title": "二月", "csrf_token": token}
@@ -251,18 +221,18 @@ def test_batch_only_for_published_policy_of_this_year(as_user, seeded, batch_db,
     assert "请选择您负责的补贴项目" in r.text
 
 
-def test_policy_change_review_and_publication_through_outbox(as_user, seeded, get_csrf, batch_db):
-    op = as_user("civil_op")
+def test_policy_change_review_and_publication_through_outbox(user_client, seeded, get_csrf, batch_db):
+    op = user_client("civil_op")
     token = get_csrf(op, f"/policies/{seeded['policy']}")
     r = op.post(f"/policies/{seeded['policy']}/changes", data={"summary": "提高标准", "standard": "每人每月200元",
                                                                  "csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303
     # the agriculture department may not touch it
-    agri = as_user("agri_op")
+    agri = user_client("agri_op")
     t2 = get_csrf(agri, "/policies")
     assert agri.post(f"/policies/{seeded['policy']}/changes", data={"summary": "x", "standard": "y",
                                                                      "csrf_token": t2}).status_code == 403
-    reviewer = as_user("civil_rev")
+    reviewer = user_client("civil_rev")
     page = reviewer.get(f"/policies/{seeded['policy']}")
     change_id = re.search(r"/policy-changes/(\d+)/review", page.text).group(1)
     t3 = get_csrf(reviewer, f"/policies/{seeded['policy']}")
@@ -274,8 +244,8 @@ def test_policy_change_review_and_publication_through_outbox(as_user, seeded, ge
         assert ("policy", str(seeded["policy"])) in topics
 
 
-def test_persons_import_search_and_card_history(as_user, seeded, get_csrf, roster, batch_db, config):
-    c = as_user("civil_op")
+def test_persons_import_search_and_card_history(user_client, seeded, get_csrf, roster, batch_db, config):
+    c = user_client("civil_op")
     header = ["姓名", "身份证号", "社保卡号", "区划代码", "开户银行"]
     first = roster.csv([[roster.make_name(5), roster.make_id(5), roster.make_card(5), "410423100001", "农商银行"]],
                        header=header)
@@ -291,28 +261,28 @@ def test_persons_import_search_and_card_history(as_user, seeded, get_csrf, roste
     detail = c.get(person_url)
     assert "已注销" in detail.text and roster.make_card(6)[-4:] in detail.text
     # another township's clerk finds nothing
-    other = as_user("clerk2")
+    other = user_client("clerk2")
     assert "没有找到" in other.get("/persons", params={"q": roster.make_id(5)}).text
     assert other.get(person_url).status_code == 404
     # a roster line with the old card is now refused
-    clerk = as_user("clerk")
+    clerk = user_client("clerk")
     r = add_line(clerk, get_csrf, seeded["batch"], dict(zip(roster.header, roster.row(5))))
     assert "卡号不一致" in r.text or "已注销" in r.text
 
 
-def test_reference_list_blocks_a_line(as_user, seeded, get_csrf, roster):
-    c = as_user("civil_op")
+def test_reference_list_blocks_a_line(user_client, seeded, get_csrf, roster):
+    c = user_client("civil_op")
     token = get_csrf(c, "/persons")
     data = roster.csv([[roster.make_id(7), "2024-05-01"]], header=["身份证号", "死亡日期"])
     r = c.post("/references/import", data={"csrf_token": token, "list_kind": "deceased", "region_code": "410423"},
                files={"file": ("d.csv", data, "text/csv")})
     assert "新增 1 人" in r.text
-    clerk = as_user("clerk")
+    clerk = user_client("clerk")
     r = add_line(clerk, get_csrf, seeded["batch"], dict(zip(roster.header, roster.row(7))))
     assert r.status_code == 400 and "死亡人员" in r.text
 
 
-def test_bad_page_number_is_a_clear_400(as_user):
-    c = as_user("clerk")
+def test_bad_page_number_is_a_clear_400(user_client):
+    c = user_client("clerk")
     r = c.get("/batches", params={"page": "abc"})
     assert r.status_code == 400 and "页码" in r.text
