@@ -173,12 +173,12 @@ class RefuseNul:
 
 
 def create_admin_app(config: Config | None = None) -> Starlette:
-    from admin import views_audit, views_auth, views_batches, views_library, views_operators, views_people
+    from admin import demo_views, views_audit, views_auth, views_batches, views_library, views_operators, views_people
 
     config = config or Config.from_env()
     db = Database(config.batch_database_url)
     routes: list[Any] = []
-    for module in (views_auth, views_batches, views_library, views_people, views_operators, views_audit):
+    for module in (views_auth, views_batches, views_library, views_people, views_operators, views_audit, demo_views):
         routes.extend(module.routes())
     routes.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
     app = Starlette(

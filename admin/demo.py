@@ -1,8 +1,10 @@
-"""Demo data: `yikatong demo --lines N --seed S [--if-changed]` and `yikatong demo people [--json]`.
+"""Demo data: `yikatong demo --lines N --seed S [--if-changed]`, `yikatong demo people [--json]`,
+`yikatong demo accounts [--json]` and `yikatong demo roster-file PATH [--bad N]`.
 
 Demo mode only (DESIGN.md "Demo mode"). The build itself is in admin/demo_build.py (imported
 only when a build runs, so every other `yikatong` command starts fast); the fixed sample people
-in admin/demo_samples.py; the tables behind the data in admin/demo_data.py. See docs/demo.md.
+in admin/demo_samples.py; the demo operator accounts and the clerk's sample roster in
+admin/demo_accounts.py; the tables behind the data in admin/demo_data.py. See docs/demo.md.
 
 - `build(config, lines, seed)` rebuilds the batch database with N payment lines;
   `build_if_changed(...)` skips when `<data dir>/demo.json` says the same data is built.
@@ -82,11 +84,20 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--if-changed", action="store_true",
                         help="skip when the same lines/seed/version is already built into this database")
     parser.set_defaults(handler=_build_command)
-    demo_sub = parser.add_subparsers(dest="demo_command", metavar="{people}")
+    demo_sub = parser.add_subparsers(dest="demo_command", metavar="{people,accounts,roster-file}")
     people = demo_sub.add_parser("people", help="the sample people of demo mode",
                                  description="演示模式的示例人员（身份证号、姓名、卡号及可查看的情形）。")
     people.add_argument("--json", action="store_true", help="print JSON")
     people.set_defaults(handler=_people_command)
+    accounts = demo_sub.add_parser("accounts", help="the demo operator accounts of the admin app",
+                                   description="演示模式的内部管理端账号（每种角色一个，共用一个演示密码）。")
+    accounts.add_argument("--json", action="store_true", help="print JSON")
+    accounts.set_defaults(handler=_accounts_command)
+    roster = demo_sub.add_parser("roster-file", help="a sample roster (.xlsx) for demo_clerk's draft batch",
+                                 description="为演示账号 demo_clerk 的草稿批次生成示例花名册（含几行故意填错的数据）。")
+    roster.add_argument("path", help="where to write the .xlsx file")
+    roster.add_argument("--bad", type=int, default=4, help="deliberately bad lines (default 4: one of each kind)")
+    roster.set_defaults(handler=_roster_command)
 
 
 def _command_error(message: str) -> Exception:
@@ -136,5 +147,68 @@ def _people_command(args: argparse.Namespace) -> int:
     table.add_column("可查看的情形", overflow="fold", ratio=1)
     for p in people:
         table.add_row(p["id_number"], p["name"], p["card_number"], p["region"], p["shows"])
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    from admin.demo_accounts import demo_accounts
+
+    accounts = demo_accounts(config)
+    if accounts:
+        console.print(_accounts_table(accounts))
+    return 0
+
+
+ACCOUNTS_TITLE = "演示账号（内部管理端 http://127.0.0.1:8001）"
+
+
+def _accounts_table(accounts: list[dict[str, str]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=ACCOUNTS_TITLE, show_lines=True)
+    for column in ("用户名", "姓名", "角色"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("管辖范围", overflow="fold", ratio=1)
+    table.add_column("密码", no_wrap=True)
+    for a in accounts:
+        table.add_row(a["username"], a["name"], a["role_label"], a["scope"], a["password"])
+    return table
+
+
+def _accounts_command(args: argparse.Namespace) -> int:
+    from cli import load_config
+
+    from admin.demo_accounts import demo_accounts
+
+    config = load_config()
+    if not config.demo:
+        raise _command_error("演示账号只在演示模式下提供（设置 YIKATONG_DEMO=1）")
+    accounts = demo_accounts(config)
+    if not accounts:
+        raise _command_error("尚未生成演示数据（或数据版本过旧），请先运行 yikatong demo")
+    if args.json:
+        print(json.dumps(accounts, ensure_ascii=False, indent=2))
+        return 0
+    from rich.console import Console
+
+    Console().print(_accounts_table(accounts))
+    return 0
+
+
+def _roster_command(args: argparse.Namespace) -> int:
+    from cli import load_config
+
+    from admin.demo_accounts import BAD_KINDS, roster_file
+
+    config = load_config()
+    if args.bad < 0:
+        raise _command_error("--bad 不能为负数")
+    try:
+        sample = roster_file(config, args.bad)
+    except LookupError as exc:
+        raise _command_error(str(exc)) from None
+    Path(args.path).write_bytes(sample.data)
+    labels = dict(BAD_KINDS)
+    print(f"已写入 {args.path}：批次 {sample.batch_code}（{sample.batch_title}），{sample.valid} 行正确，"
+          f"{len(sample.bad)} 行故意填错（用 demo_clerk 登录后导入）：")
+    for line_no, code in sorted(sample.bad.items()):
+        print(f"  第{line_no}行：{labels[code]}（{code}）")
     return 0

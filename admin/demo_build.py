@@ -6,7 +6,8 @@ policies per year 2021–2026 with standards, documents and change history, one 
 policy entry, batches in every workflow state with working-day timelines, people with valid
 ID numbers (incl. historical region codes) and Luhn-valid cards, N payment lines (about 2 %
 failed with the bank's reason, most re-issued), outbox entries and a few audit entries — plus
-the fixed sample people (admin/demo_samples.py) that demo mode shows on the home page.
+the fixed sample people (admin/demo_samples.py) that demo mode shows on the home page and one
+operator account per role (admin/demo_accounts.py) to try the back office with.
 
 The same seed always gives the same people, numbers and lines (`random.Random(seed)`, a fixed
 "today"); only encryption nonces and the audit timestamps differ between builds.
@@ -32,7 +33,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
 
-from admin import audit, outbox
+from admin import audit, demo_accounts, outbox
 from admin.demo_batches import EVENT_TEXT, Slot, add_workdays, due_date, plan_timeline, slots_for
 from admin.demo_data import (
     AS_OF,
@@ -84,7 +85,7 @@ from core.timeutil import SHANGHAI
 
 __all__ = ["GENERATOR_VERSION", "BuildReport", "DemoError", "build", "build_if_changed", "is_current"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: demo operator accounts (admin/demo_accounts.py)
 CHUNK = 5000
 CENT = Decimal("0.01")
 TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
@@ -190,6 +191,7 @@ def build(config: Config, lines: int, seed: int, *, progress: bool = False) -> B
                     conn.exec_driver_sql("PRAGMA cache_size=-65536")
                 _Writer(conn, config, plan, advance).write()
                 _emit_and_audit(session, plan)
+                demo_accounts.create_accounts(session, config)
             if not db.is_sqlite:
                 _fix_sequences(db)
     finally:

@@ -21,8 +21,19 @@ def _safe_next(value: str | None) -> str:
     return "/"
 
 
+def _demo_accounts(request: Request) -> list[dict[str, str]]:
+    """Demo mode only: the demo accounts to log in with (empty outside demo mode)."""
+    config = services(request).config
+    if not config.demo:
+        return []
+    from admin.demo_accounts import demo_accounts
+
+    return demo_accounts(config)
+
+
 async def login_page(request: Request) -> Response:
-    return render(request, "login.html", {"next": _safe_next(request.query_params.get("next"))})
+    return render(request, "login.html", {"next": _safe_next(request.query_params.get("next")),
+                                          "demo_accounts": _demo_accounts(request)})
 
 
 async def login_submit(request: Request) -> Response:
@@ -37,7 +48,8 @@ async def login_submit(request: Request) -> Response:
 
     operator_id, message = await services(request).db.run(attempt)
     if operator_id is None:
-        return render(request, "login.html", {"error": message, "username": username, "next": target}, status=400)
+        return render(request, "login.html", {"error": message, "username": username, "next": target,
+                                              "demo_accounts": _demo_accounts(request)}, status=400)
     login_session(request, operator_id)
     return redirect(target)
 
