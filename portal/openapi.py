@@ -19,10 +19,17 @@ __all__ = ["document", "routes"]
 _ERROR = {"$ref": "#/components/responses/Error"}
 
 
+_BLANK = {"type": "string", "pattern": "^\\s*$"}
+
+
 def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    # An empty value (an HTML form's blank field) means "not set".
+    # An empty or blank value (an HTML form's untouched field) means "not set".
+    if schema is None or schema == {"type": "string"} or set(schema) <= {"type", "maxLength"}:
+        schema = schema or {"type": "string"}
+    else:
+        schema = {"anyOf": [schema, _BLANK]}
     return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "description": description,
-            "schema": schema or {"type": "string"}}
+            "schema": schema}
 
 
 _YEAR = {"type": "integer", "minimum": 1990, "maximum": 2100}
