@@ -9,7 +9,14 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.config import Config
+    from core.db import Database
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -143,32 +150,42 @@ def _admin_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_user(args: argparse.Namespace) -> int:
-    from admin import operators
-    from cli import CommandError, load_config
+@contextmanager
+def _batch_database() -> Iterator[tuple[Config, Database]]:
+    """The configured batch database, migrated to head, disposed afterwards."""
+    from cli import load_config
     from core import migrate
     from core.db import Database
 
     config = load_config()
     migrate.upgrade(config.batch_database_url, "batch")
+    db = Database(config.batch_database_url)
+    try:
+        yield config, db
+    finally:
+        db.dispose()
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    from admin import operators
+    from cli import CommandError
+
     password = args.password
     if not password:
         password = getpass.getpass("初始密码：")
         if password != getpass.getpass("再输入一次："):
             raise CommandError("两次输入的密码不一致")
-    db = Database(config.batch_database_url)
-    try:
-        with db.session() as session:
-            operator = operators.create_operator(
-                session, config, actor="cli", username=args.username, name=args.name, role=args.role,
-                region_code=args.region, password=password, phone=args.phone, unit=args.unit,
-                department_code=args.department,
-            )
-            print(f"已创建操作员 {operator.username}（{operator.name}，角色 {args.role}），首次登录须修改密码。")
-    except operators.OperatorError as exc:
-        raise CommandError(str(exc)) from None
-    finally:
-        db.dispose()
+    with _batch_database() as (config, db):
+        try:
+            with db.session() as session:
+                operator = operators.create_operator(
+                    session, config, actor="cli", username=args.username, name=args.name, role=args.role,
+                    region_code=args.region, password=password, phone=args.phone, unit=args.unit,
+                    department_code=args.department,
+                )
+                print(f"已创建操作员 {operator.username}（{operator.name}，角色 {args.role}），首次登录须修改密码。")
+        except operators.OperatorError as exc:
+            raise CommandError(str(exc)) from None
     return 0
 
 
@@ -177,34 +194,28 @@ def _roster_import(args: argparse.Namespace) -> int:
 
     from admin import batches
     from admin.rosters import RosterFileError
-    from cli import CommandError, load_config
-    from core import migrate
-    from core.db import Database
+    from cli import CommandError
 
-    config = load_config()
     data = _read_file(args.file)
-    migrate.upgrade(config.batch_database_url, "batch")
-    db = Database(config.batch_database_url)
-    try:
-        with Progress() as progress:
-            task = progress.add_task("导入花名册", total=None)
+    with _batch_database() as (config, db):
+        try:
+            with Progress() as progress:
+                task = progress.add_task("导入花名册", total=None)
 
-            def report(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
+                def report(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
 
-            with db.session() as session:
-                batch = batches.get_by_code(session, args.batch)
-                if batch is None:
-                    raise CommandError(f"找不到批次 {args.batch}")
-                outcome = batches.import_roster(session, config, batch, data, args.file,
-                                                actor=args.actor, scope_region=None, progress=report)
-    except RosterFileError as exc:
-        print(f"错误：{exc.message}", file=sys.stderr)
-        return 2
-    except batches.BatchError as exc:
-        raise CommandError(str(exc)) from None
-    finally:
-        db.dispose()
+                with db.session() as session:
+                    batch = batches.get_by_code(session, args.batch)
+                    if batch is None:
+                        raise CommandError(f"找不到批次 {args.batch}")
+                    outcome = batches.import_roster(session, config, batch, data, args.file,
+                                                    actor=args.actor, scope_region=None, progress=report)
+        except RosterFileError as exc:
+            print(f"错误：{exc.message}", file=sys.stderr)
+            return 2
+        except batches.BatchError as exc:
+            raise CommandError(str(exc)) from None
     if not outcome.ok:
         _print_results(outcome.results)
         print("有问题的行未修正前，整个文件都不会导入。", file=sys.stderr)
@@ -216,24 +227,18 @@ def _roster_import(args: argparse.Namespace) -> int:
 def _persons_import(args: argparse.Namespace) -> int:
     from admin import persons
     from admin.rosters import RosterFileError
-    from cli import CommandError, load_config
-    from core import migrate
-    from core.db import Database
+    from cli import CommandError
 
-    config = load_config()
     data = _read_file(args.file)
-    migrate.upgrade(config.batch_database_url, "batch")
-    db = Database(config.batch_database_url)
-    try:
-        with db.session() as session:
-            outcome = persons.import_registry(session, config, data, args.file, actor=args.actor)
-    except RosterFileError as exc:
-        print(f"错误：{exc.message}", file=sys.stderr)
-        return 2
-    except persons.PersonsError as exc:
-        raise CommandError(str(exc)) from None
-    finally:
-        db.dispose()
+    with _batch_database() as (config, db):
+        try:
+            with db.session() as session:
+                outcome = persons.import_registry(session, config, data, args.file, actor=args.actor)
+        except RosterFileError as exc:
+            print(f"错误：{exc.message}", file=sys.stderr)
+            return 2
+        except persons.PersonsError as exc:
+            raise CommandError(str(exc)) from None
     if outcome.errors:
         for line_no, message in outcome.errors[:200]:
             print(f"第{line_no}行：{message}", file=sys.stderr)
