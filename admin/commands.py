@@ -104,8 +104,9 @@ def _print_results(results: list) -> None:
 
     console = Console()
     table = Table(title="花名册检查结果", show_lines=False)
-    for column in ("行号", "姓名", "身份证后4位", "金额", "村", "结果"):
-        table.add_column(column)
+    for column in ("行号", "姓名", "身份证后4位", "金额", "村"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("结果", overflow="fold", ratio=1)  # the reason is what the clerk needs: never cut it
     for r in results:
         d = r.as_dict()
         verdict = "[green]通过[/green]" if r.ok else "[red]" + "；".join(i["message"] for i in d["issues"]) + "[/red]"
