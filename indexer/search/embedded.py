@@ -44,6 +44,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,22 @@ __all__ = ["EmbeddedEngine", "sort_key"]
 
 _HEAP = 256_000_000
 _SEGMENT_SIZE = 1_000_000
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _facet_pool() -> ThreadPoolExecutor:
+    """Threads that count facets while the caller's thread collects the page (per process)."""
+    global _pool
+    pid = os.getpid()
+    if _pool is None or _pool[0] != pid:  # a forked child gets its own threads
+        with _pool_lock:
+            if _pool is None or _pool[0] != pid:
+                _pool = (pid, ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+                                                 thread_name_prefix="yk-facets"))
+    return _pool[1]
 
 
 def _spec_body(spec: IndexSpec | dict[str, Any]) -> dict[str, Any]:
@@ -338,56 +355,90 @@ class EmbeddedEngine:
         terms = validate_query(handle.spec, query)
         schema = handle.schema
         must: list[tantivy.Query] = []
+        # ``loose``: the same conditions with each phrase as the AND of its words -- a superset
+        # of the hits, several times cheaper to collect than the phrase (no positions read).
+        loose: list[tantivy.Query] = []
+        has_phrase = False
         for phrase in query_phrases(" ".join(terms)):
             if len(phrase) > 1:
+                has_phrase = True
                 must.append(tantivy.Query.phrase_query(schema, "_bi", phrase))
-            elif len(phrase[0]) == 6:
-                must.append(tantivy.Query.term_query(schema, "_uni", phrase[0]))
+                loose.extend(tantivy.Query.term_query(schema, "_bi", word)
+                             for word in dict.fromkeys(phrase))
+                continue
+            if len(phrase[0]) == 6:
+                term = tantivy.Query.term_query(schema, "_uni", phrase[0])
             else:
-                must.append(tantivy.Query.term_query(schema, "_bi", phrase[0]))
+                term = tantivy.Query.term_query(schema, "_bi", phrase[0])
+            must.append(term)
+            loose.append(term)
         for name, value in query.filters.items():
             values = filter_values(value)
             if not values:
-                must.append(tantivy.Query.empty_query())
+                cond = tantivy.Query.empty_query()
             elif len(values) == 1:
-                must.append(tantivy.Query.term_query(schema, "f_" + name, values[0]))
+                cond = tantivy.Query.term_query(schema, "f_" + name, values[0])
             else:
-                must.append(tantivy.Query.term_set_query(schema, "f_" + name, values))
-        if not must:
-            tq = tantivy.Query.all_query()
-        elif len(must) == 1:
-            tq = must[0]
-        else:
-            tq = tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in must])
+                cond = tantivy.Query.term_set_query(schema, "f_" + name, values)
+            must.append(cond)
+            loose.append(cond)
+        tq = _all_of(must)
 
         searcher = handle.searcher()
         offset = (query.page - 1) * query.per_page
-        try:
-            if query.sort:
-                name, direction = query.sort[0]
-                result = searcher.search(tq, limit=query.per_page, count=True,
-                                         order_by_field=("oa_" if direction == "asc" else "od_")
-                                         + name, offset=offset, order=tantivy.Order.Asc)
-            else:  # index order: every score equal, ties by document address
-                result = searcher.search(tantivy.Query.const_score_query(tq, 1.0),
-                                         limit=query.per_page, count=True, offset=offset)
-        except ValueError as exc:
-            raise InvalidQuery(str(exc)) from exc
-        hits = [json.loads(searcher.doc(address)["_src"][0]) for _, address in result.hits]
-        total = result.count or 0
+
+        def page(q: tantivy.Query) -> tantivy.SearchResult:
+            try:
+                if query.sort:
+                    name, direction = query.sort[0]
+                    return searcher.search(q, limit=query.per_page, count=True,
+                                           order_by_field=("oa_" if direction == "asc"
+                                                           else "od_") + name,
+                                           offset=offset, order=tantivy.Order.Asc)
+                # index order: every score equal, ties by document address
+                return searcher.search(tantivy.Query.const_score_query(q, 1.0),
+                                       limit=query.per_page, count=True, offset=offset)
+            except ValueError as exc:
+                raise InvalidQuery(str(exc)) from exc
+
         facets: dict[str, dict[str, int]] = {name: {} for name in query.facets}
-        if query.facets and total:
-            aggs = {
-                name: {"terms": {"field": "f_" + name, "size": FACET_LIMIT,
-                                 "segment_size": _SEGMENT_SIZE}}
+        if not query.facets:
+            result = page(tq)
+        else:
+            # Facets are tantivy terms aggregations over the whole hit set: a second pass of
+            # the query.  It runs on a pool thread (tantivy releases the GIL) while this thread
+            # collects the page; if no pool thread is free by then, it runs here.  With a
+            # phrase in the query, the aggregation runs over the loose query (no positions to
+            # read) and also counts its hits: when that count equals the exact total, the two
+            # hit sets are equal (the loose one contains the exact one) and so are the facet
+            # counts; otherwise the facets are counted again over the exact query.
+            aggs: dict[str, Any] = {
+                "f_" + name: {"terms": {"field": "f_" + name, "size": FACET_LIMIT,
+                                        "segment_size": _SEGMENT_SIZE}}
                 for name in query.facets
             }
-            answer = searcher.aggregate(tq, aggs)
+            fq = tq
+            if has_phrase:
+                fq = _all_of(loose)
+                aggs["total"] = {"value_count": {"field": "oa_" + handle.spec.primary_key}}
+            pending: Future[dict[str, Any]] = _facet_pool().submit(searcher.aggregate, fq, aggs)
+            try:
+                result = page(tq)
+            except BaseException:
+                if not pending.cancel():
+                    with contextlib.suppress(Exception):
+                        pending.result()
+                raise
+            answer = searcher.aggregate(fq, aggs) if pending.cancel() else pending.result()
+            if has_phrase and (result.count or 0) != int(answer["total"]["value"]):
+                answer = searcher.aggregate(tq, aggs)
             for name in query.facets:
-                buckets = answer.get(name, {}).get("buckets", [])
+                buckets = answer.get("f_" + name, {}).get("buckets", [])
                 pairs = sorted(((str(b["key"]), int(b["doc_count"])) for b in buckets),
                                key=lambda kv: (-kv[1], kv[0]))
                 facets[name] = dict(pairs)
+        hits = [json.loads(searcher.doc(address)["_src"][0]) for _, address in result.hits]
+        total = result.count or 0
         return SearchResult(hits=hits, total=total, facets=facets, page=query.page,
                             per_page=query.per_page,
                             took_ms=round((time.perf_counter() - started) * 1000, 3))
@@ -434,6 +485,14 @@ class EmbeddedEngine:
             indexes[name] = {"documents": self.count(name), "bytes": size,
                              "version": entry["dir"]}
         return {"engine": "embedded", "path": str(self.root), "indexes": indexes}
+
+
+def _all_of(queries: list[tantivy.Query]) -> tantivy.Query:
+    if not queries:
+        return tantivy.Query.all_query()
+    if len(queries) == 1:
+        return queries[0]
+    return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
 
 
 def _all_documents(handle: _Handle) -> Iterator[dict[str, Any]]:
