@@ -9,16 +9,14 @@ is present whatever the size of the data.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import date, datetime, time, timedelta
 from random import Random
 
 from admin.demo_data import AS_OF, YEARS, PolicySpec
-from core.deadlines import Step, rule_for
+from core.deadlines import Step, due_date
 from core.timeutil import SHANGHAI
-from core.workdays import is_workday
+from core.workdays import add_workdays, is_workday
 
 STEP_OF_STATE: dict[str, Step] = {
     "submitted": Step.FIRST_VERIFICATION,
@@ -85,35 +83,6 @@ class Slot:
 
 
 _QUARTER = ("一", "二", "三", "四")
-
-# core.workdays.add_workdays asks chinesecalendar day by day (slow for thousands of batches):
-# the demo precomputes the working days of its years once, from the same is_workday.
-@cache
-def _calendar() -> tuple[list[date], dict[date, int]]:
-    first, last = date(YEARS[0] - 1, 1, 1), date(YEARS[-1] + 1, 12, 31)
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    working = [d for d in days if is_workday(d)]
-    return working, {d: i for i, d in enumerate(working)}
-
-
-def add_workdays(start: date, n: int) -> date:
-    """Same result as core.workdays.add_workdays inside the demo's years (tested against it)."""
-    if n == 0:
-        return start
-    working, index = _calendar()
-    if start in index:
-        i = index[start]
-    else:  # a non-working day: count from the last working day before it
-        i = bisect_right(working, start) - 1
-        if n < 0:
-            i += 1
-    return working[i + n]
-
-
-def due_date(step: str, start: date) -> date:
-    """core.deadlines.due_date with the default rules, on the precomputed calendar."""
-    return add_workdays(start, rule_for(step).days)
-
 
 def _workday_on_or_after(d: date) -> date:
     while not is_workday(d):

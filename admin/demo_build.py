@@ -34,7 +34,7 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
 
 from admin import audit, demo_accounts, outbox
-from admin.demo_batches import EVENT_TEXT, Slot, add_workdays, due_date, plan_timeline, slots_for
+from admin.demo_batches import EVENT_TEXT, Slot, plan_timeline, slots_for
 from admin.demo_data import (
     AS_OF,
     COUNTIES,
@@ -80,8 +80,10 @@ from admin.models import (
 from core import migrate, personkey, regions
 from core.config import Config
 from core.db import Database
+from core.deadlines import due_date
 from core.demo_people import DEMO_PEOPLE_FILE, write_demo_people
 from core.timeutil import SHANGHAI
+from core.workdays import add_workdays
 
 __all__ = ["GENERATOR_VERSION", "BuildReport", "DemoError", "build", "build_if_changed", "is_current"]
 

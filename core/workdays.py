@@ -10,6 +10,7 @@ Counting rule (the usual administrative one, 期间开始之日不计算在内):
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from datetime import date, datetime, timedelta, timezone
 from functools import cache
 
@@ -56,6 +57,17 @@ def is_workday(d: date) -> bool:
     return d.weekday() < 5
 
 
+@cache
+def _workdays_of(year: int) -> tuple[date, ...]:
+    """The working days of one year, in order (computed once per year)."""
+    d, one, out = date(year, 1, 1), timedelta(days=1), []
+    while d.year == year:
+        if is_workday(d):
+            out.append(d)
+        d += one
+    return tuple(out)
+
+
 def add_workdays(start: date, n: int) -> date:
     """The date ``n`` working days after ``start`` (the start day itself is not counted).
 
@@ -64,14 +76,24 @@ def add_workdays(start: date, n: int) -> date:
     """
     if isinstance(start, datetime):
         start = start.date()
-    step = timedelta(days=1 if n >= 0 else -1)
-    remaining = abs(n)
-    d = start
-    while remaining:
-        d += step
-        if is_workday(d):
-            remaining -= 1
-    return d
+    if n == 0:
+        return start
+    year, remaining = start.year, abs(n)
+    days = _workdays_of(year)
+    if n > 0:
+        i = bisect_right(days, start)  # the first working day after start
+        while i + remaining > len(days):
+            remaining -= len(days) - i
+            year += 1
+            days, i = _workdays_of(year), 0
+        return days[i + remaining - 1]
+    i = bisect_left(days, start)  # working days of this year before start
+    while remaining > i:
+        remaining -= i
+        year -= 1
+        days = _workdays_of(year)
+        i = len(days)
+    return days[i - remaining]
 
 
 def workdays_between(a: date, b: date) -> int:
@@ -82,10 +104,7 @@ def workdays_between(a: date, b: date) -> int:
         b = b.date()
     if b < a:
         return -workdays_between(b, a)
-    count = 0
-    d = a
-    one = timedelta(days=1)
-    while d < b:
-        d += one
-        count += is_workday(d)
-    return count
+    count = -bisect_right(_workdays_of(a.year), a)
+    for year in range(a.year, b.year):
+        count += len(_workdays_of(year))
+    return count + bisect_right(_workdays_of(b.year), b)

@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 import cli
 from admin import audit, demo, demo_build
-from admin.demo_batches import add_workdays as demo_add_workdays
 from admin.demo_data import AS_OF, FAILURES
 from admin.fieldcrypt import cipher
 from admin.models import (
@@ -346,11 +345,3 @@ def test_demo_people_loader_tolerates_a_missing_or_broken_file(tmp_path: Path) -
     assert load_demo_people(tmp_path) == []
     (tmp_path / "demo_people.json").write_text(json.dumps([{"name": "x"}, 3]), encoding="utf-8")
     assert load_demo_people(tmp_path) == []
-
-
-def test_precomputed_working_days_agree_with_core() -> None:
-    start = date(2021, 1, 1)
-    for offset in range(0, 2150, 7):
-        day = date.fromordinal(start.toordinal() + offset)
-        for n in (-5, -1, 0, 1, 3, 10):
-            assert demo_add_workdays(day, n) == workdays.add_workdays(day, n)

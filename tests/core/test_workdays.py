@@ -62,3 +62,25 @@ def test_coverage_and_fallback() -> None:
 
 def test_today_is_a_date() -> None:
     assert type(today()) is date
+
+
+def test_add_workdays_and_between_agree_with_a_day_by_day_walk() -> None:
+    """The per-year tables give exactly what counting one day at a time gives, across years."""
+    from datetime import timedelta
+
+    from core.workdays import add_workdays, is_workday, workdays_between
+
+    def walk(start: date, n: int) -> date:
+        step, d, left = timedelta(days=1 if n >= 0 else -1), start, abs(n)
+        while left:
+            d += step
+            left -= is_workday(d)
+        return d
+
+    start = date(2020, 12, 20)
+    for offset in range(0, 2300, 11):
+        day = start + timedelta(days=offset)
+        for n in (-300, -5, -1, 0, 1, 3, 10, 260):
+            assert add_workdays(day, n) == walk(day, n), (day, n)
+        other = day + timedelta(days=offset % 400)
+        assert workdays_between(day, other) == sum(is_workday(day + timedelta(days=k)) for k in range(1, (other - day).days + 1))
