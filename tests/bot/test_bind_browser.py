@@ -10,11 +10,10 @@ import httpx
 import pytest
 import xmltodict
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.bot.conftest import new_openid, sign, text_xml
 from tests.browser.conftest import _driver, browser, live_app, live_seeded, live_server  # noqa: F401
+from tests.browser.conftest import click_and_wait
 
 
 def _chat(live, openid: str, content: str) -> str:
@@ -35,9 +34,7 @@ def test_follower_binds_in_the_browser_then_opens_the_statement(live_server, bro
     assert browser.find_element(By.TAG_NAME, "h1").text == "绑定微信查询"
     for name, value in (("id_number", li.id_number), ("name", li.name), ("card_digits", li.card_last4)):
         browser.find_element(By.ID, f"f-{name}").send_keys(value)
-    old = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.ID, "bind-submit").click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(old))
+    click_and_wait(browser, By.ID, "bind-submit")
     assert browser.find_element(By.TAG_NAME, "h1").text == "绑定成功"
     assert li.id_number not in browser.page_source and li.id_number not in browser.current_url
 

@@ -119,3 +119,32 @@ def screenshot(browser) -> Callable[[str], Path]:
         return path
 
     return save
+
+
+def click_and_wait(browser: Any, by: str, selector: str, timeout: float = 15) -> None:
+    """Click an element and wait until the next page has replaced this one and finished loading.
+
+    While a page is being swapped, chromedriver may answer a look at the old document with
+    "Node with given id does not belong to the document" instead of a stale-element error:
+    both mean the old page is gone.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, selector).click()
+
+    def old_page_gone(_: Any) -> bool:
+        try:
+            old.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+
+    WebDriverWait(browser, timeout).until(old_page_gone)
+    WebDriverWait(browser, timeout).until(lambda b: b.execute_script("return document.readyState") == "complete")

@@ -14,8 +14,9 @@ from typing import Any, Callable
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.browser.conftest import click_and_wait
 
 pytestmark = pytest.mark.browser
 
@@ -29,10 +30,7 @@ def _wait_loaded(browser) -> None:
 
 
 def _submit(browser, css: str) -> None:
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.CSS_SELECTOR, css).click()
-    WebDriverWait(browser, 15).until(EC.staleness_of(page))
-    _wait_loaded(browser)
+    click_and_wait(browser, By.CSS_SELECTOR, css)
 
 
 def _fill(browser, name: str, value: str) -> None:

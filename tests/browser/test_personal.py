@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
+
+from tests.browser.conftest import click_and_wait
 
 pytestmark = pytest.mark.browser
-
-
-def _click_and_wait(browser, by: str, selector: str) -> None:
-    """Click and wait until the next page has replaced this one."""
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(by, selector).click()
-    WebDriverWait(browser, 15).until(EC.staleness_of(page))
-    WebDriverWait(browser, 15).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def _fill(browser, name: str, value: str) -> None:
@@ -34,7 +27,7 @@ def test_personal_query_shows_paid_and_failed_lines(live_server, browser, screen
     _fill(browser, "name", li.name)
     _fill(browser, "card_digits", li.card_last4)
     screenshot("personal-query-form")
-    _click_and_wait(browser, By.ID, "query-submit")
+    click_and_wait(browser, By.ID, "query-submit")
 
     assert browser.find_element(By.TAG_NAME, "h1").text == f"{li.name} 的补贴发放情况"
     assert browser.current_url == live_server.url + "/query"  # nothing personal in the URL
@@ -47,7 +40,7 @@ def test_personal_query_shows_paid_and_failed_lines(live_server, browser, screen
     screenshot("personal-query-result")
 
     # the year's statement opens without the ID number in its link
-    _click_and_wait(browser, By.CSS_SELECTOR, "a.statement-link")
+    click_and_wait(browser, By.CSS_SELECTOR, "a.statement-link")
     assert "/statement/" in browser.current_url and li.id_number not in browser.current_url
     statement = browser.find_element(By.CSS_SELECTOR, "article.statement").text
     assert li.name in statement and "120.50" in statement and "壹佰贰拾元伍角整" in statement
@@ -60,21 +53,21 @@ def test_wrong_card_digits_get_the_uniform_answer(live_server, browser):
     _fill(browser, "id_number", wang.id_number)
     _fill(browser, "name", wang.name)
     _fill(browser, "card_digits", "0000" if wang.card_last4 != "0000" else "1111")
-    _click_and_wait(browser, By.ID, "query-submit")
+    click_and_wait(browser, By.ID, "query-submit")
     assert "未查询到记录" in browser.find_element(By.CSS_SELECTOR, ".notice-error").text
     assert browser.find_element(By.ID, "f-id_number").get_attribute("value") == ""  # not echoed
 
 
 def test_complaint_filed_then_looked_up_by_code(live_server, browser, screenshot):
     browser.get(live_server.url + "/complaints")
-    _click_and_wait(browser, By.ID, "complaint-new-link")
+    click_and_wait(browser, By.ID, "complaint-new-link")
     Select(browser.find_element(By.NAME, "kind")).select_by_value("complaint")
     _fill(browser, "subject", "高龄津贴三月份未到账")
     _fill(browser, "text", "王庄村张桂香老人的高龄津贴三月份没有到账，请核实原因。")
     browser.find_element(By.ID, "f-real_name").click()
     _fill(browser, "contact", "张女士 13912345678")
     screenshot("complaint-form")
-    _click_and_wait(browser, By.ID, "complaint-submit")
+    click_and_wait(browser, By.ID, "complaint-submit")
 
     code = browser.find_element(By.ID, "tracking-code").text
     assert code.startswith("TS") and len(code) == 16
@@ -86,7 +79,7 @@ def test_complaint_filed_then_looked_up_by_code(live_server, browser, screenshot
     browser.delete_all_cookies()
     browser.get(live_server.url + "/complaints")
     _fill(browser, "code", code.lower())
-    _click_and_wait(browser, By.CSS_SELECTOR, "form[action='/complaints'] button")
+    click_and_wait(browser, By.CSS_SELECTOR, "form[action='/complaints'] button")
     assert browser.current_url == f"{live_server.url}/complaints/{code}"
     assert "高龄津贴三月份未到账" in browser.page_source
     assert browser.find_element(By.ID, "complaint-status").text == "已受理"
