@@ -67,7 +67,7 @@ def _menu(args: argparse.Namespace) -> int:
 def _notify(args: argparse.Namespace) -> int:
     from core import migrate
     from core.db import Database
-    from indexer.search.base import make_engine
+    from search import make_engine
 
     from bot.notices import notify
     from bot.sender import make_sender

@@ -28,7 +28,7 @@ from decimal import Decimal
 from core.config import Config
 from core.db import Database
 from core.timeutil import format_date_zh
-from indexer.search.base import IndexNotFound, InvalidQuery, SearchEngine, SearchQuery, SearchUnavailable
+from search.base import IndexNotFound, InvalidQuery, SearchEngine, SearchQuery, SearchUnavailable
 from bot import bindings
 from bot.menu import CLICK_COMMANDS, MENU_HELP
 

@@ -30,7 +30,7 @@ from bot.sender import Sender, SendError
 from core.db import Database
 from core.timeutil import format_date_zh, local, now, today
 from core.workdays import add_workdays
-from indexer.search.base import SearchEngine
+from search.base import SearchEngine
 from portal.store import WechatNotice
 
 log = logging.getLogger("yikatong.bot")

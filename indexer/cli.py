@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from indexer.search.schemas import SPECS
+from search.schemas import SPECS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +69,8 @@ class _Context:
         return self._public_db
 
     def engine(self) -> Any:
-        from indexer.search.base import SearchUnavailable, make_engine
+        from search import make_engine
+        from search.base import SearchUnavailable
 
         c = self.config
         try:
@@ -96,7 +97,7 @@ def _require_tables(db: Any, table: str, message: str) -> None:
 
 
 def _search_errors():  # type: ignore[no-untyped-def]
-    from indexer.search.base import SearchError
+    from search.base import SearchError
 
     return SearchError
 

@@ -1,5 +1,5 @@
 """Documents for the three search indexes, built from the batch database (fields per
-:mod:`indexer.search.schemas`). Every person-related value passes through :mod:`indexer.masking`.
+:mod:`search.schemas`). Every person-related value passes through :mod:`indexer.masking`.
 
 * ``policies``: published :class:`~admin.models.Policy` rows with their approved change history.
 * ``disclosures`` (public, masked): a batch in publicity → one ``publicity`` document (公示名单)

@@ -30,8 +30,8 @@ from admin.models import OutboxCursor, OutboxEntry
 from core.db import Database
 from core.timeutil import now
 from indexer.documents import DocumentBuilder
-from indexer.search.base import SearchEngine
-from indexer.search.schemas import SPECS
+from search.base import SearchEngine
+from search.schemas import SPECS
 from indexer.statistics import StatisticsBuilder
 from indexer.sync import set_cursor
 

@@ -68,7 +68,7 @@ from core.deadlines import rule_for
 from core.timeutil import now
 from core.workdays import workdays_between
 from indexer.masking import MaskingPolicy
-from indexer.search.base import SearchEngine, SearchError
+from search.base import SearchEngine, SearchError
 
 __all__ = [
     "ALL",
@@ -376,7 +376,7 @@ def publish(engine: SearchEngine, docs: list[dict[str, Any]], *, index: str = IN
     exist disappear). Returns the number of documents."""
     import secrets
 
-    from indexer.search.schemas import SPECS
+    from search.schemas import SPECS
 
     build = f"{index}__build_{now().strftime('%Y%m%d%H%M%S')}_{secrets.token_hex(3)}"
     engine.ensure_index(SPECS[INDEX].renamed(build))

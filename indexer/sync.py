@@ -31,8 +31,8 @@ from admin.models import OutboxCursor, OutboxEntry, PaymentLine
 from core.db import Database
 from core.timeutil import local, now
 from indexer.documents import DocumentBuilder, disclosure_ids
-from indexer.search.base import SearchEngine
-from indexer.search.schemas import DISCLOSURES, PAYMENTS, POLICIES, SPECS, STATISTICS
+from search.base import SearchEngine
+from search.schemas import DISCLOSURES, PAYMENTS, POLICIES, SPECS, STATISTICS
 from indexer.statistics import StatisticsBuilder, affected_years
 from indexer.statistics import publish as publish_statistics
 

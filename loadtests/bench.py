@@ -73,7 +73,7 @@ def bench_demo_and_index(lines: int, env: dict[str, str], data_dir: Path) -> lis
     size = (data_dir / "batch.sqlite3").stat().st_size / 1e6
     rebuild_s = _run([yk, "index", "rebuild"], env)
     from core.config import Config
-    from indexer.search.base import make_engine
+    from search import make_engine
 
     config = Config.from_env(env)
     engine = make_engine(config.data_dir, None, None, config.search_index_prefix)
@@ -124,7 +124,8 @@ QUERY_CLASSES = {
 
 def bench_search(env: dict[str, str], runs: int = 40) -> list[str]:
     from core.config import Config
-    from indexer.search.base import SearchQuery, make_engine
+    from search import make_engine
+    from search.base import SearchQuery
 
     config = Config.from_env(env)
     engine = make_engine(config.data_dir, None, None, config.search_index_prefix)

@@ -29,10 +29,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from indexer.search.base import SearchQuery  # noqa: E402
-from indexer.search.embedded import EmbeddedEngine  # noqa: E402
-from indexer.search.schemas import DISCLOSURES  # noqa: E402
-from indexer.search.tokenize import index_tokens, normalize, query_phrases  # noqa: E402
+from search.base import SearchQuery  # noqa: E402
+from search.embedded import EmbeddedEngine  # noqa: E402
+from search.schemas import DISCLOSURES  # noqa: E402
+from search.tokenize import index_tokens, normalize, query_phrases  # noqa: E402
 
 SURNAMES = ("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
             "苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史")

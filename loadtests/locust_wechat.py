@@ -52,8 +52,8 @@ def prepare(data_dir: str, lines: int, bound: int, seed: int = 1) -> None:
     from core import migrate, personkey
     from core.config import Config
     from core.db import Database
-    from indexer.search.base import make_engine
-    from indexer.search.schemas import SPECS
+    from search import make_engine
+    from search.schemas import SPECS
     from bot.bindings import bind
 
     config = Config.from_env(_env(data_dir))
@@ -107,7 +107,7 @@ def serve(data_dir: str, port: int) -> None:
     import uvicorn
 
     from core.config import Config
-    from indexer.search.base import make_engine
+    from search import make_engine
     from portal.app import create_app
 
     config = Config.from_env(_env(data_dir))

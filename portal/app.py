@@ -16,7 +16,7 @@ from starlette.templating import Jinja2Templates
 
 from core.config import Config
 from core.db import Database
-from indexer.search.base import SearchEngine
+from search.base import SearchEngine
 from portal import (
     complaints,
     disclosures,
@@ -45,7 +45,7 @@ def make_templates(config: Config) -> Jinja2Templates:
 
 
 def build_services(config: Config, search: SearchEngine | None = None) -> PublicServices:
-    from indexer.search.base import make_engine
+    from search import make_engine
     from portal import ratelimit
 
     public_db = Database(config.public_database_url)

@@ -30,8 +30,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from core import regions
-from indexer.search.base import MAX_PER_PAGE, MAX_WINDOW, InvalidQuery, SearchEngine, SearchQuery, SearchResult
-from indexer.search.tokenize import MAX_QUERY_CHARS, MAX_QUERY_TERMS, query_terms
+from search.base import MAX_PER_PAGE, MAX_WINDOW, InvalidQuery, SearchEngine, SearchQuery, SearchResult
+from search.tokenize import MAX_QUERY_CHARS, MAX_QUERY_TERMS, query_terms
 from portal.errors import PublicError
 from portal.rendering import respond
 from portal.services import services

@@ -110,7 +110,7 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def exception_handlers() -> dict:
-    from indexer.search.base import InvalidQuery, SearchError, SearchUnavailable
+    from search.base import InvalidQuery, SearchError, SearchUnavailable
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         code, message = STATUS_DEFAULTS[503]

@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 
 from core import regions
-from indexer.search.tokenize import highlight as split_matches
+from search.tokenize import highlight as split_matches
 from portal.services import STATIC_DIR
 
 LARGE_TEXT_COOKIE = "yk_large"

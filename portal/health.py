@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core import timeutil
-from indexer.search.base import SearchError, SearchQuery
-from indexer.search.schemas import SPECS
+from search.base import SearchError, SearchQuery
+from search.schemas import SPECS
 from portal.services import PublicServices, services
 
 __all__ = ["index_counts", "routes"]

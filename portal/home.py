@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from indexer.search.base import SearchError, SearchQuery
+from search.base import SearchError, SearchQuery
 from portal.filters import LARGE_TEXT_COOKIE
 from portal.rendering import respond
 from portal.services import services

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from indexer.search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine
+from search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine
 from portal.disclosures import KIND_LABELS, DisclosureParams, build_query, parse_params
 from portal.rendering import respond
 from portal.services import services

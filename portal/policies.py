@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from indexer.search.base import InvalidQuery, SearchQuery
+from search.base import InvalidQuery, SearchQuery
 from portal.disclosures import bad, parse_page, parse_per_page, parse_text_query, parse_year
 from portal.errors import PublicError
 from portal.rendering import respond

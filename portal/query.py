@@ -7,7 +7,7 @@ as typed and the card's last 4 digits, or the full card number read at a kiosk) 
 before anything is returned. Wrong factor and unknown person give the same answer (``None``)
 after the same work: every digest is always computed and exactly one search is always made.
 
-Payments document fields relied on (indexer/search/schemas.py, ``payments``):
+Payments document fields relied on (search/schemas.py, ``payments``):
 ``id``, ``person_key``, ``name_digest``, ``card_last4``, ``card_digest``, ``project_code``,
 ``project_name``, ``department``, ``year``, ``period``, ``amount`` ("1234.50", yuan),
 ``date`` ("YYYY-MM-DD", may be empty for pending lines), ``state``
@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Route
 from core import personkey
 from core.timeutil import format_date_zh
 from core.validation import check_id_number, check_name, normalize_id_number, normalize_name
-from indexer.search.base import IndexNotFound, SearchEngine, SearchQuery
+from search.base import IndexNotFound, SearchEngine, SearchQuery
 from portal import csrf
 from portal.errors import PublicError, parse_json_body
 from portal.ratelimit import client_address, enforce_query_limits, record_failed_lookup

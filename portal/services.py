@@ -11,7 +11,7 @@ from starlette.templating import Jinja2Templates
 
 from core.config import Config
 from core.db import Database
-from indexer.search.base import SearchEngine
+from search.base import SearchEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"

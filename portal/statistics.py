@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from core import regions
-from indexer.search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine, SearchQuery
+from search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine, SearchQuery
 from portal.disclosures import bad, parse_region, parse_year
 from portal.rendering import respond
 from portal.services import services

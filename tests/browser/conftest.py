@@ -52,8 +52,8 @@ class LiveServer:
 
 @pytest.fixture
 def live_seeded(tmp_path: Path, config) -> tuple[Any, Seeded]:
-    from indexer.search.base import make_engine
-    from indexer.search.schemas import SPECS
+    from search import make_engine
+    from search.schemas import SPECS
 
     engine = make_engine(tmp_path / "live-search")
     for spec in SPECS.values():

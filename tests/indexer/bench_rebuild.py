@@ -25,7 +25,7 @@ from core.db import Database
 from core.validation import id_check_digit, luhn_check_digit
 from indexer.documents import DocumentBuilder
 from indexer.rebuild import rebuild
-from indexer.search.base import make_engine
+from search import make_engine
 from tests.conftest import TEST_SECRETS
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"

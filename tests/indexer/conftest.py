@@ -9,7 +9,8 @@ import pytest
 
 from core.config import Config
 from indexer.documents import DocumentBuilder
-from indexer.search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine, SearchQuery, make_engine
+from search import make_engine
+from search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine, SearchQuery
 
 
 @pytest.fixture

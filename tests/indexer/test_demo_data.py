@@ -16,7 +16,8 @@ from core.validation import normalize_name
 from indexer.documents import DocumentBuilder
 from indexer.masking import scan_document
 from indexer.rebuild import rebuild
-from indexer.search.base import SearchQuery, make_engine
+from search import make_engine
+from search.base import SearchQuery
 from tests.conftest import TEST_SECRETS
 from tests.indexer.conftest import all_docs
 

@@ -14,8 +14,8 @@ from core.validation import normalize_name
 from indexer.documents import DocumentBuilder, advice_for, format_amount, stage_for
 from indexer.masking import mask_name, scan_document
 from indexer.rebuild import rebuild
-from indexer.search.base import SearchQuery
-from indexer.search.schemas import DISCLOSURES, PAYMENTS, POLICIES
+from search.base import SearchQuery
+from search.schemas import DISCLOSURES, PAYMENTS, POLICIES
 from tests.indexer.builders import build_mix
 from tests.indexer.conftest import all_docs, by_id
 

@@ -9,8 +9,8 @@ from admin import outbox
 from admin.models import Batch, OutboxCursor, Policy
 from indexer.documents import DocumentBuilder
 from indexer.rebuild import RebuildError, rebuild, stray_builds
-from indexer.search.base import make_engine
-from indexer.search.schemas import DISCLOSURES
+from search import make_engine
+from search.schemas import DISCLOSURES
 from indexer.sync import sync
 from tests.indexer.builders import build_mix
 from tests.indexer.conftest import all_docs, by_id

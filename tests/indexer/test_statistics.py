@@ -14,7 +14,7 @@ from admin import outbox
 from admin.models import Batch, PaymentLine, Policy, Project
 from core.workdays import workdays_between
 from indexer.rebuild import rebuild
-from indexer.search.base import SearchQuery
+from search.base import SearchQuery
 from indexer.statistics import ALL, MIN_PERSONS, StatisticsBuilder
 from indexer.sync import sync
 from tests.indexer.builders import Mix, build_mix

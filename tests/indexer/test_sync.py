@@ -12,7 +12,7 @@ from admin import outbox
 from admin.models import Batch, OutboxCursor, OutboxEntry, PaymentLine, Policy
 from core.timeutil import now
 from indexer.rebuild import rebuild
-from indexer.search.base import make_engine
+from search import make_engine
 from indexer.sync import all_lags, consumer_lag, prune, sync
 from tests.indexer.builders import build_mix
 from tests.indexer.conftest import all_docs, by_id

@@ -39,8 +39,9 @@ import pytest
 from core import personkey, regions
 from core.config import Config
 from core.validation import id_check_digit, luhn_check_digit
-from indexer.search.base import SearchEngine, make_engine
-from indexer.search.schemas import SPECS
+from search import make_engine
+from search.base import SearchEngine
+from search.schemas import SPECS
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "丰华明国建军秀英兰芳玉珍桂香德福海强伟平"

@@ -196,7 +196,7 @@ def test_openapi_covers_every_json_route(client, portal_app):
 def test_missing_index_is_503_not_500(make_config, tmp_path, public_db):
     from starlette.testclient import TestClient
 
-    from indexer.search.base import make_engine
+    from search import make_engine
     from portal.app import create_app
 
     engine = make_engine(tmp_path / "never-built")

@@ -13,9 +13,9 @@ from starlette.testclient import TestClient
 from core import personkey
 from core.config import Config
 from core.validation import id_check_digit, normalize_name
-from indexer.search.base import SearchEngine
-from indexer.search.embedded import EmbeddedEngine
-from indexer.search.schemas import PAYMENTS
+from search.base import SearchEngine
+from search.embedded import EmbeddedEngine
+from search.schemas import PAYMENTS
 from portal.errors import PublicError
 from portal.query import lookup_by_person_key, lookup_person
 from tests.conftest import TEST_SECRETS

@@ -7,15 +7,15 @@ from collections import Counter
 
 import pytest
 
-from indexer.search.base import (
+from search.base import (
     IndexNotFound,
     IndexSpec,
     InvalidQuery,
     SearchEngine,
     SearchQuery,
 )
-from indexer.search.schemas import DISCLOSURES, PAYMENTS, POLICIES
-from tests.indexer.search.conftest import (
+from search.schemas import DISCLOSURES, PAYMENTS, POLICIES
+from tests.search.conftest import (
     COUNTIES,
     PROJECTS,
     SURNAMES,

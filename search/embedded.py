@@ -1,7 +1,7 @@
 """The embedded search engine: tantivy indexes under a data folder, zero set-up.
 
 Chosen after measurement (docs/adr/0002-embedded-search-engine.md): tantivy over the
-unigram/bigram word streams of :mod:`indexer.search.tokenize` answers the contract exactly and
+unigram/bigram word streams of :mod:`search.tokenize` answers the contract exactly and
 computes facets over the whole hit set in Rust.
 
 Layout of ``root``::
@@ -50,7 +50,7 @@ from typing import Any
 
 import tantivy
 
-from indexer.search.base import (
+from search.base import (
     FACET_LIMIT,
     IndexNotFound,
     IndexSpec,
@@ -63,7 +63,7 @@ from indexer.search.base import (
     validate_index_name,
     validate_query,
 )
-from indexer.search.tokenize import index_tokens, query_phrases
+from search.tokenize import index_tokens, query_phrases
 
 __all__ = ["EmbeddedEngine", "sort_key"]
 
@@ -190,7 +190,7 @@ def _build_schema(spec: IndexSpec) -> tantivy.Schema:
 
 
 class EmbeddedEngine:
-    """The :class:`~indexer.search.base.SearchEngine` over tantivy in a local folder."""
+    """The :class:`~search.base.SearchEngine` over tantivy in a local folder."""
 
     def __init__(self, root: Path | str, prefix: str = "") -> None:
         self.root = Path(root)

@@ -2,7 +2,7 @@
 
 Meilisearch segments Chinese with jieba and matches words and word prefixes only, so this engine
 never lets it see Chinese: every document gets two shadow attributes built by
-:mod:`indexer.search.tokenize` — ``_yk_bi`` (bigram words, a gap word between fields) and
+:mod:`search.tokenize` — ``_yk_bi`` (bigram words, a gap word between fields) and
 ``_yk_uni`` (unigram words) — which are the only searchable attributes.  A query becomes one
 quoted phrase per term (``matchingStrategy: all``), with typo tolerance and prefix search off, so
 a hit is exactly a record where every term is a substring of a field.  Shadow attributes are
@@ -31,7 +31,7 @@ from meilisearch.errors import (
     MeilisearchTimeoutError,
 )
 
-from indexer.search.base import (
+from search.base import (
     FACET_LIMIT,
     IndexNotFound,
     IndexSpec,
@@ -44,8 +44,8 @@ from indexer.search.base import (
     validate_index_name,
     validate_query,
 )
-from indexer.search.schemas import SPECS
-from indexer.search.tokenize import index_tokens, query_phrases
+from search.schemas import SPECS
+from search.tokenize import index_tokens, query_phrases
 
 __all__ = ["MAX_TOTAL_HITS", "SHADOW_FIELDS", "MeiliEngine", "TaskFailed", "filter_expression",
            "index_settings", "shadow_document"]
@@ -125,7 +125,7 @@ def _spec_from_settings(name: str, settings: dict[str, Any], primary_key: str) -
 
 
 class MeiliEngine:
-    """The :class:`~indexer.search.base.SearchEngine` over a Meilisearch server."""
+    """The :class:`~search.base.SearchEngine` over a Meilisearch server."""
 
     def __init__(self, url: str, api_key: str | None = None, prefix: str = "",
                  timeout: float = 10, task_timeout_ms: int = 600_000,

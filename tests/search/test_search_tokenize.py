@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from indexer.search.tokenize import (
+from search.tokenize import (
     GAP,
     char_word,
     highlight,

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from indexer.search.base import IndexSpec, SearchEngine
-from indexer.search.embedded import EmbeddedEngine
-from indexer.search.schemas import DISCLOSURES
-from indexer.search.tokenize import field_text, normalize
+from search.base import IndexSpec, SearchEngine
+from search.embedded import EmbeddedEngine
+from search.schemas import DISCLOSURES
+from search.tokenize import field_text, normalize
 
 MEILI_URL = os.environ.get("MEILI_URL", "")
 MEILI_KEY = os.environ.get("MEILI_API_KEY") or None
@@ -34,7 +34,7 @@ def _make_engine(kind: str, tmp_path_factory: pytest.TempPathFactory) -> SearchE
     prefix = f"t{secrets.token_hex(4)}_"
     if kind == "embedded":
         return EmbeddedEngine(tmp_path_factory.mktemp("search"), prefix=prefix)
-    from indexer.search.meili import MeiliEngine
+    from search.meili import MeiliEngine
 
     return MeiliEngine(MEILI_URL, MEILI_KEY, prefix=prefix, task_poll_ms=20)
 

@@ -28,7 +28,7 @@ batches, on_time, on_time_share, median_days, p90_days, max_days, limit_days and
 
 from __future__ import annotations
 
-from indexer.search.base import IndexSpec
+from search.base import IndexSpec
 
 __all__ = ["DISCLOSURES", "PAYMENTS", "POLICIES", "SPECS", "STATISTICS"]
 

@@ -16,24 +16,24 @@ from typing import Any
 
 import pytest
 
-from indexer.search.base import (
+from search import make_engine
+from search.base import (
     FACET_LIMIT,
     IndexNotFound,
     InvalidQuery,
     SearchError,
     SearchQuery,
     SearchUnavailable,
-    make_engine,
 )
-from indexer.search.meili import (
+from search.meili import (
     MAX_TOTAL_HITS,
     MeiliEngine,
     TaskFailed,
     filter_expression,
     phrase_query,
 )
-from indexer.search.schemas import DISCLOSURES, PAYMENTS
-from indexer.search.tokenize import char_word, index_tokens
+from search.schemas import DISCLOSURES, PAYMENTS
+from search.tokenize import char_word, index_tokens
 
 ENQUEUED = "2026-01-05T08:00:00.000000Z"
 

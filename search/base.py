@@ -1,13 +1,13 @@
 """The search port: the only way the public side reads published data.
 
-Two engines implement :class:`SearchEngine` — the embedded one (:mod:`indexer.search.embedded`,
-tantivy under a data folder, zero set-up) and Meilisearch (:mod:`indexer.search.meili`).  One
-contract suite (``tests/indexer/search``) runs against both.
+Two engines implement :class:`SearchEngine` — the embedded one (:mod:`search.embedded`,
+tantivy under a data folder, zero set-up) and Meilisearch (:mod:`search.meili`).  One
+contract suite (``tests/search``) runs against both.
 
 Semantics every engine gives:
 
 * text: every whitespace-separated term of ``q`` is a substring of one searchable field
-  (after NFKC + lower case), see :mod:`indexer.search.tokenize`;
+  (after NFKC + lower case), see :mod:`search.tokenize`;
 * filters: equality per field; a list value means any-of; a field holding a list matches when any
   element equals; values are compared as strings (``2023`` equals ``"2023"``);
 * facets: value → count over the whole hit set, most frequent first (ties by value), at most
@@ -23,10 +23,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from indexer.search.tokenize import MAX_QUERY_CHARS, MAX_QUERY_TERMS, query_terms
+from search.tokenize import MAX_QUERY_CHARS, MAX_QUERY_TERMS, query_terms
 
 __all__ = [
     "FACET_LIMIT",
@@ -41,7 +40,6 @@ __all__ = [
     "SearchResult",
     "SearchUnavailable",
     "filter_values",
-    "make_engine",
     "validate_index_name",
     "validate_query",
 ]
@@ -197,15 +195,3 @@ def validate_query(spec: IndexSpec, query: SearchQuery) -> list[str]:
         if direction not in ("asc", "desc"):
             raise InvalidQuery(f"sort direction must be asc or desc, not {direction!r}")
     return terms
-
-
-def make_engine(data_dir: Path, meili_url: str | None = None, meili_key: str | None = None,
-                prefix: str = "") -> SearchEngine:
-    """The Meilisearch engine when ``meili_url`` is set, else the embedded one in ``data_dir``."""
-    if meili_url:
-        from indexer.search.meili import MeiliEngine
-
-        return MeiliEngine(meili_url, meili_key, prefix=prefix)
-    from indexer.search.embedded import EmbeddedEngine
-
-    return EmbeddedEngine(Path(data_dir) / "search", prefix=prefix)

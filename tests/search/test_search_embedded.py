@@ -8,12 +8,13 @@ import textwrap
 import threading
 from pathlib import Path
 
-from indexer.search.base import SearchQuery, make_engine
-from indexer.search.embedded import EmbeddedEngine, sort_key
-from indexer.search.schemas import DISCLOSURES
-from tests.indexer.search.conftest import make_disclosures
+from search import make_engine
+from search.base import SearchQuery
+from search.embedded import EmbeddedEngine, sort_key
+from search.schemas import DISCLOSURES
+from tests.search.conftest import make_disclosures
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_make_engine_defaults_to_embedded(tmp_path: Path) -> None:
@@ -42,8 +43,8 @@ def test_crash_half_way_leaves_the_old_index_serving(tmp_path: Path) -> None:
     engine.replace_documents("disclosures", make_disclosures(30))
     script = textwrap.dedent(f"""
         import os
-        from indexer.search.embedded import EmbeddedEngine
-        from tests.indexer.search.conftest import make_disclosures
+        from search.embedded import EmbeddedEngine
+        from tests.search.conftest import make_disclosures
         def docs():
             for i, d in enumerate(make_disclosures(200, seed=3)):
                 if i == 150:
