@@ -8,7 +8,14 @@ import argparse
 import json
 import sys
 
-from core.config import Config
+from bot.menu import menu as custom_menu
+from bot.notices import notify
+from bot.sender import SendError, WechatSender, make_sender, token_storage
+from bot.simulator import DEFAULT_OPENID, Simulator, SimulatorError
+from core import migrate
+from core.config import load_config
+from core.db import Database
+from search import make_engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,18 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _menu(args: argparse.Namespace) -> int:
-    from bot.menu import menu
-
-    config = Config.from_env(require_secrets=False)
-    data = menu(config.public_base_url)
+    config = load_config(require_secrets=False)
+    data = custom_menu(config.public_base_url)
     print(json.dumps(data, ensure_ascii=False, indent=2))
     if not args.push:
         return 0
     if not (config.wechat_appid and config.wechat_secret):
         print("错误：推送菜单需要设置 WECHAT_APPID 和 WECHAT_SECRET。", file=sys.stderr)
         return 2
-    from bot.sender import SendError, WechatSender, token_storage
-
     sender = WechatSender(config.wechat_appid, config.wechat_secret, session=token_storage(config))
     try:
         sender.push_menu(data)
@@ -65,14 +68,7 @@ def _menu(args: argparse.Namespace) -> int:
 
 
 def _notify(args: argparse.Namespace) -> int:
-    from core import migrate
-    from core.db import Database
-    from search import make_engine
-
-    from bot.notices import notify
-    from bot.sender import make_sender
-
-    config = Config.from_env()
+    config = load_config()
     migrate.upgrade(config.public_database_url, "public")
     db = Database(config.public_database_url)
     try:
@@ -87,8 +83,6 @@ def _notify(args: argparse.Namespace) -> int:
 
 
 def _say(args: argparse.Namespace) -> int:
-    from bot.simulator import DEFAULT_OPENID, Simulator, SimulatorError
-
     if args.event and args.text:
         print("错误：TEXT 与 --event 只能二选一。", file=sys.stderr)
         return 2
@@ -99,7 +93,7 @@ def _say(args: argparse.Namespace) -> int:
         print("错误：--event CLICK 需要 --key（菜单键，如 LATEST）。", file=sys.stderr)
         return 2
     openid = args.openid or DEFAULT_OPENID
-    config = Config.from_env(require_secrets=False)
+    config = load_config(require_secrets=False)
     try:
         simulator = Simulator.from_config(config, args.url)
         reply = simulator.say(openid, text=args.text, event=args.event, key=args.key)

@@ -2,7 +2,8 @@
 
 Each feature package contributes its sub-commands through a `register(subparsers)` function
 in its own `cli.py` module; this module only assembles them and turns expected failures
-into a clear message and exit code 2 (never a traceback).
+(:class:`core.errors.CommandError`, :class:`core.config.ConfigError`) into a clear message and
+exit code 2 (never a traceback). The apps themselves are assembled in :mod:`cli.apps`.
 """
 
 from __future__ import annotations
@@ -11,21 +12,19 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from core.config import Config, ConfigError
+from admin import cli as admin_cli
+from bot import cli as bot_cli
+from cli import serve
+from core.config import ConfigError, load_config
+from core.errors import CommandError
+from indexer import cli as indexer_cli
+from portal import cli as portal_cli
 
+__all__ = ["CommandError", "build_parser", "load_config", "main"]
 
-class CommandError(Exception):
-    """An expected failure of a command: printed as is, exit code 2."""
-
-
-def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from admin import cli as admin_cli
-    from bot import cli as bot_cli
-    from cli import serve
-    from indexer import cli as indexer_cli
-    from portal import cli as portal_cli
-
-    return [serve.register, portal_cli.register, admin_cli.register, indexer_cli.register, bot_cli.register]
+REGISTRARS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    serve.register, portal_cli.register, admin_cli.register, indexer_cli.register, bot_cli.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="惠民惠农财政补贴资金“一卡通”公开查询服务 — operator command line.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in _registrars():
+    for register in REGISTRARS:
         register(sub)
     return parser
-
-
-def load_config(require_secrets: bool = True) -> Config:
-    return Config.from_env(require_secrets=require_secrets)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

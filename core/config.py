@@ -5,7 +5,11 @@ configuration table and `.env.example` are checked against this list by a test.
 
 Secrets: in demo mode (`YIKATONG_DEMO=1`) missing secrets are generated once and kept
 in `<data dir>/secrets.json`; outside demo mode the app refuses to start without them
-and names the missing one.
+and names the missing one. A secret value is a :class:`SecretText` (or :class:`SecretKey`):
+it is used like the ``str`` (``bytes``) it is, but its ``repr`` is masked, so ``repr(config)``,
+``str(config)``, a logged tuple or a traceback's locals never show it.
+
+Defaults live in `SETTINGS` only: the code that reads the environment falls back to the table.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+
+from cryptography.fernet import Fernet
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,38 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "INFO", "Log level."),
 )
 
+DEFAULTS: Mapping[str, str | None] = {s.name: s.default for s in SETTINGS}
+SECRET_NAMES = frozenset(s.name for s in SETTINGS if s.secret)
+MASK = "**********"
+
 REQUIRED_SECRETS = ("YIKATONG_HMAC_KEY", "YIKATONG_SESSION_SECRET", "YIKATONG_FIELD_KEY")
 WECHAT_SECRETS = ("WECHAT_TOKEN",)
 
 
 class ConfigError(Exception):
     """Configuration is unusable; the message names the setting, in Chinese and English."""
+
+
+class SecretText(str):
+    """A secret string: the value itself everywhere, except that its ``repr`` is masked."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+
+class SecretKey(bytes):
+    """A secret key as bytes: the value itself everywhere, except that its ``repr`` is masked."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+
+def _secret(value: str | None) -> SecretText | None:
+    return None if value is None else SecretText(value)
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -94,16 +126,16 @@ class Config:
     batch_database_url: str
     public_database_url: str
     meili_url: str | None
-    meili_api_key: str | None
+    meili_api_key: SecretText | None
     search_index_prefix: str
     redis_url: str | None
-    hmac_key: bytes
-    session_secret: str
-    field_key: str
-    wechat_token: str | None
+    hmac_key: SecretKey
+    session_secret: SecretText
+    field_key: SecretText
+    wechat_token: SecretText | None
     wechat_appid: str | None
-    wechat_aes_key: str | None
-    wechat_secret: str | None
+    wechat_aes_key: SecretText | None
+    wechat_secret: SecretText | None
     wechat_mode: str
     wechat_template_id: str | None
     public_base_url: str
@@ -114,7 +146,7 @@ class Config:
     disclosure_request_deadline_days: int
     open_data_max_rows: int
     log_level: str
-    raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+    raw: Mapping[str, str] = field(default_factory=dict, repr=False)  # the settings as set (not the defaults)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, require_secrets: bool = True) -> "Config":
@@ -123,14 +155,19 @@ class Config:
         env.update(os.environ if environ is None else environ)
 
         def get(name: str) -> str | None:
+            """The value set in the environment, else the default of `SETTINGS`."""
             value = env.get(name)
-            if value is None or value == "":
-                default = next(s.default for s in SETTINGS if s.name == name)
-                return default
+            return DEFAULTS[name] if value is None or value == "" else value
+
+        def text(name: str) -> str:
+            """A setting that always has a value (its default is not None)."""
+            value = get(name)
+            if value is None:  # pragma: no cover - a setting declared without its default
+                raise ConfigError(f"{name} has no default")
             return value
 
-        data_dir = Path(get("YIKATONG_DATA_DIR") or "./data").resolve()
-        demo = (get("YIKATONG_DEMO") or "0").lower() in ("1", "true", "yes", "on")
+        data_dir = Path(text("YIKATONG_DATA_DIR")).resolve()
+        demo = text("YIKATONG_DEMO").lower() in ("1", "true", "yes", "on")
         secrets_values = {name: get(name) for name in (*REQUIRED_SECRETS, *WECHAT_SECRETS, "WECHAT_AES_KEY")}
         if demo:
             generated = demo_secrets(data_dir)
@@ -148,15 +185,15 @@ class Config:
         default_db = get("DATABASE_URL")
         batch_url = get("BATCH_DATABASE_URL") or default_db or f"sqlite:///{data_dir / 'batch.sqlite3'}"
         public_url = get("PUBLIC_DATABASE_URL") or default_db or f"sqlite:///{data_dir / 'public.sqlite3'}"
-        mode = (get("WECHAT_MODE") or "plain").lower()
+        mode = text("WECHAT_MODE").lower()
         if mode not in ("plain", "compatible", "safe"):
             raise ConfigError(f"WECHAT_MODE 应为 plain、compatible 或 safe（got {mode!r}）")
         if mode != "plain" and not secrets_values.get("WECHAT_AES_KEY"):
             raise ConfigError("WECHAT_MODE 为加密模式时必须设置 WECHAT_AES_KEY（missing WECHAT_AES_KEY）")
         try:
-            complaint_days = int(get("COMPLAINT_DEADLINE_DAYS") or "15")
-            request_days = int(get("DISCLOSURE_REQUEST_DEADLINE_DAYS") or "20")
-            max_rows = int(get("OPEN_DATA_MAX_ROWS") or "10000")
+            complaint_days = int(text("COMPLAINT_DEADLINE_DAYS"))
+            request_days = int(text("DISCLOSURE_REQUEST_DEADLINE_DAYS"))
+            max_rows = int(text("OPEN_DATA_MAX_ROWS"))
         except ValueError as exc:
             raise ConfigError(f"数值配置无效：{exc}") from None
         return cls(
@@ -165,27 +202,28 @@ class Config:
             batch_database_url=batch_url,
             public_database_url=public_url,
             meili_url=get("MEILI_URL"),
-            meili_api_key=get("MEILI_API_KEY"),
-            search_index_prefix=get("SEARCH_INDEX_PREFIX") or "",
+            meili_api_key=_secret(get("MEILI_API_KEY")),
+            search_index_prefix=text("SEARCH_INDEX_PREFIX"),
             redis_url=get("REDIS_URL"),
-            hmac_key=(secrets_values.get("YIKATONG_HMAC_KEY") or "").encode(),
-            session_secret=secrets_values.get("YIKATONG_SESSION_SECRET") or "",
-            field_key=secrets_values.get("YIKATONG_FIELD_KEY") or "",
-            wechat_token=secrets_values.get("WECHAT_TOKEN"),
+            hmac_key=SecretKey((secrets_values.get("YIKATONG_HMAC_KEY") or "").encode()),
+            session_secret=SecretText(secrets_values.get("YIKATONG_SESSION_SECRET") or ""),
+            field_key=SecretText(secrets_values.get("YIKATONG_FIELD_KEY") or ""),
+            wechat_token=_secret(secrets_values.get("WECHAT_TOKEN")),
             wechat_appid=get("WECHAT_APPID"),
-            wechat_aes_key=secrets_values.get("WECHAT_AES_KEY"),
-            wechat_secret=get("WECHAT_SECRET"),
+            wechat_aes_key=_secret(secrets_values.get("WECHAT_AES_KEY")),
+            wechat_secret=_secret(get("WECHAT_SECRET")),
             wechat_mode=mode,
             wechat_template_id=get("WECHAT_TEMPLATE_ID"),
-            public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/"),
-            rate_query_per_client=_rate(get("RATE_LIMIT_QUERY_PER_CLIENT") or "10/60", "RATE_LIMIT_QUERY_PER_CLIENT"),
-            rate_query_per_person=_rate(get("RATE_LIMIT_QUERY_PER_PERSON") or "5/3600", "RATE_LIMIT_QUERY_PER_PERSON"),
-            rate_kiosk_per_device=_rate(get("RATE_LIMIT_KIOSK_PER_DEVICE") or "30/60", "RATE_LIMIT_KIOSK_PER_DEVICE"),
+            public_base_url=text("PUBLIC_BASE_URL").rstrip("/"),
+            rate_query_per_client=_rate(text("RATE_LIMIT_QUERY_PER_CLIENT"), "RATE_LIMIT_QUERY_PER_CLIENT"),
+            rate_query_per_person=_rate(text("RATE_LIMIT_QUERY_PER_PERSON"), "RATE_LIMIT_QUERY_PER_PERSON"),
+            rate_kiosk_per_device=_rate(text("RATE_LIMIT_KIOSK_PER_DEVICE"), "RATE_LIMIT_KIOSK_PER_DEVICE"),
             complaint_deadline_days=complaint_days,
             disclosure_request_deadline_days=request_days,
             open_data_max_rows=max_rows,
-            log_level=get("LOG_LEVEL") or "INFO",
-            raw=env,
+            log_level=text("LOG_LEVEL"),
+            raw={name: SecretText(value) if name in SECRET_NAMES else value
+                 for name, value in env.items() if name in DEFAULTS},
         )
 
     def describe(self) -> dict[str, str]:
@@ -199,8 +237,6 @@ class Config:
 
 def demo_secrets(data_dir: Path) -> dict[str, str]:
     """Secrets for demo mode: generated once, kept in <data dir>/secrets.json (mode 0600)."""
-    from cryptography.fernet import Fernet
-
     path = data_dir / "secrets.json"
     if path.is_file():
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -225,3 +261,8 @@ def demo_secrets(data_dir: Path) -> dict[str, str]:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     return stored
+
+
+def load_config(require_secrets: bool = True) -> Config:
+    """The configuration from the environment (and `.env`), as every command reads it."""
+    return Config.from_env(require_secrets=require_secrets)

@@ -14,6 +14,7 @@ from typing import Callable, Iterator, TypeVar
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
 
@@ -58,8 +59,6 @@ class Database:
         return self._sessions()
 
     async def run(self, fn: Callable[[Session], T]) -> T:
-        from starlette.concurrency import run_in_threadpool
-
         def call() -> T:
             with self.session() as session:
                 return fn(session)

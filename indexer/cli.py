@@ -5,8 +5,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import time
+from typing import Any, NoReturn
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import inspect
+
+from core.config import load_config
+from core.db import Database
+from core.errors import CommandError
+from indexer import inbound
+from indexer.documents import DocumentBuilder
+from indexer.rebuild import RebuildError, rebuild, stray_builds
+from indexer.sync import all_lags, prune, sync
+from search import make_engine
+from search.base import SearchError, SearchUnavailable
 from search.schemas import SPECS
 
 
@@ -46,10 +59,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 class _Context:
     def __init__(self) -> None:
-        from cli import load_config
-        from core.db import Database
-        from indexer.documents import DocumentBuilder
-
         self.config = load_config()
         self.batch_db = Database(self.config.batch_database_url)
         _require_tables(self.batch_db, "outbox", "批次数据库尚未初始化（请先运行 yikatong demo 或 yikatong admin 初始化）")
@@ -62,16 +71,11 @@ class _Context:
     @property
     def public_db(self) -> Any:
         if self._public_db is None:
-            from core.db import Database
-
             self._public_db = Database(self.config.public_database_url)
             _require_tables(self._public_db, "complaints", "公开库尚未初始化（请先运行 yikatong serve 或 make run）")
         return self._public_db
 
     def engine(self) -> Any:
-        from search import make_engine
-        from search.base import SearchUnavailable
-
         c = self.config
         try:
             return make_engine(c.data_dir, c.meili_url, c.meili_api_key, c.search_index_prefix)
@@ -79,27 +83,17 @@ class _Context:
             _fail(f"搜索服务不可用：{exc}")
 
 
-def _fail(message: str) -> None:
-    from cli import CommandError
-
+def _fail(message: str) -> NoReturn:
     raise CommandError(message)
 
 
 def _require_tables(db: Any, table: str, message: str) -> None:
-    from sqlalchemy import inspect
-
     try:
         present = inspect(db.engine).has_table(table)
     except Exception as exc:  # noqa: BLE001 - any connection failure becomes one clear message
         _fail(f"无法连接数据库 {db!r}：{exc.__class__.__name__}")
     if not present:
         _fail(message)
-
-
-def _search_errors():  # type: ignore[no-untyped-def]
-    from search.base import SearchError
-
-    return SearchError
 
 
 def _age(seconds: float | None) -> str:
@@ -115,10 +109,6 @@ def _age(seconds: float | None) -> str:
 # --- commands -----------------------------------------------------------------------------------
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from indexer.rebuild import RebuildError, rebuild
-
     ctx = _Context()
     engine = ctx.engine()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -135,7 +125,7 @@ def _rebuild(args: argparse.Namespace) -> int:
                              progress=progress)
         except RebuildError as exc:
             _fail(str(exc))
-        except _search_errors() as exc:
+        except SearchError as exc:
             _fail(f"搜索服务出错，线上索引未改动：{exc}")
     for name, count in report.counts.items():
         print(f"{name}: {count} 条文档，{report.seconds[name]:.1f} 秒（{report.rate(name):.0f} 条/秒）")
@@ -160,15 +150,8 @@ def _print_sync(report: Any) -> None:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    import time
-
-    from indexer import inbound
-    from indexer.sync import sync
-
     ctx = _Context()
     engine = ctx.engine()
-
-    from cli import CommandError
 
     inbound_off = args.no_inbound
 
@@ -176,7 +159,7 @@ def _sync(args: argparse.Namespace) -> int:
         nonlocal inbound_off
         try:
             report = sync(ctx.batch_db, engine, ctx.builder, consumer=args.consumer, limit=args.limit)
-        except _search_errors() as exc:
+        except SearchError as exc:
             _fail(f"搜索服务出错，游标未前进，可重试：{exc}")
         if not args.follow or report.entries or report.waiting_on_gap:
             _print_sync(report)
@@ -199,9 +182,6 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from indexer.rebuild import stray_builds
-    from indexer.sync import all_lags
-
     ctx = _Context()
     engine = ctx.engine()
     counts: dict[str, int | None] = {}
@@ -210,7 +190,7 @@ def _status(args: argparse.Namespace) -> int:
         for name in SPECS:
             counts[name] = engine.count(name) if name in present else None
         strays = stray_builds(engine)
-    except _search_errors() as exc:
+    except SearchError as exc:
         _fail(f"搜索服务不可用：{exc}")
     lags = all_lags(ctx.batch_db)
     if args.json:
@@ -236,8 +216,6 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _inbound(_args: argparse.Namespace) -> int:
-    from indexer import inbound
-
     ctx = _Context()
     result = inbound.run(ctx.public_db, ctx.batch_db, ctx.config.field_key)
     print(f"投诉举报：转入 {result.pulled} 件（已在内网 {result.already_inside} 件），回传处理结果 {result.pushed} 件")
@@ -245,8 +223,6 @@ def _inbound(_args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from indexer.sync import prune
-
     if args.days < 0:
         _fail("--days 不能为负数")
     ctx = _Context()

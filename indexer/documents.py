@@ -43,7 +43,7 @@ from admin.models import (
 from core import personkey, regions
 from core.timeutil import local
 from core.validation import normalize_card_number, normalize_name
-from indexer.masking import MaskingPolicy, card_last4, mask_name, redact
+from indexer.masking import MaskingPolicy, card_last4, load_policy, mask_name, redact
 
 __all__ = [
     "CHUNK",
@@ -247,8 +247,6 @@ class DocumentBuilder:
 
     @classmethod
     def from_config(cls, config: Any, masking: MaskingPolicy | None = None) -> DocumentBuilder:
-        from indexer.masking import load_policy
-
         return cls(config.hmac_key, config.field_key, masking or load_policy(config.data_dir))
 
     # -- policies ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -130,8 +131,6 @@ def rebuild(db: Database, engine: SearchEngine, builder: DocumentBuilder, *,
 
 def _build(session: Session, engine: SearchEngine, builder: DocumentBuilder, name: str, build: str,
            report: RebuildReport, progress: Progress | None) -> str:
-    import time
-
     spec = SPECS[name].renamed(build)
     engine.ensure_index(spec)
     started = time.perf_counter()

@@ -40,8 +40,10 @@ loops over *batches* (a few per project and period), not lines.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -67,8 +69,9 @@ from core import regions
 from core.deadlines import rule_for
 from core.timeutil import now
 from core.workdays import workdays_between
-from indexer.masking import MaskingPolicy
+from indexer.masking import MaskingPolicy, load_policy
 from search.base import SearchEngine, SearchError
+from search.schemas import SPECS
 
 __all__ = [
     "ALL",
@@ -103,8 +106,6 @@ def dimension_of(year: int, policy_key: str, region_level: str) -> str:
 
 def cell_id(kind: str, year: int, key: str, region: str) -> str:
     """Stable, index-safe id (the policy name is hashed into ASCII)."""
-    import hashlib
-
     slug = key if key == ALL else hashlib.sha1(key.encode()).hexdigest()[:12]
     return _SAFE.sub("_", f"{kind}-{year}-{slug}-{region or 'all'}")
 
@@ -143,8 +144,6 @@ class StatisticsBuilder:
 
     @classmethod
     def from_config(cls, config: Any, masking: MaskingPolicy | None = None) -> StatisticsBuilder:
-        from indexer.masking import load_policy
-
         return cls(masking or load_policy(config.data_dir))
 
     # -- public --------------------------------------------------------------------------------
@@ -374,10 +373,6 @@ def publish(engine: SearchEngine, docs: list[dict[str, Any]], *, index: str = IN
     """Replace the whole ``statistics`` index with ``docs``: fill a fresh build index, check its
     count, swap it in (readers never see a half-written or stale-mixed index; cells that no longer
     exist disappear). Returns the number of documents."""
-    import secrets
-
-    from search.schemas import SPECS
-
     build = f"{index}__build_{now().strftime('%Y%m%d%H%M%S')}_{secrets.token_hex(3)}"
     engine.ensure_index(SPECS[INDEX].renamed(build))
     try:

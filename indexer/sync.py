@@ -18,6 +18,7 @@ which is harmless: documents are keyed and rebuilt from the database, never from
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -229,8 +230,6 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
         _write(engine, DISCLOSURES.name, disclosures, gone_d, report)
         _write(engine, PAYMENTS.name, payments, gone_p, report)
     if stats_due:
-        import time
-
         started = time.perf_counter()
         docs = StatisticsBuilder(builder.masking).documents(session)
         report.upserted[STATISTICS.name] += publish_statistics(engine, docs, index=STATISTICS.name)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import SETTINGS, Config, ConfigError
+from core.config import SETTINGS, Config, ConfigError, load_config
 
 
 def test_refuses_to_start_without_secrets_and_names_them(tmp_path: Path) -> None:
@@ -24,6 +24,45 @@ def test_describe_hides_secrets(config: Config) -> None:
     shown = config.describe()
     assert shown["YIKATONG_HMAC_KEY"] == "***"
     assert "test-hmac" not in str(shown)
+
+
+def test_repr_and_str_of_the_config_show_no_secret(tmp_path: Path) -> None:
+    env = {"YIKATONG_DATA_DIR": str(tmp_path), "YIKATONG_HMAC_KEY": "hmac-value-0123456789",
+           "YIKATONG_SESSION_SECRET": "session-value-0123456789", "YIKATONG_FIELD_KEY": "field-value-0123456789",
+           "MEILI_URL": "http://127.0.0.1:7700", "MEILI_API_KEY": "meili-value-0123456789",
+           "WECHAT_TOKEN": "token-value-0123456789", "WECHAT_AES_KEY": "aes-value-0123456789",
+           "WECHAT_SECRET": "wechat-secret-value-0123456789", "WECHAT_MODE": "safe"}
+    config = Config.from_env(env)
+    secrets = [env[s.name] for s in SETTINGS if s.secret]
+    assert len(secrets) == 7
+    for shown in (repr(config), str(config), repr(vars(config)), f"{config!r}"):
+        for value in secrets:
+            assert value not in shown
+    assert "**********" in repr(config)
+    # The values themselves are what they were set to, for the code that needs them.
+    assert config.hmac_key == b"hmac-value-0123456789" and isinstance(config.hmac_key, bytes)
+    assert config.session_secret == "session-value-0123456789" and str(config.session_secret) == config.session_secret
+    assert config.wechat_secret == "wechat-secret-value-0123456789"
+
+
+def test_demo_secrets_do_not_print_either(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("YIKATONG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("YIKATONG_DEMO", "1")
+    config = load_config()
+    for value in (config.hmac_key.decode(), config.session_secret, config.field_key, config.wechat_token):
+        assert value and value not in repr(config)
+
+
+def test_defaults_come_from_the_settings_table(tmp_path: Path) -> None:
+    config = Config.from_env({"YIKATONG_DATA_DIR": str(tmp_path), "YIKATONG_DEMO": "1"})
+    defaults = {s.name: s.default for s in SETTINGS}
+    assert config.public_base_url == defaults["PUBLIC_BASE_URL"]
+    assert config.wechat_mode == defaults["WECHAT_MODE"]
+    assert config.open_data_max_rows == int(defaults["OPEN_DATA_MAX_ROWS"] or "")
+    assert config.complaint_deadline_days == int(defaults["COMPLAINT_DEADLINE_DAYS"] or "")
+    assert config.log_level == defaults["LOG_LEVEL"]
+    assert "/".join(map(str, config.rate_query_per_client)) == defaults["RATE_LIMIT_QUERY_PER_CLIENT"]
 
 
 def test_bad_values_are_refused_with_a_clear_message(tmp_path: Path) -> None:
