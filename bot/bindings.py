@@ -4,7 +4,7 @@
 with ``YIKATONG_SESSION_SECRET`` (itsdangerous, valid :data:`STATE_MAX_AGE` seconds), so only the
 user who asked can bind their own account, and only for a while. On that page the person types
 ID number, name and the card's last 4 digits (CSRF-protected form, rate limited like the
-personal query); when ``portal.query`` finds them, ``openid → person_key`` is stored
+personal query); when ``portal.lookup`` finds them, ``openid → person_key`` is stored
 (:class:`portal.store.WechatBinding`). The ID number is never stored, logged or echoed.
 """
 
@@ -13,13 +13,18 @@ from __future__ import annotations
 import logging
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from core.db import Database
 from core.timeutil import now
+from core.web import NO_STORE, route
+from portal import csrf
 from portal.errors import PublicError
+from portal.lookup import NOT_FOUND_MESSAGE, guarded_lookup, validate_fields
 from portal.services import services
 from portal.store import WechatBinding
 
@@ -27,7 +32,6 @@ log = logging.getLogger("yikatong.bot")
 
 STATE_MAX_AGE = 30 * 60  # seconds
 _SALT = "yikatong.wechat.bind"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
@@ -89,8 +93,6 @@ def unbind(db: Database, openid: str) -> bool:
 
 def all_bindings(db: Database) -> list[tuple[str, str, object]]:
     """(openid, person_key, bound_at) of every binding."""
-    from sqlalchemy import select
-
     with db.session() as session:
         rows = session.execute(select(WechatBinding.openid, WechatBinding.person_key,
                                       WechatBinding.bound_at).order_by(WechatBinding.openid))
@@ -104,8 +106,6 @@ FIELD_NAMES = ("id_number", "name", "card_digits")
 
 def _page(request: Request, state: str, *, fields: dict[str, str] | None = None, error: str | None = None,
           values: dict[str, str] | None = None, status: int = 200) -> Response:
-    from portal import csrf
-
     token = csrf.token_for(request)
     # Never echo the ID number back into the page: only the name and the digits.
     safe = {"name": (values or {}).get("name", ""), "card_digits": (values or {}).get("card_digits", "")}
@@ -125,22 +125,18 @@ async def bind_form(request: Request) -> Response:
 
 
 async def bind_submit(request: Request) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
-    from portal import csrf, query
-
     svc = services(request)
     state = request.path_params["state"]
     openid = read_state(svc.config.session_secret, state)
     form = await csrf.verified_form(request)
     values = {k: str(form.get(k) or "") for k in FIELD_NAMES}
-    fields = query.validate_fields(values)
+    fields = validate_fields(values)
     if fields:
         return _page(request, state, fields=fields, error="请按提示修改后再提交。", values=values, status=422)
-    person = await query.guarded_lookup(request, id_number=values["id_number"], name=values["name"],
+    person = await guarded_lookup(request, id_number=values["id_number"], name=values["name"],
                                         card_digits=values["card_digits"])
     if person is None:
-        return _page(request, state, error=query.NOT_FOUND_MESSAGE, values=values, status=404)
+        return _page(request, state, error=NOT_FOUND_MESSAGE, values=values, status=404)
     await run_in_threadpool(bind, svc.public_db, openid, person.person_key)
     log.info("wechat binding stored")
     return request.app.state.templates.TemplateResponse(
@@ -150,6 +146,6 @@ async def bind_submit(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/bind/{state}", bind_form, methods=["GET"], name="wechat_bind"),
-        Route("/bind/{state}", bind_submit, methods=["POST"], name="wechat_bind_submit"),
+        *route("/bind/{state}", bind_form, name="wechat_bind", methods=["GET"]),
+        *route("/bind/{state}", bind_submit, name="wechat_bind_submit", methods=["POST"]),
     ]

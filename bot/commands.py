@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from bot import bindings
+from bot.menu import CLICK_COMMANDS, MENU_HELP
 from core.config import Config
 from core.db import Database
 from core.timeutil import format_date_zh
+from portal.lookup import lookup_by_person_key
+from portal.statements import make_statement_token
 from search.base import IndexNotFound, InvalidQuery, SearchEngine, SearchQuery, SearchUnavailable
-from bot import bindings
-from bot.menu import CLICK_COMMANDS, MENU_HELP
 
 MAX_REPLY = 600
 LATEST_COUNT = 5
@@ -133,8 +135,6 @@ def answer(ctx: BotContext, message) -> str:
 
 
 def _person(ctx: BotContext, openid: str):
-    from portal.query import lookup_by_person_key
-
     person_key = bindings.person_key_of(ctx.public_db, openid)
     if person_key is None:
         return None, _not_bound(ctx, openid)
@@ -176,8 +176,6 @@ def latest(ctx: BotContext, openid: str, _rest: str) -> str:
 
 
 def statement(ctx: BotContext, openid: str, rest: str) -> str:
-    from portal.statements import make_statement_token
-
     person, reply = _person(ctx, openid)
     if person is None:
         return reply

@@ -121,6 +121,8 @@ def redis_prefix(config: Config) -> str:
 def make_store(config: Config) -> KeyValueStore:
     """Redis when ``config.redis_url`` is set, else in-process."""
     if config.redis_url:
+        # Lazy on purpose: the redis client (~0.1 s to import) is a heavy optional dependency, only
+        # needed when REDIS_URL is set.
         import redis
 
         return RedisStore(redis.Redis.from_url(config.redis_url), redis_prefix(config))

@@ -30,8 +30,9 @@ from bot.sender import Sender, SendError
 from core.db import Database
 from core.timeutil import format_date_zh, local, now, today
 from core.workdays import add_workdays
-from search.base import SearchEngine
+from portal.lookup import lookup_by_person_key
 from portal.store import WechatNotice
+from search.base import SearchEngine
 
 log = logging.getLogger("yikatong.bot")
 
@@ -62,8 +63,6 @@ def payload_of(item) -> dict[str, Any]:
 
 def queue_new(db: Database, search: SearchEngine) -> int:
     """Queue a notice for each new paid line of each bound person; returns how many were queued."""
-    from portal.query import lookup_by_person_key
-
     queued = 0
     for openid, person_key, bound_at in all_bindings(db):
         person = lookup_by_person_key(search, person_key)

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -70,9 +72,6 @@ def check_request(settings: WechatSettings, params: dict[str, str], now: float |
 
 def safe_xml(body: bytes) -> dict[str, Any]:
     """Parse a WeChat XML document into the ``<xml>`` element's fields, refusing hostile XML."""
-    import defusedxml.ElementTree as SafeET
-    from defusedxml import DefusedXmlException
-
     if not body or len(body) > MAX_BODY:
         raise ProtocolError(413 if body else 400, "empty or oversized body")
     if _FORBIDDEN.search(body):

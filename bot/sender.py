@@ -19,6 +19,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.memorystorage import MemoryStorage
+from wechatpy.session.redisstorage import RedisStorage
+
+from bot.dedup import redis_prefix
 from core.config import Config
 
 log = logging.getLogger("yikatong.bot")
@@ -72,8 +78,6 @@ class WechatSender:
 
     def __init__(self, appid: str, secret: str, *, session=None, api_base_url: str | None = None,
                  timeout: float = 5.0) -> None:
-        from wechatpy import WeChatClient
-
         class Client(WeChatClient):
             def fetch_access_token(self):
                 # wechatpy's own URL, but relative to API_BASE_URL (a test or proxy may move it).
@@ -101,8 +105,6 @@ class WechatSender:
         self._call(self.client.menu.create, menu)
 
     def _call(self, fn, *args) -> None:
-        from wechatpy.exceptions import WeChatClientException
-
         try:
             fn(*args)
         except WeChatClientException as exc:
@@ -115,13 +117,10 @@ class WechatSender:
 
 def token_storage(config: Config):
     """Where wechatpy keeps the access token: Redis when configured, else process memory."""
-    from wechatpy.session.memorystorage import MemoryStorage
-
     if config.redis_url:
+        # Lazy on purpose: the redis client (~0.1 s to import) is a heavy optional dependency, only
+        # needed when REDIS_URL is set.
         import redis
-        from wechatpy.session.redisstorage import RedisStorage
-
-        from bot.dedup import redis_prefix
 
         return RedisStorage(redis.Redis.from_url(config.redis_url), prefix=redis_prefix(config) + "token")
     return MemoryStorage()

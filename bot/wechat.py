@@ -1,4 +1,5 @@
-"""The WeChat official-account endpoint, mounted by the portal at ``/wechat``.
+"""The WeChat official-account endpoint, mounted at ``/wechat`` where the public app is assembled
+(:mod:`cli.apps`).
 
 * ``GET  /wechat/`` — URL verification (signature, timestamp, nonce → echostr).
 * ``POST /wechat/`` — messages and events, in plain, compatible or safe (AES) mode
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from bot import bindings, commands
 from bot.dedup import Dedup, KeyValueStore, make_store, message_key
 from bot.protocol import MAX_BODY, ProtocolError, WechatSettings, check_request, decode_message, render_reply
 from bot.sender import Sender, make_sender, openid_tag
+from core.web import route
 from portal.services import PublicServices, services
 
 log = logging.getLogger("yikatong.bot")
@@ -168,7 +170,7 @@ async def _answer_of_retry(bot: BotRuntime, key: str) -> str:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/", verify, methods=["GET"], name="wechat_verify"),
-        Route("/", receive, methods=["POST"], name="wechat_receive"),
+        *route("/", verify, name="wechat_verify", methods=["GET"]),
+        *route("/", receive, name="wechat_receive", methods=["POST"]),
         *bindings.routes(),
     ]

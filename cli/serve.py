@@ -1,13 +1,20 @@
 """`yikatong serve`: the public app (portal, JSON API, kiosk, /wechat), optionally with admin.
 
-Lives in cli/ (not portal/) because `--with-admin` starts the internal app too, and the
-public packages may not import admin/.
+Lives in cli/ (not portal/) because the apps are assembled in :mod:`cli.apps` and
+`--with-admin` starts the internal app too; the public packages may not import admin/.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+
+import uvicorn
+
+from admin.app import create_admin_app
+from cli.apps import public_app
+from core import migrate
+from core.config import load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,24 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from cli import load_config
-    from core import migrate
-
     config = load_config()  # fails early, with a clear message, on missing secrets
     migrate.upgrade(config.public_database_url, "public")
     if not args.with_admin:
-        uvicorn.run("portal.app:create_app", factory=True, host=args.host, port=args.port,
+        uvicorn.run("cli.apps:public_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, proxy_headers=True, log_level="info")
         return 0
 
-    from admin.app import create_admin_app
-    from portal.app import create_app
-
     migrate.upgrade(config.batch_database_url, "batch")
     servers = [
-        uvicorn.Server(uvicorn.Config(create_app(config), host=args.host, port=args.port, log_level="info")),
+        uvicorn.Server(uvicorn.Config(public_app(config), host=args.host, port=args.port, log_level="info")),
         uvicorn.Server(uvicorn.Config(create_admin_app(config), host=args.host, port=args.admin_port,
                                       log_level="info")),
     ]

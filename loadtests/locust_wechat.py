@@ -106,12 +106,12 @@ def prepare(data_dir: str, lines: int, bound: int, seed: int = 1) -> None:
 def serve(data_dir: str, port: int) -> None:
     import uvicorn
 
+    from cli.apps import public_app
     from core.config import Config
     from search import make_engine
-    from portal.app import create_app
 
     config = Config.from_env(_env(data_dir))
-    app = create_app(config, search=make_engine(config.data_dir))
+    app = public_app(config, search=make_engine(config.data_dir))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -1,92 +1,97 @@
-"""The public Starlette app: portal pages, JSON API, kiosk API and the WeChat endpoint.
+"""The portal's Starlette app: pages, JSON API and kiosk API.
 
 It reads only the search indexes and the public store; it never opens the batch database.
+`create_app` builds the portal alone; the public app people reach (the portal plus the WeChat
+endpoint at ``/wechat``, and in demo mode the sample people) is assembled in `cli.apps`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from core.config import Config
+from core.config import Config, load_config
 from core.db import Database
-from search.base import SearchEngine
+from core.web import install_url_for
 from portal import (
     complaints,
     disclosures,
+    filters,
     health,
     home,
     kiosk,
+    middleware,
     opendata,
     openapi,
     policies,
     query,
+    ratelimit,
     statements,
     statistics,
 )
 from portal.errors import exception_handlers
-from portal.services import STATIC_DIR, TEMPLATES_DIR, PublicServices
+from portal.services import STATIC_DIR, TEMPLATES_DIR, PublicServices, SamplePeople
+from search import make_engine
+from search.base import SearchEngine
+
+__all__ = ["build_services", "create_app", "make_templates", "portal_routes"]
+
+SITE_NAME = "惠民惠农财政补贴资金“一卡通”公开查询"
 
 
 def make_templates(config: Config) -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates = install_url_for(Jinja2Templates(directory=str(TEMPLATES_DIR)))
     templates.env.globals["demo"] = config.demo
-    templates.env.globals["site_name"] = "惠民惠农财政补贴资金“一卡通”公开查询"
-    from portal import filters
-
+    templates.env.globals["site_name"] = SITE_NAME
     filters.install(templates.env)
     return templates
 
 
-def build_services(config: Config, search: SearchEngine | None = None) -> PublicServices:
-    from search import make_engine
-    from portal import ratelimit
-
-    public_db = Database(config.public_database_url)
+def build_services(config: Config, search: SearchEngine | None = None, *,
+                   sample_people: SamplePeople | None = None) -> PublicServices:
     engine = search or make_engine(
         data_dir=config.data_dir, meili_url=config.meili_url, meili_key=config.meili_api_key,
         prefix=config.search_index_prefix,
     )
     return PublicServices(
         config=config,
-        public_db=public_db,
+        public_db=Database(config.public_database_url),
         search=engine,
         templates=make_templates(config),
         limiter=ratelimit.make_limiter(config),
+        sample_people=sample_people,
     )
 
 
-def public_routes() -> list[BaseRoute]:
-    from bot import wechat
-
+def portal_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for module in (home, health, policies, disclosures, query, statements, complaints, statistics, opendata, openapi, kiosk):
         routes.extend(module.routes())
-    routes.append(Mount("/wechat", routes=wechat.routes()))
-    routes.append(Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"))
     return routes
 
 
 def create_app(config: Config | None = None, *, search: SearchEngine | None = None,
-               services: PublicServices | None = None) -> Starlette:
-    config = config or Config.from_env()
+               services: PublicServices | None = None, sample_people: SamplePeople | None = None,
+               extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The portal over ``config``; ``extra_routes`` (e.g. the ``/wechat`` mount) are served with it."""
+    config = config or load_config()
     logging.basicConfig(level=config.log_level)
-    svc = services or build_services(config, search)
+    svc = services or build_services(config, search, sample_people=sample_people)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         svc.public_db.dispose()
 
-    from portal import middleware
-
-    app = Starlette(routes=public_routes(), exception_handlers=exception_handlers(), lifespan=lifespan,
+    routes = [*portal_routes(), *extra_routes,
+              Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static")]
+    app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan,
                     middleware=middleware.stack(config))
     app.state.services = svc
     app.state.templates = svc.templates

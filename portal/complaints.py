@@ -28,12 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
 
 from core.config import Config
 from core.db import Database
-from core.timeutil import format_date_zh, format_datetime_zh, now
+from core.timeutil import format_date_zh, format_datetime_zh, local, now, today
+from core.web import json_response, json_route, path_for, route
 from core.workdays import add_workdays
 from portal import csrf
 from portal.errors import PublicError, parse_json_body
@@ -193,8 +194,6 @@ class ComplaintView:
 
 
 def _view(row: PublicComplaint) -> ComplaintView:
-    from core.timeutil import local, today
-
     filed_at = local(row.filed_at)
     answered = row.status in ("answered", "closed")
     return ComplaintView(
@@ -270,7 +269,7 @@ async def complaints_index(request: Request) -> Response:
     if raw is not None:
         code = normalize_code(raw)
         if code:
-            return RedirectResponse(f"/complaints/{code}", status_code=303)
+            return RedirectResponse(path_for(request, "complaint_status", code=code), status_code=303)
         error = "查询码格式不正确：应为TS开头、共16位，例如 TS20240618K7M3QX。"
     config = services(request).config
     return request.app.state.templates.TemplateResponse(
@@ -301,7 +300,8 @@ async def complaint_submit(request: Request) -> Response:
     await run_in_threadpool(enforce, svc.limiter, "c:f:" + client_address(request), FILE_RATE,
                             "提交过于频繁，请10分钟后再试。如情况紧急，请直接拨打当地财政部门电话。")
     view = await run_in_threadpool(file_complaint, svc.public_db, svc.config, clean)
-    return RedirectResponse(f"/complaints/{view.tracking_code}?filed=1", status_code=303)
+    return RedirectResponse(path_for(request, "complaint_status", code=view.tracking_code) + "?filed=1",
+                            status_code=303)
 
 
 async def _lookup(request: Request) -> ComplaintView:
@@ -324,7 +324,7 @@ async def complaint_status(request: Request) -> Response:
 
 async def complaint_status_api(request: Request) -> Response:
     view = await _lookup(request)
-    return JSONResponse(view.to_dict(), headers=NO_STORE)
+    return json_response(view.to_dict(), headers=NO_STORE)
 
 
 async def complaint_api_submit(request: Request) -> Response:
@@ -339,20 +339,20 @@ async def complaint_api_submit(request: Request) -> Response:
     await run_in_threadpool(enforce, svc.limiter, "c:f:" + client_address(request), FILE_RATE,
                             "提交过于频繁，请10分钟后再试。")
     view = await run_in_threadpool(file_complaint, svc.public_db, svc.config, clean)
-    return JSONResponse({
+    return json_response({
         "tracking_code": view.tracking_code, "status": view.status, "status_label": view.status_label,
-        "due_on": view.due_on.isoformat(), "status_url": f"/complaints/{view.tracking_code}",
+        "due_on": view.due_on.isoformat(), "status_url": path_for(request, "complaint_status", code=view.tracking_code),
         "message": f"已受理。请记下查询码 {view.tracking_code}，"
                    f"办理期限为{deadline_days(svc.config, view.kind)}个工作日（{view.due_on_zh}前答复）。",
-    }, status_code=201, headers=NO_STORE)
+    }, status=201, headers=NO_STORE)
 
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/complaints", complaints_index, methods=["GET"], name="complaints_index"),
-        Route("/complaints", complaint_submit, methods=["POST"], name="complaint_submit"),
-        Route("/complaints/new", complaint_new, methods=["GET"], name="complaint_new"),  # before {code}
-        Route("/complaints/{code}", complaint_status, methods=["GET"], name="complaint_status"),
-        Route("/api/complaints", complaint_api_submit, methods=["POST"], name="complaint_api_submit"),
-        Route("/api/complaints/{code}", complaint_status_api, methods=["GET"], name="complaint_status_api"),
+        *route("/complaints", complaints_index, name="complaints_index", methods=["GET"]),
+        *route("/complaints", complaint_submit, name="complaint_submit", methods=["POST"]),
+        *route("/complaints/new", complaint_new, name="complaint_new", methods=["GET"]),  # before {code}
+        *route("/complaints/{code}", complaint_status, name="complaint_status", methods=["GET"]),
+        json_route("/api/complaints", complaint_api_submit, name="complaint_api_submit", methods=["POST"]),
+        json_route("/api/complaints/{code}", complaint_status_api, name="complaint_status_api", methods=["GET"]),
     ]

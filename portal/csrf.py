@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.errors import PublicError
+from portal.ratelimit import read_body_limited
 
 __all__ = ["COOKIE_NAME", "FIELD_NAME", "MAX_AGE", "MAX_FORM_BYTES", "set_cookie", "token_for",
            "verified_form", "verify"]
@@ -80,8 +81,6 @@ def verify(request: Request, token: str | None) -> None:
 
 async def verified_form(request: Request, max_bytes: int = MAX_FORM_BYTES) -> FormData:
     """The POSTed form after the size and CSRF checks (413 / 403 PublicError otherwise)."""
-    from portal.ratelimit import read_body_limited
-
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/x-www-form-urlencoded"):
         raise PublicError(415, "unsupported_media_type", "请通过网页表单提交。")

@@ -27,12 +27,14 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from core import regions
+from core.web import route
 from search.base import MAX_PER_PAGE, MAX_WINDOW, InvalidQuery, SearchEngine, SearchQuery, SearchResult
 from search.tokenize import MAX_QUERY_CHARS, MAX_QUERY_TERMS, query_terms
 from portal.errors import PublicError
+from portal.filters import url_with
 from portal.rendering import respond
 from portal.services import services
 
@@ -289,8 +291,6 @@ def _projects(engine: SearchEngine, cache: dict[Any, Any], result: SearchResult)
 
 
 def facet_groups(request: Request, p: DisclosureParams, data: dict[str, Any]) -> list[dict[str, Any]]:
-    from portal.filters import url_with
-
     groups = []
     drill = data["drilldown"]
     if drill:
@@ -346,7 +346,4 @@ async def disclosures(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/disclosures", disclosures, name="disclosures"),
-        Route("/disclosures.json", disclosures, name="disclosures_json"),
-    ]
+    return route("/disclosures", disclosures, name="disclosures", methods=["GET"], json=True)

@@ -1,16 +1,22 @@
 """One error contract for the public side.
 
 People get a page in Chinese; programs get `{"error": {"code": ..., "message": ...}}` with a
-stable English code. Never a traceback, never a 500 for bad input.
+stable English code. Never a traceback, never a 500 for bad input. Which of the two a request
+gets is `core.web.wants_json`: JSON routes (API endpoints, JSON twins) always answer in JSON,
+also when the error is raised before their view runs (405 from the router, 413 from the body limit).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
+
+from core.web import json_response, wants_json
+from search.base import InvalidQuery, SearchError, SearchUnavailable
 
 log = logging.getLogger("yikatong.portal")
 
@@ -28,11 +34,6 @@ STATUS_DEFAULTS: dict[int, tuple[str, str]] = {
 }
 
 
-# Fetch endpoints of the kiosk touch UI and the health check answer JSON only, so their errors
-# raised outside the view (405 from the router, 413 from the body limit) are JSON too.
-JSON_PATHS = frozenset({"/kiosk/lookup", "/kiosk/demo-people", "/healthz"})
-
-
 class PublicError(Exception):
     """An expected failure with a status, a stable code and a Chinese message."""
 
@@ -46,20 +47,6 @@ class PublicError(Exception):
         self.fields = fields or {}
 
 
-def wants_json(request: Request) -> bool:
-    path = request.url.path
-    if path.endswith(".json") or path.startswith("/api/") or path.startswith("/kiosk/api/"):
-        return True
-    if path in JSON_PATHS:
-        return True
-    accept = request.headers.get("accept", "")
-    if path.endswith(".csv"):
-        # An open-data download: programs get the JSON error of the API description; a person
-        # who followed a link in the browser (Accept: text/html) gets the Chinese page.
-        return "text/html" not in accept
-    return "application/json" in accept and "text/html" not in accept
-
-
 def error_response(request: Request, status: int, code: str, message: str,
                    headers: dict[str, str] | None = None, fields: dict[str, str] | None = None) -> Response:
     headers = {"Cache-Control": "no-store", **(headers or {})}
@@ -67,7 +54,7 @@ def error_response(request: Request, status: int, code: str, message: str,
         body: dict = {"error": {"code": code, "message": message}}
         if fields:
             body["error"]["fields"] = fields
-        return JSONResponse(body, status_code=status, headers=headers)
+        return json_response(body, status=status, headers=headers)
     templates = getattr(request.app.state, "templates", None)
     if templates is None:
         return Response(message, status_code=status, media_type="text/plain; charset=utf-8", headers=headers)
@@ -81,8 +68,6 @@ def parse_json_body(body: bytes, headers: dict[str, str] | None = None) -> objec
     """A request body as JSON, or PublicError 400 ``invalid_json``: malformed, not UTF-8, nested
     too deep (RecursionError) or holding a lone surrogate (``"\\ud800"``, which no database or
     hash can encode)."""
-    import json
-
     try:
         payload = json.loads(body or b"null")
         json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -110,8 +95,6 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def exception_handlers() -> dict:
-    from search.base import InvalidQuery, SearchError, SearchUnavailable
-
     async def unavailable(request: Request, exc: Exception) -> Response:
         code, message = STATUS_DEFAULTS[503]
         return error_response(request, 503, "search_unavailable", message, {"Retry-After": "30"})

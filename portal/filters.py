@@ -4,7 +4,8 @@ Filters: ``yuan`` (Decimal/str amount → "1,234.50 元"), ``date_zh`` ("2024-03
 ``highlight(text, q)`` (escaped text with ``<mark>`` around the query's matches, using the search
 tokenizer's rules), ``region_name`` (code → NBS name).
 
-Globals: ``large_text(request)``, ``current_url(request)``, ``url_with(request, **params)``
+Globals: ``url_for(name, **params)`` (root-relative path of a named route, from core.web),
+``large_text(request)``, ``current_url(request)``, ``url_with(request, **params)``
 (the current URL with some query parameters replaced; ``None`` removes one; ``page`` is reset
 unless given), ``paginate(request, page, pages)``, ``nav_items``, ``nav_current``,
 ``static_url(path)``, ``error_title(status)``, ``site_owner``, ``site_phone``.
@@ -28,13 +29,14 @@ from portal.services import STATIC_DIR
 
 LARGE_TEXT_COOKIE = "yk_large"
 
+# (route name, label) of the main navigation; templates link them with url_for.
 NAV_ITEMS: tuple[tuple[str, str], ...] = (
-    ("/", "首页"),
-    ("/policies", "政策清单"),
-    ("/disclosures", "发放公开"),
-    ("/query", "我的补贴"),
-    ("/complaints", "投诉举报"),
-    ("/statistics", "统计"),
+    ("home", "首页"),
+    ("policies", "政策清单"),
+    ("disclosures", "发放公开"),
+    ("query_form", "我的补贴"),
+    ("complaints_index", "投诉举报"),
+    ("statistics", "统计"),
 )
 
 ERROR_TITLES = {

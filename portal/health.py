@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from core import timeutil
+from core.web import json_response, json_route
 from search.base import SearchError, SearchQuery
 from search.schemas import SPECS
 from portal.services import PublicServices, services
@@ -83,8 +84,8 @@ def _health(svc: PublicServices) -> dict[str, Any]:
 
 async def healthz(request: Request) -> Response:
     data = await run_in_threadpool(_health, services(request))
-    return JSONResponse(data, status_code=200 if data["status"] == "ok" else 503,
-                        headers={"Cache-Control": "no-store"})
+    return json_response(data, status=200 if data["status"] == "ok" else 503,
+                         headers={"Cache-Control": "no-store"})
 
 
 def _status(svc: PublicServices) -> dict[str, Any]:
@@ -103,8 +104,11 @@ def _status(svc: PublicServices) -> dict[str, Any]:
 
 async def status(request: Request) -> Response:
     data = await run_in_threadpool(_status, services(request))
-    return JSONResponse(data, headers={"Cache-Control": "public, max-age=30"})
+    return json_response(data, headers={"Cache-Control": "public, max-age=30"})
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/healthz", healthz, name="healthz"), Route("/status.json", status, name="status_json")]
+    return [
+        json_route("/healthz", healthz, name="healthz", methods=["GET"]),
+        json_route("/status.json", status, name="status_json", methods=["GET"]),
+    ]

@@ -1,8 +1,9 @@
 """Home page (`/`) and the large-type switch (大字版, `/large-text`).
 
 The home page: one search box (into the disclosure search), entry cards to every channel, the
-latest published results and — in demo mode only — the sample demo people from
-``core.demo_people`` (tolerated missing: then nothing is shown).
+latest published results and the sample people of the app's sample-people provider
+(``PublicServices.sample_people``: attached by the assembler in demo mode only; without one,
+or when it fails, nothing is shown).
 """
 
 from __future__ import annotations
@@ -11,27 +12,30 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from search.base import SearchError, SearchQuery
+from core.web import path_for, route
 from portal.filters import LARGE_TEXT_COOKIE
 from portal.rendering import respond
 from portal.services import services
+from search.base import SearchError, SearchQuery
 
-__all__ = ["demo_people", "latest_results", "routes"]
+__all__ = ["channels", "latest_results", "routes", "sample_people"]
 
 log = logging.getLogger("yikatong.portal")
 
 LATEST_COUNT = 8
 
-CHANNELS: tuple[dict[str, str], ...] = (
-    {"href": "/policies", "title": "政策清单", "text": "各级惠民惠农补贴政策：补贴标准、对象、范围和政策文件。"},
-    {"href": "/disclosures", "title": "发放公开", "text": "按地区、项目、年度查询已公示的补贴名单和发放结果（已隐去个人敏感信息）。"},
-    {"href": "/query", "title": "我的补贴", "text": "输入身份证号、姓名和社保卡号后四位，查询本人的补贴发放明细和明白条。"},
-    {"href": "/complaints", "title": "投诉举报", "text": "对补贴发放有疑问或发现问题，可在线投诉举报，并凭查询码跟踪办理进度。"},
-    {"href": "/statistics", "title": "统计", "text": "按项目、地区、年度汇总的发放金额、人次和发放及时情况。"},
+# (route name, title, text) of each entry card.
+CHANNELS: tuple[tuple[str, str, str], ...] = (
+    ("policies", "政策清单", "各级惠民惠农补贴政策：补贴标准、对象、范围和政策文件。"),
+    ("disclosures", "发放公开", "按地区、项目、年度查询已公示的补贴名单和发放结果（已隐去个人敏感信息）。"),
+    ("query_form", "我的补贴", "输入身份证号、姓名和社保卡号后四位，查询本人的补贴发放明细和明白条。"),
+    ("complaints_index", "投诉举报", "对补贴发放有疑问或发现问题，可在线投诉举报，并凭查询码跟踪办理进度。"),
+    ("statistics", "统计", "按项目、地区、年度汇总的发放金额、人次和发放及时情况。"),
 )
 
 
@@ -45,50 +49,37 @@ def latest_results(request: Request, count: int = LATEST_COUNT) -> list[dict[str
     return result.hits
 
 
-def demo_people(request: Request) -> list[dict[str, Any]]:
-    """The demo people (demo mode only); nothing if the module or the data is not there."""
-    config = services(request).config
-    if not config.demo:
+def channels(request: Request) -> list[dict[str, str]]:
+    return [{"href": path_for(request, name), "title": title, "text": text} for name, title, text in CHANNELS]
+
+
+def sample_people(request: Request) -> list[dict[str, Any]]:
+    """The sample people to show (the provider's list; nothing without one or if it fails)."""
+    provider = services(request).sample_people
+    if provider is None:
         return []
     try:
-        from core.demo_people import load_demo_people  # type: ignore[import-not-found]
-    except ImportError:
+        people = provider()
+    except Exception:  # a broken sample file must not take the home page down
+        log.warning("sample people could not be loaded")
         return []
-    try:
-        people = load_demo_people(config.data_dir)
-    except Exception:  # a broken demo file must not take the home page down
-        log.warning("demo people could not be loaded")
-        return []
-    out = []
-    for person in people or []:
-        out.append(person if isinstance(person, dict) else _as_dict(person))
-    return out
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return asdict(obj)
-    return dict(getattr(obj, "__dict__", {}))
+    return [person for person in people or [] if isinstance(person, dict)]
 
 
 async def home(request: Request) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     latest = await run_in_threadpool(latest_results, request)
-    people = demo_people(request)
-    data = {"latest": latest, "channels": list(CHANNELS)}
+    people = await run_in_threadpool(sample_people, request)
+    data = {"latest": latest, "channels": channels(request)}
     return respond(request, "home.html", {"people": people}, data)
 
 
-def _safe_next(value: str | None) -> str:
-    """Only a local path may be the target (no open redirect)."""
+def _safe_next(value: str | None, fallback: str) -> str:
+    """Only a local path may be the target (no open redirect); else ``fallback``."""
     if not value:
-        return "/"
+        return fallback
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
+        return fallback
     return value
 
 
@@ -98,7 +89,7 @@ async def large_text(request: Request) -> Response:
         form = await request.form()
         params.update({k: str(v) for k, v in form.items() if isinstance(v, str)})
     on = params.get("on", "1") != "0"
-    response = RedirectResponse(_safe_next(params.get("next")), status_code=303)
+    response = RedirectResponse(_safe_next(params.get("next"), path_for(request, "home")), status_code=303)
     if on:
         response.set_cookie(LARGE_TEXT_COOKIE, "1", max_age=365 * 24 * 3600, httponly=True, samesite="lax")
     else:
@@ -108,7 +99,6 @@ async def large_text(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/", home, name="home"),
-        Route("/home.json", home, name="home_json"),
-        Route("/large-text", large_text, methods=["GET", "POST"], name="large_text"),
+        *route("/", home, name="home", methods=["GET"], json_path="/home.json"),
+        *route("/large-text", large_text, name="large_text", methods=["GET", "POST"]),
     ]

@@ -13,6 +13,10 @@ Two ways in, one lookup (docs/kiosk.md has the protocol for terminal vendors):
   the device ends the session). The page then POSTs lookups to ``/kiosk/lookup`` (same origin,
   cookie + a CSRF header derived from it). In demo mode ``/kiosk`` opens a demo device session by
   itself, so the kiosk can be tried in a desktop browser.
+* **Simulated card reader** — when the app is given a sample-people provider
+  (``PublicServices.sample_people``, attached by the assembler in demo mode), the start screen
+  offers "模拟刷身份证", handing out those people in turn (``GET /kiosk/demo-people``); in demo
+  mode it also lists them. Without a provider there is no simulated reader.
 
 Both paths share the rate limits of the personal query (per device instead of per address,
 per person key for wrong factors), count the query on the device, and answer ``no-store``.
@@ -22,31 +26,31 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import logging
-from typing import Any, Awaitable, Callable
+import secrets
+from typing import Any
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
 
 from core.db import Database
 from core.timeutil import format_datetime_zh, now
+from core.web import NO_STORE, json_response, json_route, path_for, route
 from portal import kiosk_devices
 from portal.errors import PublicError, parse_json_body
 from portal.kiosk_devices import DeviceInfo, KioskAuthError
-from portal.query import NOT_FOUND_MESSAGE, PersonPayments, guarded_lookup
+from portal.lookup import NOT_FOUND_MESSAGE, PersonPayments, guarded_lookup
 from portal.ratelimit import read_body_limited
 from portal.services import PublicServices, services
 
-__all__ = ["DEFAULT_IDLE_SECONDS", "SESSION_COOKIE", "lookup_payload", "routes", "start_url"]
+__all__ = ["DEFAULT_IDLE_SECONDS", "SESSION_COOKIE", "lookup_payload", "routes", "sample_people", "start_url"]
 
 log = logging.getLogger("yikatong.portal.kiosk")
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 SESSION_COOKIE = "yk_kiosk"
 SESSION_MAX_AGE = 7 * 24 * 3600  # the vendor shell opens a fresh start link at every boot
 CSRF_HEADER = "x-kiosk-csrf"
@@ -128,7 +132,7 @@ async def _lookup(request: Request, device: DeviceInfo, payload: Any) -> Respons
         await run_in_threadpool(kiosk_devices.record_query, svc.public_db, device.device_id)
     if person is None:
         raise PublicError(404, "not_found", NOT_FOUND_MESSAGE, headers=NO_STORE)
-    return JSONResponse(lookup_payload(person, device), headers=NO_STORE)
+    return json_response(lookup_payload(person, device), headers=NO_STORE)
 
 
 def _json(body: bytes) -> Any:
@@ -168,7 +172,7 @@ async def api_ping(request: Request) -> Response:
     device = await _verify_signed(request, b"")
     svc = services(request)
     await run_in_threadpool(kiosk_devices.touch_device, svc.public_db, device.device_id)
-    return JSONResponse({
+    return json_response({
         "ok": True, "device_id": device.device_id, "name": device.name, "enabled": device.enabled,
         "server_time": int(now().timestamp()), "query_count": device.query_count,
     }, headers=NO_STORE)
@@ -224,10 +228,8 @@ def _ui_params(request: Request) -> dict[str, str]:
 def start_url(device_id: str, secret: str, *, base: str = "", timestamp: int | None = None,
               nonce: str | None = None, **ui: str) -> str:
     """A signed one-time start link for the touch UI (what the vendor shell opens at boot)."""
-    import secrets as _secrets
-
     ts = int(now().timestamp()) if timestamp is None else timestamp
-    nonce = nonce or _secrets.token_hex(16)
+    nonce = nonce or secrets.token_hex(16)
     sig = kiosk_devices.sign(secret, "GET", "/kiosk/start", ts, nonce, b"")
     query = {"device": device_id, "ts": str(ts), "nonce": nonce, "sig": sig, **ui}
     return f"{base}/kiosk/start?{urlencode(query)}"
@@ -247,8 +249,8 @@ async def start(request: Request) -> Response:
         raise PublicError(exc.status, exc.code, exc.message, headers=NO_STORE) from None
     await run_in_threadpool(kiosk_devices.touch_device, svc.public_db, device.device_id)
     params = _ui_params(request)
-    response = RedirectResponse("/kiosk" + ("?" + urlencode(params) if params else ""), status_code=303,
-                                headers=NO_STORE)
+    response = RedirectResponse(path_for(request, "kiosk") + ("?" + urlencode(params) if params else ""),
+                                status_code=303, headers=NO_STORE)
     _set_session(request, response, _session_cookie(svc, device))
     return response
 
@@ -279,8 +281,9 @@ async def page(request: Request) -> Response:
         "csrf": _csrf_for(svc, cookie),
         "idle_seconds": int(params.get("idle", DEFAULT_IDLE_SECONDS)),
         "paper": params.get("paper", "a4"),
-        "demo_reader": bool(svc.config.demo or _demo_people_source(svc) is not None),
-        "demo_people": await run_in_threadpool(_load_demo_people, svc) if svc.config.demo else [],
+        "demo_reader": svc.sample_people is not None,
+        # The list on the start screen is a demo-mode page (under the 演示数据 banner).
+        "demo_people": await run_in_threadpool(sample_people, svc) if svc.config.demo else [],
     }
     response = request.app.state.templates.TemplateResponse(request, "kiosk.html", context, headers=NO_STORE)
     if new_cookie:
@@ -295,22 +298,6 @@ def _same_origin(request: Request) -> bool:
     return origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
-def _json_errors(view: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """The touch UI's fetch endpoints answer errors in JSON whatever the Accept header says."""
-
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await view(request)
-        except PublicError as exc:
-            body: dict[str, Any] = {"error": {"code": exc.code, "message": exc.message}}
-            if exc.fields:
-                body["error"]["fields"] = exc.fields
-            return JSONResponse(body, status_code=exc.status, headers={**exc.headers, **NO_STORE})
-
-    return wrapped
-
-
-@_json_errors
 async def ui_lookup(request: Request) -> Response:
     device = await _session_device(request)
     if device is None:
@@ -327,39 +314,16 @@ async def ui_lookup(request: Request) -> Response:
 # --- simulated reader (demo) ----------------------------------------------------------------
 
 
-def _demo_people_source(svc: PublicServices) -> Any:
-    """Where the simulated reader takes its people from: a test's ``extras["kiosk_demo_people"]``,
-    else ``core.demo_people.load_demo_people`` in demo mode; ``None`` means no simulated reader."""
-    if "kiosk_demo_people" in svc.extras:
-        return svc.extras["kiosk_demo_people"]
-    if not svc.config.demo:
-        return None
+def sample_people(svc: PublicServices) -> list[dict[str, str]]:
+    """The people the simulated reader hands out, from the app's sample-people provider
+    (empty without one, or when it cannot be read)."""
+    if svc.sample_people is None:
+        return []
     try:
-        module = importlib.import_module("core.demo_people")
-    except ImportError:
-        return None
-    loader = getattr(module, "load_demo_people", None)
-    return (lambda: loader(svc.config.data_dir)) if loader else None
-
-
-def _field(person: Any, *names: str) -> str:
-    for name in names:
-        value = person.get(name) if isinstance(person, dict) else getattr(person, name, None)
-        if value:
-            return str(value)
-    return ""
-
-
-def _load_demo_people(svc: PublicServices) -> list[dict[str, str]]:
-    """The people the simulated reader hands out (empty: no simulated reader data)."""
-    source = _demo_people_source(svc)
-    people: list[Any] = []
-    if source is not None:
-        try:
-            loaded = source() if callable(source) else source
-            people = list(loaded or [])
-        except (OSError, ValueError) as exc:
-            log.warning("demo people unavailable: %s", type(exc).__name__)
+        people = list(svc.sample_people() or [])
+    except (OSError, ValueError) as exc:
+        log.warning("sample people unavailable: %s", type(exc).__name__)
+        return []
     out = []
     for person in people:
         id_number, name = _field(person, "id_number"), _field(person, "name")
@@ -372,21 +336,29 @@ def _load_demo_people(svc: PublicServices) -> list[dict[str, str]]:
     return out
 
 
-@_json_errors
+def _field(person: Any, *names: str) -> str:
+    for name in names:
+        value = person.get(name) if isinstance(person, dict) else None
+        if value:
+            return str(value)
+    return ""
+
+
 async def demo_people(request: Request) -> Response:
     svc = services(request)
     if await _session_device(request) is None:
         raise PublicError(401, "kiosk_session", "本终端登录已失效，请重新启动终端。", headers=NO_STORE)
-    people = await run_in_threadpool(_load_demo_people, svc)
-    return JSONResponse({"people": people}, headers=NO_STORE)
+    people = await run_in_threadpool(sample_people, svc)
+    return json_response({"people": people}, headers=NO_STORE)
 
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/kiosk", page, methods=["GET"], name="kiosk"),
-        Route("/kiosk/start", start, methods=["GET"], name="kiosk_start"),
-        Route("/kiosk/lookup", ui_lookup, methods=["POST"], name="kiosk_lookup"),
-        Route("/kiosk/demo-people", demo_people, methods=["GET"], name="kiosk_demo_people"),
-        Route("/kiosk/api/lookup", api_lookup, methods=["POST"], name="kiosk_api_lookup"),
-        Route("/kiosk/api/ping", api_ping, methods=["GET"], name="kiosk_api_ping"),
+        *route("/kiosk", page, name="kiosk", methods=["GET"]),
+        *route("/kiosk/start", start, name="kiosk_start", methods=["GET"]),
+        # The touch UI's fetch endpoints and the signed API answer JSON only (errors too).
+        json_route("/kiosk/lookup", ui_lookup, name="kiosk_lookup", methods=["POST"]),
+        json_route("/kiosk/demo-people", demo_people, name="kiosk_demo_people", methods=["GET"]),
+        json_route("/kiosk/api/lookup", api_lookup, name="kiosk_api_lookup", methods=["POST"]),
+        json_route("/kiosk/api/ping", api_ping, name="kiosk_api_ping", methods=["GET"]),
     ]

@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from core.web import json_response, json_route
 
 __all__ = ["document", "routes"]
 
@@ -166,8 +168,8 @@ def document() -> dict[str, Any]:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(document())
+    return json_response(document())
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/openapi.json", openapi, name="openapi")]
+    return [json_route("/openapi.json", openapi, name="openapi", methods=["GET"])]

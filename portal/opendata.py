@@ -18,7 +18,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
+
+from core.web import route
 
 from search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine
 from portal.disclosures import KIND_LABELS, DisclosureParams, build_query, parse_params
@@ -96,7 +98,6 @@ async def opendata_page(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/disclosures.csv", disclosures_csv, name="disclosures_csv"),
-        Route("/opendata", opendata_page, name="opendata"),
-        Route("/opendata.json", opendata_page, name="opendata_json"),
+        *route("/disclosures.csv", disclosures_csv, name="disclosures_csv", methods=["GET"]),
+        *route("/opendata", opendata_page, name="opendata", methods=["GET"], json=True),
     ]

@@ -13,11 +13,14 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
+
+from core.web import route
 
 from search.base import InvalidQuery, SearchQuery
 from portal.disclosures import bad, parse_page, parse_per_page, parse_text_query, parse_year
 from portal.errors import PublicError
+from portal.filters import url_with
 from portal.rendering import respond
 from portal.services import services
 
@@ -78,8 +81,6 @@ def _list(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _facet_groups(request: Request, query: dict[str, Any], facets: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
-    from portal.filters import url_with
-
     groups = []
     for name, title in (("level", "政策层级"), ("department", "主管部门"), ("year", "年度")):
         values = facets.get(name, {}).items()
@@ -117,8 +118,6 @@ async def policy_detail(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/policies", policy_list, name="policies"),
-        Route("/policies.json", policy_list, name="policies_json"),
-        Route("/policies/{id}.json", policy_detail, name="policy_json"),
-        Route("/policies/{id}", policy_detail, name="policy"),
+        *route("/policies", policy_list, name="policies", methods=["GET"], json=True),
+        *route("/policies/{id}", policy_detail, name="policy", methods=["GET"], json=True),
     ]

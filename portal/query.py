@@ -1,19 +1,7 @@
-"""Personal query (我的补贴): the lookup service shared by the portal, the kiosk and the bot,
-and the portal's query pages.
+"""Personal query pages (我的补贴): the form, its answer page and the JSON API.
 
-Lookup: the normalised ID number becomes a ``person_key`` (HMAC, core.personkey); the person's
-lines are read from the private ``payments`` index by that key only; a second factor (the name
-as typed and the card's last 4 digits, or the full card number read at a kiosk) must match
-before anything is returned. Wrong factor and unknown person give the same answer (``None``)
-after the same work: every digest is always computed and exactly one search is always made.
-
-Payments document fields relied on (search/schemas.py, ``payments``):
-``id``, ``person_key``, ``name_digest``, ``card_last4``, ``card_digest``, ``project_code``,
-``project_name``, ``department``, ``year``, ``period``, ``amount`` ("1234.50", yuan),
-``date`` ("YYYY-MM-DD", may be empty for pending lines), ``state``
-(pending/paid/failed/returned/reissued), ``stage`` (a batch-state code such as ``approval``,
-or already a Chinese label), ``failure_code``, ``failure_reason``, ``advice``, ``village``,
-``batch_code``.
+The lookup itself (second factor, rate limits, the result) is :mod:`portal.lookup`, shared with
+the kiosk and the bot.
 
 Routes: ``GET /query`` (form), ``POST /query`` (form, CSRF), ``POST /api/query`` (JSON).
 Personal data never goes into a URL, a log line or a cache: POST only, ``Cache-Control:
@@ -22,388 +10,26 @@ no-store``, no ETag.
 
 from __future__ import annotations
 
-import logging
-import secrets
-from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal, InvalidOperation
-from typing import Any
-
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import Response
+from starlette.routing import BaseRoute
 
-from core import personkey
-from core.timeutil import format_date_zh
-from core.validation import check_id_number, check_name, normalize_id_number, normalize_name
-from search.base import IndexNotFound, SearchEngine, SearchQuery
+from core.web import NO_STORE, json_response, json_route, path_for, route
 from portal import csrf
 from portal.errors import PublicError, parse_json_body
-from portal.ratelimit import client_address, enforce_query_limits, record_failed_lookup
+from portal.lookup import NOT_FOUND_MESSAGE, PersonPayments, guarded_lookup, validate_fields
+from portal.ratelimit import read_body_limited
 from portal.services import services
+from portal.statements import make_statement_token
 
-log = logging.getLogger("yikatong.portal.query")
-
-PAYMENTS_INDEX = "payments"
-PER_PAGE = 100
-MAX_PAGES = 50  # 5,000 lines for one person is far beyond any real case
-CENT = Decimal("0.01")
-CARD_DIGITS = 4
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-NOT_FOUND_MESSAGE = (
-    "未查询到记录。请核对身份证号码、姓名和社保卡（一卡通）卡号后4位是否填写正确；"
-    "如确认无误仍查不到，可能是补贴尚未公开，请咨询户籍所在乡镇（街道）或村（社区）。"
-)
-
-STATE_LABELS: dict[str, str] = {
-    "pending": "待发放",
-    "paid": "已发放",
-    "failed": "发放失败",
-    "returned": "资金已退回",
-    "reissued": "发放失败，已重新发放",
-}
-
-# Where a pending line is: the batch states of the internal workflow (kept here because the
-# public side never imports admin/). Unknown values are shown as they are.
-STAGE_LABELS: dict[str, str] = {
-    "draft": "乡镇（村）录入中",
-    "submitted": "待主管部门初审",
-    "publicity": "公示中",
-    "approval": "主管部门审批中",
-    "finance_check": "财政部门复核中",
-    "bank": "银行发放中",
-    "paid": "已发放，结果待公开",
-    "published": "结果已公开",
-    "returned": "已退回修改",
-}
-
-DEFAULT_ADVICE = (
-    "请携带身份证和社保卡到户籍所在乡镇（街道）或村（社区）核对信息；"
-    "如社保卡已挂失、注销或未激活金融功能，请先到社保卡合作银行办理，"
-    "更正后将重新发放。"
-)
-REISSUED_ADVICE = "已更正信息并重新发放，请查看同一项目的新发放记录。"
-RETURNED_ADVICE = "资金已按规定退回，请咨询户籍所在乡镇（街道）或补贴主管部门重新申请发放。"
+__all__ = ["routes", "statement_links"]
 
 
-# --- the result ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaymentItem:
-    """One payment line as the person sees it."""
-
-    id: str
-    project_code: str
-    project_name: str
-    department: str
-    year: int
-    period: str
-    amount: Decimal
-    date: date | None
-    state: str
-    stage: str
-    failure_reason: str
-    advice: str
-    village: str
-
-    @property
-    def state_label(self) -> str:
-        return STATE_LABELS.get(self.state, self.state)
-
-    @property
-    def date_zh(self) -> str:
-        return format_date_zh(self.date) if self.date else ""
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "project_code": self.project_code,
-            "project_name": self.project_name,
-            "department": self.department,
-            "year": self.year,
-            "period": self.period,
-            "amount": f"{self.amount:.2f}",
-            "date": self.date.isoformat() if self.date else None,
-            "state": self.state,
-            "state_label": self.state_label,
-            "village": self.village,
-        }
-        if self.state == "pending":
-            out["stage"] = self.stage
-        if self.state in ("failed", "returned", "reissued"):
-            out["failure_reason"] = self.failure_reason
-            out["advice"] = self.advice
-        return out
-
-
-@dataclass
-class YearPayments:
-    year: int
-    paid: list[PaymentItem] = field(default_factory=list)
-    pending: list[PaymentItem] = field(default_factory=list)
-    failed: list[PaymentItem] = field(default_factory=list)
-
-    @property
-    def total_paid(self) -> Decimal:
-        return sum((i.amount for i in self.paid), Decimal("0.00")).quantize(CENT)
-
-    @property
-    def total_pending(self) -> Decimal:
-        return sum((i.amount for i in self.pending), Decimal("0.00")).quantize(CENT)
-
-    @property
-    def total_failed(self) -> Decimal:
-        """Money not (yet) received because a line failed and was not re-issued."""
-        return sum((i.amount for i in self.failed if i.state == "failed"), Decimal("0.00")).quantize(CENT)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "year": self.year,
-            "total_paid": f"{self.total_paid:.2f}",
-            "total_pending": f"{self.total_pending:.2f}",
-            "total_failed": f"{self.total_failed:.2f}",
-            "paid": [i.to_dict() for i in self.paid],
-            "pending": [i.to_dict() for i in self.pending],
-            "failed": [i.to_dict() for i in self.failed],
-        }
-
-
-@dataclass
-class PersonPayments:
-    """A person's published lines, newest year first. ``name`` is the name the person typed
-    (the index never holds names); ``None`` when looked up by person key alone (the bot)."""
-
-    person_key: str
-    name: str | None
-    years: list[YearPayments]
-
-    def year(self, year: int) -> YearPayments | None:
-        return next((y for y in self.years if y.year == year), None)
-
-    @property
-    def failed_count(self) -> int:
-        return sum(1 for y in self.years for i in y.failed if i.state == "failed")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "person": {"name": self.name},
-            "years": [y.to_dict() for y in self.years],
-        }
-
-
-# --- lookup ----------------------------------------------------------------------------------
-
-
-def _amount(value: object) -> Decimal:
-    try:
-        return Decimal(str(value)).quantize(CENT)
-    except (InvalidOperation, ValueError):
-        return Decimal("0.00")
-
-
-def _date(value: object) -> date | None:
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
-def _item(doc: dict[str, Any]) -> PaymentItem:
-    state = str(doc.get("state") or "pending")
-    stage_code = str(doc.get("stage") or "")
-    advice = str(doc.get("advice") or "")
-    if not advice and state == "failed":
-        advice = DEFAULT_ADVICE
-    elif not advice and state == "reissued":
-        advice = REISSUED_ADVICE
-    elif not advice and state == "returned":
-        advice = RETURNED_ADVICE
-    try:
-        year = int(doc.get("year") or 0)
-    except (TypeError, ValueError):
-        year = 0
-    when = _date(doc.get("date"))
-    if not year and when:
-        year = when.year
-    return PaymentItem(
-        id=str(doc.get("id") or ""),
-        project_code=str(doc.get("project_code") or ""),
-        project_name=str(doc.get("project_name") or ""),
-        department=str(doc.get("department") or ""),
-        year=year,
-        period=str(doc.get("period") or ""),
-        amount=_amount(doc.get("amount")),
-        date=when,
-        state=state,
-        stage=STAGE_LABELS.get(stage_code, stage_code) or "办理中",
-        failure_reason=str(doc.get("failure_reason") or ("" if state != "failed" else "发放未成功")),
-        advice=advice,
-        village=str(doc.get("village") or ""),
-    )
-
-
-def group_by_year(person_key: str, name: str | None, docs: list[dict[str, Any]]) -> PersonPayments:
-    """Turn payments documents into the person's view (newest year and date first)."""
-    years: dict[int, YearPayments] = {}
-    for doc in docs:
-        item = _item(doc)
-        if item.state == "withdrawn":
-            continue
-        bucket = years.setdefault(item.year, YearPayments(item.year))
-        if item.state == "paid":
-            bucket.paid.append(item)
-        elif item.state == "pending":
-            bucket.pending.append(item)
-        else:
-            bucket.failed.append(item)
-    for bucket in years.values():
-        for items in (bucket.paid, bucket.pending, bucket.failed):
-            items.sort(key=lambda i: (i.date or date.min, i.id), reverse=True)
-    return PersonPayments(person_key, name, [years[y] for y in sorted(years, reverse=True)])
-
-
-def _fetch(search: SearchEngine, person_key: str) -> list[dict[str, Any]]:
-    """Every payments document of one person (all pages), newest first."""
-    docs: list[dict[str, Any]] = []
-    for page in range(1, MAX_PAGES + 1):
-        query = SearchQuery(filters={"person_key": person_key}, sort=[("date", "desc")],
-                            page=page, per_page=PER_PAGE)
-        try:
-            result = search.search(PAYMENTS_INDEX, query)
-        except IndexNotFound:
-            return []
-        docs.extend(result.hits)
-        if page >= result.pages:
-            break
-    # Belt and braces: an engine must never hand back another person's line.
-    return [d for d in docs if d.get("person_key") == person_key]
-
-
-def invalid_id_error(id_number: str | None) -> PublicError | None:
-    """A 400 for an ID number that is not well formed (saying so reveals nothing)."""
-    issues = check_id_number(id_number)
-    if not issues:
-        return None
-    return PublicError(400, "invalid_id_number", issues[0].message,
-                       fields={"id_number": issues[0].message})
-
-
-def person_key_for(hmac_key: bytes, id_number: str) -> str:
-    """The person key of a typed ID number; raises PublicError 400 if it is not valid."""
-    error = invalid_id_error(id_number)
-    if error:
-        raise error
-    return personkey.person_key(hmac_key, normalize_id_number(id_number))
-
-
-def lookup_person(search: SearchEngine, hmac_key: bytes, *, id_number: str, name: str | None = None,
-                  card_digits: str | None = None, card_number: str | None = None) -> PersonPayments | None:
-    """The person's payments when the second factor matches, else ``None``.
-
-    Second factor: the name (required with ``card_digits``, optional with a full
-    ``card_number``) and the card's last 4 digits (``card_digits``, portal and bot) or the full
-    card number (``card_number``, kiosk card reader). A person whose lines carry several cards
-    (a card changed after a failed payment) may give any of them.
-
-    Raises PublicError 400 ``invalid_id_number`` for a malformed ID number and 422 for a missing
-    or malformed factor — before any lookup, since that reveals nothing about anyone.
-    """
-    pk = person_key_for(hmac_key, id_number)
-    digits = "".join(ch for ch in (card_digits or "") if not ch.isspace())
-    card = "".join(ch for ch in (card_number or "") if ch.isdigit())
-    if card_number is None and card_digits is None:
-        raise PublicError(422, "missing_factor", "请填写社保卡（一卡通）卡号后4位。",
-                          fields={"card_digits": "请填写社保卡（一卡通）卡号后4位"})
-    if card_number is None and not (len(digits) == CARD_DIGITS and digits.isascii() and digits.isdigit()):
-        raise PublicError(422, "invalid_card_digits", "卡号后4位应为4位数字。",
-                          fields={"card_digits": "请填写社保卡（一卡通）卡号的最后4位数字"})
-    if card_number is None and not normalize_name(name):
-        raise PublicError(422, "missing_name", "请填写姓名。", fields={"name": "请填写姓名"})
-
-    # Always the same work: both digests, one search, a comparison with every line.
-    typed_name = normalize_name(name)
-    want_name = personkey.name_digest(hmac_key, pk, typed_name)
-    want_card = personkey.card_digest(hmac_key, pk, card or secrets.token_hex(8))
-    docs = _fetch(search, pk)
-    matched = False
-    for doc in docs or [{}]:
-        name_ok = personkey.constant_time_equal(str(doc.get("name_digest") or "-"), want_name)
-        if card_number is not None:
-            card_ok = personkey.constant_time_equal(str(doc.get("card_digest") or "-"), want_card)
-            if not typed_name:
-                name_ok = True
-        else:
-            card_ok = personkey.constant_time_equal(str(doc.get("card_last4") or "-"), digits)
-        matched |= bool(docs) and name_ok and card_ok
-    if not matched:
-        return None
-    return group_by_year(pk, typed_name or None, docs)
-
-
-def lookup_by_person_key(search: SearchEngine, person_key: str) -> PersonPayments | None:
-    """The person's payments by key alone (a WeChat binding made after a verified lookup)."""
-    docs = _fetch(search, person_key)
-    if not docs:
-        return None
-    return group_by_year(person_key, None, docs)
-
-
-# --- the web side: pages and JSON ------------------------------------------------------------
-
-
-FIELD_LABELS = {"id_number": "身份证号码", "name": "姓名", "card_digits": "社保卡号后4位"}
-
-
-def validate_fields(values: dict[str, Any]) -> dict[str, str]:
-    """Field messages for missing or malformed input (empty when all is well)."""
-    fields: dict[str, str] = {}
-    for name in ("id_number", "name", "card_digits"):
-        value = values.get(name)
-        if not isinstance(value, str) or not value.strip():
-            fields[name] = f"请填写{FIELD_LABELS[name]}"
-    if "id_number" not in fields:
-        issues = check_id_number(values["id_number"])
-        if issues:
-            fields["id_number"] = issues[0].message
-    if "name" not in fields:
-        issues = check_name(values["name"])
-        if issues:
-            fields["name"] = issues[0].message
-    if "card_digits" not in fields:
-        digits = "".join(values["card_digits"].split())
-        if not (len(digits) == CARD_DIGITS and digits.isascii() and digits.isdigit()):
-            fields["card_digits"] = "请填写社保卡（一卡通）卡号的最后4位数字"
-    return fields
-
-
-async def guarded_lookup(request: Request, *, id_number: str, name: str | None = None,
-                         card_digits: str | None = None, card_number: str | None = None,
-                         client: str | None = None) -> PersonPayments | None:
-    """``lookup_person`` behind the rate limits (per client, and per person key for failures).
-
-    The kiosk passes ``client`` (its device id); the portal uses the client address.
-    """
-    svc = services(request)
-    pk = person_key_for(svc.config.hmac_key, id_number)
-    client = client or client_address(request)
-    await run_in_threadpool(enforce_query_limits, svc.limiter, svc.config, client, pk)
-    result = await run_in_threadpool(
-        lookup_person, svc.search, svc.config.hmac_key, id_number=id_number, name=name,
-        card_digits=card_digits, card_number=card_number,
-    )
-    if result is None:
-        await run_in_threadpool(record_failed_lookup, svc.limiter, svc.config, pk)
-    return result
-
-
-def statement_links(secret: str, person: PersonPayments) -> dict[int, str]:
-    from portal.statements import make_statement_token
-
-    return {y.year: "/statement/" + make_statement_token(secret, person.person_key, y.year, person.name or "")
+def statement_links(request: Request, person: PersonPayments) -> dict[int, str]:
+    """The statement (明白条) link of each year with paid lines (a short-lived token, no ID number)."""
+    secret = services(request).config.session_secret
+    return {y.year: path_for(request, "statement_page",
+                             token=make_statement_token(secret, person.person_key, y.year, person.name or ""))
             for y in person.years if y.paid}
 
 
@@ -441,17 +67,14 @@ async def query_submit(request: Request) -> Response:
                                   card_digits=values["card_digits"])
     if result is None:
         return _form_page(request, values, {}, NOT_FOUND_MESSAGE, 404)
-    svc = services(request)
     return request.app.state.templates.TemplateResponse(
         request, "query_result.html",
-        {"person": result, "statement_links": statement_links(svc.config.session_secret, result)},
+        {"person": result, "statement_links": statement_links(request, result)},
         headers=NO_STORE,
     )
 
 
 async def query_api(request: Request) -> Response:
-    from portal.ratelimit import read_body_limited
-
     body = await read_body_limited(request, 4096)
     payload = parse_json_body(body)
     if not isinstance(payload, dict):
@@ -466,17 +89,16 @@ async def query_api(request: Request) -> Response:
                                   card_digits=payload["card_digits"])
     if result is None:
         raise PublicError(404, "not_found", NOT_FOUND_MESSAGE, headers=NO_STORE)
-    svc = services(request)
     data = result.to_dict()
-    links = statement_links(svc.config.session_secret, result)
+    links = statement_links(request, result)
     for year in data["years"]:
         year["statement_url"] = links.get(year["year"])
-    return JSONResponse(data, headers=NO_STORE)
+    return json_response(data, headers=NO_STORE)
 
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/query", query_form, methods=["GET"], name="query_form"),
-        Route("/query", query_submit, methods=["POST"], name="query_submit"),
-        Route("/api/query", query_api, methods=["POST"], name="query_api"),
+        *route("/query", query_form, name="query_form", methods=["GET"]),
+        *route("/query", query_submit, name="query_submit", methods=["POST"]),
+        json_route("/api/query", query_api, name="query_api", methods=["POST"]),
     ]

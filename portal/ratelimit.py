@@ -147,6 +147,8 @@ class RedisLimiter:
         self._script = client.register_script(_SCRIPT)
 
     def _call(self, key: str, limit: int, window: int, count: bool) -> RateDecision:
+        # Lazy on purpose: the redis client (~0.1 s to import) is a heavy optional dependency, only
+        # needed when REDIS_URL is set.
         import redis
 
         try:
@@ -172,6 +174,8 @@ class RedisLimiter:
 def make_limiter(config: Config) -> RateLimiter:
     """Redis when ``REDIS_URL`` is set (several portal processes share it), else in-process."""
     if config.redis_url:
+        # Lazy on purpose: the redis client (~0.1 s to import) is a heavy optional dependency, only
+        # needed when REDIS_URL is set.
         import redis
 
         client = redis.Redis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)

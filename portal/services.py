@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,15 @@ from core.config import Config
 from core.db import Database
 from search.base import SearchEngine
 
+__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "PublicServices", "SamplePeople", "services"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
+
+# Sample people a newcomer may look up (demo mode): each a dict with ``id_number``, ``name``,
+# ``card_number`` (or ``card_last4``) and ``shows`` (what their records show, in Chinese).
+SamplePeople = Callable[[], list[dict[str, str]]]
 
 
 @dataclass
@@ -25,6 +32,9 @@ class PublicServices:
     search: SearchEngine
     templates: Jinja2Templates
     limiter: Any = None
+    # Shown on the home page and handed out by the kiosk's simulated card reader; None (the
+    # default, and always outside demo mode): no sample people, no simulated reader.
+    sample_people: SamplePeople | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

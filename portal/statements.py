@@ -22,11 +22,12 @@ from cryptography.fernet import Fernet, InvalidToken
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from core.timeutil import format_datetime_zh, now
+from core.web import NO_STORE, path_for, route
 from portal.errors import PublicError
-from portal.query import NO_STORE, PersonPayments, YearPayments, lookup_by_person_key
+from portal.lookup import PersonPayments, YearPayments, lookup_by_person_key
 from portal.services import STATIC_DIR, services
 
 __all__ = [
@@ -187,7 +188,7 @@ async def statement_page(request: Request) -> Response:
     token = request.path_params["token"]
     statement = await run_in_threadpool(_statement, request, token)
     return request.app.state.templates.TemplateResponse(
-        request, "statement.html", {"statement": statement, "pdf_url": f"/statement/{token}.pdf"},
+        request, "statement.html", {"statement": statement, "pdf_url": path_for(request, "statement_pdf", token=token)},
         headers=NO_STORE,
     )
 
@@ -213,6 +214,8 @@ def find_cjk_font() -> tuple[str, int] | None:
 
 def render_pdf(statement: Statement) -> bytes:
     """The statement as an A4 PDF (fpdf2)."""
+    # Lazy on purpose: fpdf2 (with fontTools and Pillow, ~0.25 s to import) is a heavy dependency
+    # that only a PDF download needs.
     from fpdf import FPDF, FontFace
     from fpdf.enums import XPos, YPos
 
@@ -278,6 +281,6 @@ async def statement_pdf(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/statement/{token}.pdf", statement_pdf, methods=["GET"], name="statement_pdf"),
-        Route("/statement/{token}", statement_page, methods=["GET"], name="statement_page"),
+        *route("/statement/{token}.pdf", statement_pdf, name="statement_pdf", methods=["GET"]),
+        *route("/statement/{token}", statement_page, name="statement_page", methods=["GET"]),
     ]

@@ -19,9 +19,10 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from core import regions
+from core.web import route
 from search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine, SearchQuery
 from portal.disclosures import bad, parse_region, parse_year
 from portal.rendering import respond
@@ -173,7 +174,4 @@ async def statistics_view(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/statistics", statistics_view, name="statistics"),
-        Route("/statistics.json", statistics_view, name="statistics_json"),
-    ]
+    return route("/statistics", statistics_view, name="statistics", methods=["GET"], json=True)

@@ -106,7 +106,7 @@ def new_openid() -> str:
 
 @pytest.fixture
 def bot_app_factory(make_config, search_engine, seeded, public_db_url):  # noqa: F811
-    from portal.app import create_app
+    from cli.apps import public_app
     from portal.store import PublicBase
     from core.db import Database
 
@@ -117,7 +117,7 @@ def bot_app_factory(make_config, search_engine, seeded, public_db_url):  # noqa:
 
     def factory(**overrides: str) -> tuple[TestClient, Any]:
         config = make_config(**overrides)
-        app = create_app(config, search=search_engine)
+        app = public_app(config, search=search_engine)
         client = TestClient(app, base_url="http://testserver")
         client.__enter__()
         clients.append(client)

@@ -149,8 +149,8 @@ def test_other_message_types_get_the_help(wx_plain) -> None:
 def test_endpoint_is_off_without_a_token(make_config, search_engine, public_db) -> None:
     from starlette.testclient import TestClient
 
-    from portal.app import create_app
+    from cli.apps import public_app
 
     config = make_config(WECHAT_TOKEN="")
-    with TestClient(create_app(config, search=search_engine)) as client:
+    with TestClient(public_app(config, search=search_engine)) as client:
         assert client.get("/wechat/", params={"echostr": "x"}).status_code == 404

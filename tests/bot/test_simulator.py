@@ -49,7 +49,7 @@ def _serve(app: Any, port: int) -> tuple[Any, threading.Thread]:
 
 @pytest.fixture(params=list(VARIANTS))
 def live(request, make_config, search_engine, seeded, public_db, monkeypatch, tmp_path) -> Iterator[Live]:
-    from portal.app import create_app
+    from cli.apps import public_app
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -60,7 +60,7 @@ def live(request, make_config, search_engine, seeded, public_db, monkeypatch, tm
         monkeypatch.setenv(name, value)
     if config.demo:  # the WeChat secrets really are the generated ones
         assert config.wechat_token and config.wechat_token != "testtoken123" and not config.wechat_appid
-    server, thread = _serve(create_app(config, search=search_engine), port)
+    server, thread = _serve(public_app(config, search=search_engine), port)
     yield Live(url, config, seeded)
     server.should_exit = True
     thread.join(timeout=10)

@@ -63,9 +63,9 @@ def live_seeded(tmp_path: Path, config) -> tuple[Any, Seeded]:
 
 @pytest.fixture
 def live_app(config, live_seeded, public_db):
-    from portal.app import create_app
+    from cli.apps import public_app
 
-    return create_app(config, search=live_seeded[0])
+    return public_app(config, search=live_seeded[0])
 
 
 @pytest.fixture

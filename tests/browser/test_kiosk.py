@@ -24,12 +24,10 @@ PHONE_SIZE = (412, 915)
 def live_app(config, live_seeded, public_db):
     from portal.app import create_app
 
-    app = create_app(config, search=live_seeded[0])
     people = live_seeded[1].people
     # The simulated reader hands out these people in turn: first the one with a failed line.
-    app.state.services.extras["kiosk_demo_people"] = [
-        {"id_number": p.id_number, "name": p.name, "card_number": p.card_number} for p in (people[1], people[0])]
-    return app
+    sample = [{"id_number": p.id_number, "name": p.name, "card_number": p.card_number} for p in (people[1], people[0])]
+    return create_app(config, search=live_seeded[0], sample_people=lambda: sample)
 
 
 @pytest.fixture

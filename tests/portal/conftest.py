@@ -9,7 +9,7 @@ Fixtures
                     and 秀山县 500241, years 2023–2024, both kinds), :data:`POLICY_DOCS` policies, and
                     payments documents for the :data:`PEOPLE` below.
 ``seeded``          the ``Seeded`` result for ``search_engine`` seeded with the defaults.
-``portal_app``      ``create_app(config, search=search_engine)`` (public store tables created).
+``portal_app``      ``cli.apps.public_app(config, search=search_engine)`` (the portal + /wechat, public store tables created).
 ``client``          ``starlette.testclient.TestClient(portal_app)`` (lifespan run), index seeded.
 
 For the personal query (``POST /api/query`` with ``id_number``, ``name``, ``card_digits``):
@@ -36,6 +36,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from cli.apps import public_app
 from core import personkey, regions
 from core.config import Config
 from core.validation import id_check_digit, luhn_check_digit
@@ -232,9 +233,8 @@ def seeded(search_engine: SearchEngine, config: Config, _index_templates) -> See
 
 @pytest.fixture
 def portal_app(config: Config, search_engine: SearchEngine, public_db):
-    from portal.app import create_app
-
-    return create_app(config, search=search_engine)
+    """The public app as it is served (portal + /wechat), over the test config and index."""
+    return public_app(config, search=search_engine)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from core.timeutil import now
 from portal import kiosk_devices as kd
+from portal.app import create_app
 from portal.kiosk import SESSION_COOKIE, start_url
 from tests.portal.conftest import Seeded
 
@@ -173,7 +174,6 @@ def test_missing_headers_are_refused(client: TestClient) -> None:
 
 
 def test_rate_limited_per_device(make_config, search_engine, public_db) -> None:
-    from portal.app import create_app
     from tests.portal.conftest import seed_index
 
     config = make_config(RATE_LIMIT_KIOSK_PER_DEVICE="3/60")
@@ -272,12 +272,9 @@ def test_disable_and_rekey_end_the_touch_session(client: TestClient, seeded: See
 
 
 def test_demo_mode_opens_a_demo_session_and_simulated_reader(make_config, search_engine, public_db) -> None:
-    from portal.app import create_app
-
     config = make_config(YIKATONG_DEMO="1")
-    app = create_app(config, search=search_engine)
-    app.state.services.extras["kiosk_demo_people"] = [
-        {"id_number": "410423195603120218", "name": "王秀英", "card_number": "6217000000000000013"}]
+    sample = [{"id_number": "410423195603120218", "name": "王秀英", "card_number": "6217000000000000013"}]
+    app = create_app(config, search=search_engine, sample_people=lambda: sample)
     with TestClient(app) as client:
         page = client.get("/kiosk")
         assert page.status_code == 200 and "模拟刷身份证" in page.text and "演示数据" in page.text
@@ -285,24 +282,6 @@ def test_demo_mode_opens_a_demo_session_and_simulated_reader(make_config, search
         assert people == [{"id_number": "410423195603120218", "name": "王秀英",
                            "card_number": "6217000000000000013", "card_last4": "0013", "note": ""}]
     assert [d.name for d in kd.list_devices(public_db)] == ["演示终端"]
-
-
-def test_demo_mode_reads_the_demo_people_file(make_config, search_engine, public_db) -> None:
-    from core.demo_people import write_demo_people
-    from portal.app import create_app
-
-    config = make_config(YIKATONG_DEMO="1")
-    with TestClient(create_app(config, search=search_engine)) as client:
-        page = client.get("/kiosk")
-        assert "演示人员还没有生成" in page.text
-        assert client.get("/kiosk/demo-people").json() == {"people": []}
-        write_demo_people(config.data_dir, [{
-            "id_number": "410423195603120218", "name": "王秀英", "card_number": "6217000000000000013",
-            "card_last4": "0013", "region": "鲁山县", "shows": "已发放2笔，1笔待发放", "key": "a"}])
-        page = client.get("/kiosk")
-        assert "王秀英" in page.text and "已发放2笔，1笔待发放" in page.text
-        people = client.get("/kiosk/demo-people").json()["people"]
-        assert people[0]["name"] == "王秀英" and people[0]["note"] == "已发放2笔，1笔待发放"
 
 
 def test_demo_people_are_not_served_outside_demo_mode(client: TestClient, device) -> None:

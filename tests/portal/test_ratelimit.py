@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from core.config import Config
 from portal.ratelimit import InProcessLimiter, RedisLimiter, make_limiter
-from tests.portal.test_query import NOBODY_ID
+from tests.portal.test_lookup import NOBODY_ID
 
 REDIS_URL = os.environ.get("YIKATONG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

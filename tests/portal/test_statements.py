@@ -19,7 +19,7 @@ from portal.statements import (
     make_statement_token,
     read_statement_token,
 )
-from tests.portal.test_query import HMAC_KEY, WANG_CARD, WANG_ID, WANG_NAME, sample_docs
+from tests.portal.test_lookup import HMAC_KEY, WANG_CARD, WANG_ID, WANG_NAME, sample_docs
 
 SECRET = "test-session-secret-not-for-production"
 
