@@ -16,9 +16,10 @@ from search.base import SearchEngine
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "PublicServices", "SamplePeople", "services"]
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = ROOT / "templates"
-STATIC_DIR = ROOT / "static"
+# Package data: served from the installed package, whatever the working directory.
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
 
 # Sample people a newcomer may look up (demo mode): each a dict with ``id_number``, ``name``,
 # ``card_number`` (or ``card_last4``) and ``shows`` (what their records show, in Chinese).
