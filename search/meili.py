@@ -4,9 +4,29 @@ Meilisearch segments Chinese with jieba and matches words and word prefixes only
 never lets it see Chinese: every document gets two shadow attributes built by
 :mod:`search.tokenize` — ``_yk_bi`` (bigram words, a gap word between fields) and
 ``_yk_uni`` (unigram words) — which are the only searchable attributes.  A query becomes one
-quoted phrase per term (``matchingStrategy: all``), with typo tolerance and prefix search off, so
-a hit is exactly a record where every term is a substring of a field.  Shadow attributes are
-stripped from returned hits.  Highlighting is the app's job (``tokenize.highlight``).
+quoted phrase per term (``matchingStrategy: all``), with typo tolerance and prefix search off.
+Shadow attributes are stripped from returned hits.  Highlighting is the app's job
+(``tokenize.highlight``).
+
+Exactness.  Meilisearch checks a phrase in windows of three words (milli's
+``compute_phrase_docids``): each pair of words in a window must stand close enough *somewhere*
+in the document, and the windows need not be satisfied at the same place.  A term of one to three
+characters (a phrase of at most :data:`EXACT_PHRASE_WORDS` words) is matched exactly.  A term of
+four or more characters can match a record that holds its bigrams split over two fields
+(``甲乙丙丁`` in one, ``乙丙丁戊`` in another for ``甲乙丙丁戊``), so for those terms Meilisearch's
+hits are only *candidates*: :meth:`MeiliEngine.search` fetches them in result order, at least
+:data:`VERIFY_WINDOW` at a time, and keeps those whose ``_yk_bi`` stream holds every long term
+as consecutive words (:func:`~search.tokenize.stream_has_phrase`, the same rule as the
+embedded engine's phrase query).  What that costs:
+
+* hits: always exact (every returned hit was verified; order is Meilisearch's order);
+* when all candidates were verified (at most :data:`VERIFY_WINDOW`, or ``page * per_page`` if
+  more, plus as many as false candidates took): ``total`` and facet counts are exact, counted
+  by the adapter over the verified hits;
+* otherwise: ``total`` and facet counts are Meilisearch's counts over the candidates minus the
+  false candidates found -- never below the exact value, above it only by false candidates
+  beyond the verified prefix (rare: the term's bigrams must stand in the right places);
+* one request of up to :data:`VERIFY_WINDOW` whole documents instead of one page.
 
 Order is made deterministic by putting the ``sort`` ranking rule first and always sorting by the
 requested key and then the primary key (both engines order the same way).
@@ -45,15 +65,18 @@ from search.base import (
     validate_query,
 )
 from search.schemas import SPECS
-from search.tokenize import index_tokens, query_phrases
+from search.tokenize import index_tokens, query_phrases, stream_has_phrase
 
-__all__ = ["MAX_TOTAL_HITS", "SHADOW_FIELDS", "MeiliEngine", "TaskFailed", "filter_expression",
-           "index_settings", "shadow_document"]
+__all__ = ["EXACT_PHRASE_WORDS", "MAX_TOTAL_HITS", "MIN_VERSION", "SHADOW_FIELDS", "VERIFY_WINDOW",
+           "MeiliEngine", "TaskFailed", "filter_expression", "index_settings", "shadow_document"]
 
 SHADOW_BI = "_yk_bi"
 SHADOW_UNI = "_yk_uni"
 SHADOW_FIELDS = (SHADOW_BI, SHADOW_UNI)
 MAX_TOTAL_HITS = 1_000_000
+MIN_VERSION = (1, 12)  # prefixSearch and facetSearch settings
+EXACT_PHRASE_WORDS = 2  # Meilisearch matches phrases of up to this many words exactly
+VERIFY_WINDOW = 500  # candidates fetched at a time for terms of 4+ characters
 RANKING_RULES = ["sort", "words", "typo", "proximity", "attribute", "exactness"]
 
 
@@ -113,6 +136,26 @@ def filter_expression(filters: dict[str, object]) -> list[str]:
 def phrase_query(terms: list[str]) -> str:
     """The Meilisearch ``q``: one quoted phrase of opaque words per query term."""
     return " ".join('"' + " ".join(p) + '"' for p in query_phrases(" ".join(terms)))
+
+
+def _count_values(docs: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, int]]:
+    """Facet counts over ``docs`` as both engines count them (each value once per document)."""
+    counts: dict[str, dict[str, int]] = {name: {} for name in names}
+    for doc in docs:
+        for name in names:
+            for value in set(filter_values(doc.get(name))):
+                counts[name][value] = counts[name].get(value, 0) + 1
+    return counts
+
+
+def _facet_counts(distribution: dict[str, Any], names: list[str]) -> dict[str, dict[str, int]]:
+    """The port's facets: string keys, positive counts, most frequent first, at most 500."""
+    facets = {}
+    for name in names:
+        pairs = [(str(k), int(v)) for k, v in (distribution.get(name) or {}).items() if int(v) > 0]
+        pairs.sort(key=lambda kv: (-kv[1], kv[0]))
+        facets[name] = dict(pairs[:FACET_LIMIT])
+    return facets
 
 
 def _spec_from_settings(name: str, settings: dict[str, Any], primary_key: str) -> IndexSpec:
@@ -200,9 +243,27 @@ class MeiliEngine:
             if exc.code != "index_already_exists":
                 raise
         with self._errors(spec.name):
-            task = self.client.index(uid).update_settings(index_settings(spec))
+            try:
+                task = self.client.index(uid).update_settings(index_settings(spec))
+            except MeilisearchApiError as exc:
+                if exc.code == "bad_request":  # e.g. "Unknown field `prefixSearch`"
+                    self._require_version(exc)
+                raise
         self._wait(task, spec.name)
         self._specs[spec.name] = spec
+
+    def _require_version(self, cause: Exception) -> None:
+        """Raise a clear :class:`SearchError` when the server is older than :data:`MIN_VERSION`."""
+        with self._errors():
+            version = str(self.client.get_version().get("pkgVersion", "0.0"))
+        try:
+            have = tuple(int(p) for p in version.split(".")[:2])
+        except ValueError:
+            return
+        if have < MIN_VERSION:
+            need = ".".join(map(str, MIN_VERSION))
+            raise SearchError(f"Meilisearch {version} is too old: yikatong needs {need} or newer "
+                              "(index settings prefixSearch, facetSearch)") from cause
 
     def replace_documents(self, index: str, docs: Iterable[dict[str, Any]],
                           batch_size: int = 5000) -> int:
@@ -255,19 +316,64 @@ class MeiliEngine:
             params["filter"] = filter_expression(query.filters)
         if query.facets:
             params["facets"] = list(query.facets)
-        with self._errors(index):
-            answer = self.client.index(self._uid(index)).search(phrase_query(terms), params)
-        hits = [{k: v for k, v in hit.items() if k not in SHADOW_FIELDS}
-                for hit in answer.get("hits", [])]
-        distribution = answer.get("facetDistribution") or {}
-        facets = {}
-        for name in query.facets:
-            counts = distribution.get(name) or {}
-            facets[name] = dict(sorted(((str(k), int(v)) for k, v in counts.items()),
-                                       key=lambda kv: (-kv[1], kv[0])))
-        return SearchResult(hits=hits, total=int(answer.get("totalHits", len(hits))),
-                            facets=facets, page=query.page, per_page=query.per_page,
+        target = self.client.index(self._uid(index))
+        q = phrase_query(terms)
+        long_phrases = [p for p in query_phrases(" ".join(terms)) if len(p) > EXACT_PHRASE_WORDS]
+        if long_phrases:
+            hits, total, facets = self._verified_search(target, index, q, params, query,
+                                                        long_phrases)
+        else:
+            with self._errors(index):
+                answer = target.search(q, params)
+            hits = answer.get("hits", [])
+            total = int(answer.get("totalHits", len(hits)))
+            facets = _facet_counts(answer.get("facetDistribution") or {}, query.facets)
+        return SearchResult(hits=[{k: v for k, v in hit.items() if k not in SHADOW_FIELDS}
+                                  for hit in hits],
+                            total=total, facets=facets, page=query.page, per_page=query.per_page,
                             took_ms=round((time.perf_counter() - started) * 1000, 3))
+
+    def _verified_search(self, target: Any, index: str, q: str, params: dict[str, Any],
+                         query: SearchQuery, phrases: list[list[str]]
+                         ) -> tuple[list[dict[str, Any]], int, dict[str, dict[str, int]]]:
+        """Hits, total and facets for a query with terms of 4+ characters (module docstring)."""
+        need = query.page * query.per_page
+        batch = max(VERIFY_WINDOW, need)
+        kept: list[dict[str, Any]] = []
+        dropped: list[dict[str, Any]] = []
+        first: dict[str, Any] | None = None
+        chunk = 0
+        while True:
+            chunk += 1
+            body = dict(params, page=chunk, hitsPerPage=batch)
+            if chunk > 1:
+                body.pop("facets", None)
+            with self._errors(index):
+                answer = target.search(q, body)
+            first = first or answer
+            hits = answer.get("hits", [])
+            for hit in hits:
+                stream = hit.get(SHADOW_BI) or ""
+                holds = all(stream_has_phrase(stream, p) for p in phrases)
+                (kept if holds else dropped).append(hit)
+            candidates = int(first.get("totalHits", 0))
+            if len(hits) < batch or (chunk - 1) * batch + len(hits) >= candidates:
+                exhaustive = True
+                break
+            if len(kept) >= need:
+                exhaustive = False
+                break
+        page = kept[need - query.per_page:need]
+        if exhaustive:
+            return page, len(kept), _facet_counts(_count_values(kept, query.facets),
+                                                  query.facets)
+        wrong = _count_values(dropped, query.facets)
+        distribution = {
+            name: {str(k): int(v) - wrong[name].get(str(k), 0)
+                   for k, v in ((first.get("facetDistribution") or {}).get(name) or {}).items()}
+            for name in query.facets
+        }
+        return page, candidates - len(dropped), _facet_counts(distribution, query.facets)
 
     def get(self, index: str, id: str | int) -> dict[str, Any] | None:
         uid = self._uid(index)

@@ -43,6 +43,7 @@ __all__ = [
     "normalize",
     "query_phrases",
     "query_terms",
+    "stream_has_phrase",
 ]
 
 MAX_QUERY_CHARS = 100
@@ -140,6 +141,17 @@ def query_phrases(q: str) -> list[list[str]]:
         else:
             phrases.append([a + b for a, b in zip(words, words[1:])])
     return phrases
+
+
+def stream_has_phrase(bigrams: str, phrase: list[str]) -> bool:
+    """Whether the bigram ``phrase`` of a term of 2+ characters (:func:`query_phrases`) occurs
+    as consecutive words of the bigram stream ``bigrams`` (:attr:`IndexTokens.bigrams`).
+
+    This is the contract itself: the term is a substring of one chunk of one field.  Words are
+    separated by single spaces and never contain one, so a match on word boundaries is a match
+    of whole words.
+    """
+    return f" {' '.join(phrase)} " in f" {bigrams} "
 
 
 def highlight(text: str, terms: Iterable[str] | str) -> list[tuple[str, bool]]:

@@ -1,7 +1,10 @@
 """Fixtures for the search port: one engine fixture per backend and a generated corpus.
 
-The embedded engine always runs.  Meilisearch runs when ``MEILI_URL`` (and ``MEILI_API_KEY``)
-point at a server; every test index gets a random prefix and is deleted afterwards.
+Backends: the embedded engine and the Meilisearch adapter against the Meilisearch stand-in
+(:mod:`tests.search.meili_standin`) always run; the adapter against a real Meilisearch
+runs too when ``MEILI_URL`` (and ``MEILI_API_KEY``) point at a server.  Every test index gets a
+random prefix and is deleted afterwards.  The stand-in is one server per test process (each
+xdist worker starts its own on a free port).
 """
 
 from __future__ import annotations
@@ -9,34 +12,81 @@ from __future__ import annotations
 import os
 import random
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import meilisearch
 import pytest
 
 from search.base import IndexSpec, SearchEngine
 from search.embedded import EmbeddedEngine
+from search.meili import MeiliEngine
 from search.schemas import DISCLOSURES
 from search.tokenize import field_text, normalize
+from tests.search.meili_standin import MeiliStandIn
 
 MEILI_URL = os.environ.get("MEILI_URL", "")
 MEILI_KEY = os.environ.get("MEILI_API_KEY") or None
+STANDIN_KEY = "standin-master-key"
 
 BACKENDS = [
     "embedded",
+    "meili-standin",
     pytest.param("meilisearch", marks=pytest.mark.skipif(
-        not MEILI_URL, reason="Meilisearch contract run needs MEILI_URL (and MEILI_API_KEY) "
-                              "pointing at a server, e.g. MEILI_URL=http://127.0.0.1:7700")),
+        not MEILI_URL, reason="no Meilisearch server configured: set MEILI_URL (and "
+                              "MEILI_API_KEY) to run the contract suite against a real server "
+                              "too, e.g. MEILI_URL=http://127.0.0.1:7700")),
 ]
 
 
-def _make_engine(kind: str, tmp_path_factory: pytest.TempPathFactory) -> SearchEngine:
+@pytest.fixture(scope="session")
+def meili_standin() -> Iterator[MeiliStandIn]:
+    """The Meilisearch stand-in of this test process."""
+    with MeiliStandIn(master_key=STANDIN_KEY) as server:
+        yield server
+
+
+@dataclass
+class Server:
+    """A Meilisearch to talk to: the stand-in, or the real server of ``MEILI_URL``."""
+
+    url: str
+    key: str | None
+
+    def engine(self, prefix: str) -> MeiliEngine:
+        return MeiliEngine(self.url, self.key, prefix=prefix, task_poll_ms=5)
+
+    def client(self) -> meilisearch.Client:
+        return meilisearch.Client(self.url, self.key)
+
+
+SERVERS = [b for b in BACKENDS if getattr(b, "values", (b,))[0] != "embedded"]
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest) -> Server:
+    """Each Meilisearch: the stand-in always, the real server when configured."""
+    if request.param == "meili-standin":
+        return Server(request.getfixturevalue("meili_standin").url, STANDIN_KEY)
+    return Server(MEILI_URL, MEILI_KEY)
+
+
+EngineOpener = Callable[[], SearchEngine]
+
+
+def _opener(kind: str, request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> EngineOpener:
+    """Opens a new engine over one backend and index prefix, as another process would."""
     prefix = f"t{secrets.token_hex(4)}_"
     if kind == "embedded":
-        return EmbeddedEngine(tmp_path_factory.mktemp("search"), prefix=prefix)
-    from search.meili import MeiliEngine
-
-    return MeiliEngine(MEILI_URL, MEILI_KEY, prefix=prefix, task_poll_ms=20)
+        root = tmp_path_factory.mktemp("search")
+        return lambda: EmbeddedEngine(root, prefix=prefix)
+    if kind == "meili-standin":
+        url, key, poll = request.getfixturevalue("meili_standin").url, STANDIN_KEY, 2
+    else:
+        url, key, poll = MEILI_URL, MEILI_KEY, 20
+    return lambda: MeiliEngine(url, key, prefix=prefix, task_poll_ms=poll)
 
 
 def _cleanup(engine: SearchEngine) -> None:
@@ -47,22 +97,33 @@ def _cleanup(engine: SearchEngine) -> None:
 @pytest.fixture(scope="module", params=BACKENDS)
 def loaded(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SearchEngine, list[dict]]]:
-    """A read-only engine holding the ``disclosures`` corpus (built once per module)."""
-    engine = _make_engine(request.param, tmp_path_factory)
+    """A read-only engine holding the ``disclosures`` corpus (built once per module).
+
+    The indexer's engine builds the index; the engine handed to the tests is a second one that
+    never called ``ensure_index`` and learns the index from the backend, as the portal does.
+    """
+    open_engine = _opener(request.param, request, tmp_path_factory)
+    writer = open_engine()
     docs = make_disclosures()
-    engine.ensure_index(DISCLOSURES)
-    engine.replace_documents("disclosures", docs, batch_size=150)
-    yield engine, docs
-    _cleanup(engine)
+    writer.ensure_index(DISCLOSURES)
+    writer.replace_documents("disclosures", docs, batch_size=150)
+    yield open_engine(), docs
+    _cleanup(writer)
 
 
 @pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchEngine]:
+def engine_opener(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineOpener]:
+    """Opens engines over one fresh, empty backend (for tests that write)."""
+    open_engine = _opener(request.param, request, tmp_path_factory)
+    yield open_engine
+    _cleanup(open_engine())
+
+
+@pytest.fixture
+def engine(engine_opener: EngineOpener) -> SearchEngine:
     """A fresh, empty engine for tests that write."""
-    engine = _make_engine(request.param, tmp_path_factory)
-    yield engine
-    _cleanup(engine)
+    return engine_opener()
 
 
 # -- the corpus ------------------------------------------------------------------------------------

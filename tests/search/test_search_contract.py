@@ -90,6 +90,14 @@ FILTERS = [
 ]
 
 
+def _assert_facets_equal_brute_force(facets: dict[str, dict[str, int]],
+                                     expected: list[dict]) -> None:
+    for name in FACETS:
+        counts = Counter(str(d[name]) for d in expected)
+        assert facets[name] == dict(counts), name
+        assert list(facets[name].values()) == sorted(counts.values(), reverse=True)
+
+
 @pytest.mark.parametrize("filters", FILTERS, ids=[str(f) for f in FILTERS])
 @pytest.mark.parametrize("q", ["", "王", "庄村", "补贴 城关"])
 def test_filters_and_facets_equal_brute_force(loaded, q: str, filters: dict) -> None:
@@ -99,10 +107,75 @@ def test_filters_and_facets_equal_brute_force(loaded, q: str, filters: dict) -> 
                            SearchQuery(q=q, filters=filters, facets=FACETS, per_page=100))
     assert result.total == len(expected)
     assert _ids(result.hits) == _ids(expected[:100]) or result.total > 100
-    for name in FACETS:
-        counts = Counter(str(d[name]) for d in expected)
-        assert result.facets[name] == dict(counts), name
-        assert list(result.facets[name].values()) == sorted(counts.values(), reverse=True)
+    _assert_facets_equal_brute_force(result.facets, expected)
+
+
+def _longer_terms() -> list[str]:
+    """Terms of 3+ characters: whole field values, pieces of them, and strings made of the end
+    of one field and the start of another -- these hold every bigram of a record that does not
+    hold the term, the case where a cheaper pre-count over the bigram words differs."""
+    qs = ["王庄村", "张家岭", "城关镇", "鲁山县", "高龄津贴", "地力保护", "农村最低生活保障金政策",
+          "ab补贴(2023)", "庄村口", "庄村镇", "村口镇", "王庄村口", "县高龄", "鲁山县 高龄津贴",
+          "后王村 李", "张店乡 补贴 民政", "王 庄村口镇", "河湾村城关", "庄村瓦屋"]
+    rng = random.Random(18)
+    docs = make_disclosures()
+    while len(qs) < 40:
+        doc = rng.choice(docs)
+        a, b = rng.sample(DISCLOSURES.searchable, 2)
+        left, right = str(doc[a]).replace(" ", ""), str(doc[b]).replace(" ", "")
+        term = left[-rng.randint(1, 3):] + right[:rng.randint(1, 3)]
+        if len(term) >= 3:
+            qs.append(term)
+    return qs
+
+
+@pytest.mark.parametrize("filters", [{}, {"year": 2023}, {"region_codes": "410423"}],
+                         ids=["all", "year", "county"])
+@pytest.mark.parametrize("q", _longer_terms())
+def test_facets_for_longer_terms_equal_brute_force(loaded, q: str, filters: dict) -> None:
+    engine, docs = loaded
+    expected = brute_force(docs, DISCLOSURES, q, filters)
+    result = engine.search("disclosures",
+                           SearchQuery(q=q, filters=filters, facets=FACETS, per_page=100))
+    assert result.total == len(expected)
+    assert _ids(result.hits) <= _ids(expected) and len(result.hits) == min(100, len(expected))
+    _assert_facets_equal_brute_force(result.facets, expected)
+
+
+SPLIT = IndexSpec("split", "id", searchable=["a", "b", "c", "d"], filterable=["tag"],
+                  facetable=["tag"])
+
+
+def test_long_terms_split_over_fields_do_not_match(engine: SearchEngine) -> None:
+    """Decided (DESIGN.md): a term matches only as a substring of one field, however long.
+
+    Each ``split*`` record holds every bigram of the query term, arranged so that Meilisearch's
+    phrase check passes (every window of three bigram words stands close together somewhere;
+    ``test_search_meili_adapter`` shows Meilisearch matching them); none holds the term itself.
+    """
+    engine.ensure_index(SPLIT)
+    docs = [
+        {"id": "split5", "a": "甲乙丙丁", "b": "乙丙丁戊", "tag": "split"},
+        {"id": "split5-space", "a": "甲乙丙丁 乙丙丁戊", "tag": "split"},
+        {"id": "split4-gap", "a": "子丑", "b": "寅卯", "c": "子丑寅", "d": "丑寅卯", "tag": "split"},
+        {"id": "split4-repeat", "a": "天地玄", "b": "天地地", "c": "地地玄", "tag": "split"},
+        {"id": "split8", "a": "一二三四五六", "b": "三四五六七八", "tag": "split"},
+        {"id": "whole5", "a": "前甲乙丙丁戊后", "tag": "whole"},
+        {"id": "whole4", "b": "子丑寅卯", "tag": "whole"},
+        {"id": "whole4-repeat", "c": "天地地玄", "tag": "whole"},
+        {"id": "whole8", "d": "一二三四五六七八", "tag": "whole"},
+    ]
+    engine.replace_documents("split", docs)
+    for q, wanted in [("甲乙丙丁戊", {"whole5"}), ("子丑寅卯", {"whole4"}),
+                      ("天地地玄", {"whole4-repeat"}), ("一二三四五六七八", {"whole8"}),
+                      ("乙丙丁 甲乙丙丁戊", {"whole5"}), ("甲乙丙丁", {"split5", "split5-space",
+                                                                 "whole5"})]:
+        assert {d["id"] for d in brute_force(docs, SPLIT, q)} == wanted, q
+        result = engine.search("split", SearchQuery(q=q, facets=["tag"]))
+        assert _ids(result.hits) == wanted, q
+        assert result.total == len(wanted), q
+        assert result.facets == {"tag": dict(Counter(d["tag"] for d in docs
+                                                     if d["id"] in wanted))}, q
 
 
 @pytest.mark.parametrize("q", ["", "王", "庄", "补贴"])
@@ -173,7 +246,12 @@ def test_missing_index(engine: SearchEngine) -> None:
         engine.count("nothing_here")
     with pytest.raises(IndexNotFound):
         engine.swap("nothing_here", "nor_here")
+    with pytest.raises(IndexNotFound):
+        engine.replace_documents("nothing_here", make_disclosures(1))
+    with pytest.raises(IndexNotFound):
+        engine.delete_documents("nothing_here", ["d00000"])
     assert engine.delete_index("nothing_here") is False
+    assert engine.list_indexes() == []
 
 
 def test_upsert_delete_get_count(engine: SearchEngine) -> None:

@@ -1,32 +1,36 @@
-"""The Meilisearch adapter without a server: the real client against a loopback fake.
+"""The Meilisearch adapter against the Meilisearch stand-in (always) and a real Meilisearch
+(when ``MEILI_URL`` is set): the paths the portal and the indexer take, the settings Meilisearch
+ends up with, errors, and the long-term exactness decided in docs/search.md.
 
-The fake records every request (method, path, JSON body) and answers with Meilisearch-shaped
-JSON: task infos (202), tasks (succeeded unless a test marks one failed), search answers and
-error bodies as Meilisearch sends them.
+Tests marked as stand-in only use what a real server cannot be made to do on demand (hold its
+task queue, refuse searches as overloaded, run an old version) or record the exact requests.
 """
 
 from __future__ import annotations
 
-import json
+import secrets
 import socket
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
+import httpx
+import meilisearch
 import pytest
 
-from search import make_engine
 from search.base import (
     FACET_LIMIT,
     IndexNotFound,
+    IndexSpec,
     InvalidQuery,
     SearchError,
     SearchQuery,
     SearchUnavailable,
 )
+from search import make_engine
 from search.meili import (
-    MAX_TOTAL_HITS,
+    VERIFY_WINDOW,
     MeiliEngine,
     TaskFailed,
     filter_expression,
@@ -34,249 +38,329 @@ from search.meili import (
 )
 from search.schemas import DISCLOSURES, PAYMENTS
 from search.tokenize import char_word, index_tokens
+from tests.search.conftest import STANDIN_KEY, Server, brute_force, make_disclosures
+from tests.search.meili_standin import MeiliStandIn
 
-ENQUEUED = "2026-01-05T08:00:00.000000Z"
-
-
-def _error(code: str, message: str, kind: str = "invalid_request") -> dict[str, str]:
-    return {"message": message, "code": code, "type": kind,
-            "link": f"https://docs.meilisearch.com/errors#{code}"}
-
-
-class FakeMeili:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, Any]] = []
-        self.routes: dict[tuple[str, str], tuple[int, Any]] = {}
-        self.tasks: dict[int, dict[str, Any]] = {}
-        self.fail_tasks: dict[str, dict[str, str]] = {}  # task type → error
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                status, answer = fake.handle(self.command, self.path, body,
-                                             self.headers.get("Authorization"))
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _task(self, index_uid: str | None, kind: str) -> tuple[int, dict[str, Any]]:
-        uid = len(self.tasks)
-        error = self.fail_tasks.get(kind)
-        self.tasks[uid] = {
-            "uid": uid, "batchUid": uid, "indexUid": index_uid,
-            "status": "failed" if error else "succeeded", "type": kind, "canceledBy": None,
-            "details": {}, "error": error, "duration": "PT0.001S", "enqueuedAt": ENQUEUED,
-            "startedAt": ENQUEUED, "finishedAt": ENQUEUED,
-        }
-        return 202, {"taskUid": uid, "indexUid": index_uid, "status": "enqueued", "type": kind,
-                     "enqueuedAt": ENQUEUED}
-
-    def handle(self, method: str, path: str, body: Any, auth: str | None
-               ) -> tuple[int, Any]:
-        self.requests.append((method, path, body))
-        if (method, path) in self.routes:
-            return self.routes[(method, path)]
-        parts = path.split("?")[0].strip("/").split("/")
-        if method == "GET" and parts[0] == "tasks":
-            return 200, self.tasks[int(parts[1])]
-        if method == "POST" and parts == ["indexes"]:
-            return self._task(body["uid"], "indexCreation")
-        if method == "PATCH" and parts[-1] == "settings":
-            return self._task(parts[1], "settingsUpdate")
-        if method == "POST" and parts[-1] == "documents":
-            return self._task(parts[1], "documentAdditionOrUpdate")
-        if method == "POST" and parts[-1] == "delete-batch":
-            return self._task(parts[1], "documentDeletion")
-        if method == "POST" and parts == ["swap-indexes"]:
-            return self._task(None, "indexSwap")
-        if method == "DELETE" and parts[0] == "indexes":
-            return self._task(parts[1], "indexDeletion")
-        return 404, _error("not_found", f"no route {method} {path}")
-
-    def paths(self) -> list[tuple[str, str]]:
-        return [(m, p) for m, p, _ in self.requests if not p.startswith("/tasks/")]
+@pytest.fixture
+def prefix() -> str:
+    return f"t{secrets.token_hex(4)}_"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeMeili]:
-    server = FakeMeili()
-    yield server
-    server.close()
+def meili(server: Server, prefix: str) -> Iterator[MeiliEngine]:
+    engine = server.engine(prefix)
+    yield engine
+    for name in engine.list_indexes():
+        engine.delete_index(name)
 
 
 @pytest.fixture
-def meili(fake: FakeMeili) -> MeiliEngine:
-    engine = make_engine(None, fake.url, "masterKey", prefix="t_")  # type: ignore[arg-type]
-    assert isinstance(engine, MeiliEngine)
-    engine.task_poll_ms = 1
-    return engine
+def standin(meili_standin: MeiliStandIn, prefix: str) -> Iterator[MeiliEngine]:
+    """An adapter on the stand-in only (its test helpers are used)."""
+    engine = MeiliEngine(meili_standin.url, STANDIN_KEY, prefix=prefix, task_poll_ms=5)
+    yield engine
+    for name in engine.list_indexes():
+        engine.delete_index(name)
 
 
-def test_ensure_index_creates_and_configures(fake: FakeMeili, meili: MeiliEngine) -> None:
+def _ids(hits: list[dict]) -> list[str]:
+    return [h["id"] for h in hits]
+
+
+# -- what Meilisearch ends up with -----------------------------------------------------------------
+
+
+def test_settings_as_meilisearch_reports_them(server: Server, meili: MeiliEngine,
+                                              prefix: str) -> None:
+    """docs/search.md "Meilisearch settings", read back from the server."""
     meili.ensure_index(DISCLOSURES)
-    assert fake.paths() == [("POST", "/indexes"), ("PATCH", "/indexes/t_disclosures/settings")]
-    assert fake.requests[0][2] == {"uid": "t_disclosures", "primaryKey": "id"}
-    settings = fake.requests[2][2]
-    assert settings == {
-        "searchableAttributes": ["_yk_bi", "_yk_uni"],
-        "displayedAttributes": ["*"],
-        "filterableAttributes": ["county", "department", "kind", "project_code",
-                                 "project_name", "region_codes", "township", "village",
-                                 "year"],
-        "sortableAttributes": ["amount_cents", "date", "id"],
-        "rankingRules": ["sort", "words", "typo", "proximity", "attribute", "exactness"],
-        "stopWords": [],
-        "synonyms": {},
-        "typoTolerance": {"enabled": False},
-        "prefixSearch": "disabled",
-        "proximityPrecision": "byWord",
-        "facetSearch": False,
-        "faceting": {"maxValuesPerFacet": FACET_LIMIT, "sortFacetValuesBy": {"*": "count"}},
-        "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
-    }
+    settings = server.client().index(prefix + "disclosures").get_settings()
+    assert settings["searchableAttributes"] == ["_yk_bi", "_yk_uni"]
+    filterable = {f if isinstance(f, str) else f["attributePatterns"][0]
+                  for f in settings["filterableAttributes"]}
+    assert filterable == set(DISCLOSURES.filterable) | set(DISCLOSURES.facetable)
+    assert set(settings["sortableAttributes"]) == {*DISCLOSURES.sortable, "id"}
+    assert settings["rankingRules"][0] == "sort"
+    assert settings["typoTolerance"]["enabled"] is False
+    assert settings["prefixSearch"] == "disabled"  # Meilisearch >= 1.12
+    assert settings["facetSearch"] is False  # Meilisearch >= 1.12
+    assert settings["proximityPrecision"] == "byWord"  # phrases need word positions
+    assert settings["faceting"]["maxValuesPerFacet"] >= FACET_LIMIT
+    assert settings["faceting"]["sortFacetValuesBy"]["*"] == "count"
+    assert settings["pagination"]["maxTotalHits"] >= 1_000_000
+    assert settings["displayedAttributes"] == ["*"]  # the verification reads _yk_bi from hits
 
 
-def test_ensure_index_tolerates_an_existing_index(fake: FakeMeili, meili: MeiliEngine) -> None:
-    fake.fail_tasks["indexCreation"] = _error("index_already_exists", "Index already exists.")
+def test_ensure_index_again_tolerates_the_existing_index(server: Server, meili: MeiliEngine,
+                                                         prefix: str) -> None:
     meili.ensure_index(PAYMENTS)
-    assert fake.paths()[-1] == ("PATCH", "/indexes/t_payments/settings")
+    meili.replace_documents("payments", [{"id": "x1", "person_key": "ab", "date": "2024-01-01"}])
+    meili.ensure_index(PAYMENTS)  # Meilisearch fails the creation task; the adapter goes on
+    failed = server.client().get_tasks({"indexUids": [prefix + "payments"],
+                                        "types": ["indexCreation"], "statuses": ["failed"]})
+    assert [t.error["code"] for t in failed.results] == ["index_already_exists"]
+    assert meili.count("payments") == 1
 
 
-def test_documents_go_in_batches_with_shadow_fields(fake: FakeMeili, meili: MeiliEngine) -> None:
+def test_documents_carry_hidden_shadow_fields(server: Server, meili: MeiliEngine,
+                                              prefix: str) -> None:
     meili.ensure_index(DISCLOSURES)
     docs = [{"id": f"d{i}", "name_masked": "王*丰", "village": "王庄村", "county": "鲁山县",
              "year": 2024} for i in range(5)]
     assert meili.replace_documents("disclosures", docs, batch_size=2) == 5
-    posts = [(p, b) for m, p, b in fake.requests if p == "/indexes/t_disclosures/documents"]
-    assert [len(b) for _, b in posts] == [2, 2, 1]
+    additions = server.client().get_tasks({"indexUids": [prefix + "disclosures"],
+                                           "types": ["documentAdditionOrUpdate"]})
+    assert sorted(t.details["receivedDocuments"] for t in additions.results) == [1, 2, 2]
+    assert all(t.status == "succeeded" for t in additions.results)
+    stored = server.client().index(prefix + "disclosures").get_document("d0")
     tokens = index_tokens(["王*丰", "王庄村", "鲁山县"])
-    assert posts[0][1][0] == {**docs[0], "_yk_bi": tokens.bigrams, "_yk_uni": tokens.unigrams}
-    # every task was waited for
-    waited = [p for m, p, _ in fake.requests if p.startswith("/tasks/")]
-    assert len(waited) == len(fake.tasks)
+    assert (stored._yk_bi, stored._yk_uni) == (tokens.bigrams, tokens.unigrams)
+    assert meili.get("disclosures", "d0") == docs[0]
+    assert meili.search("disclosures", SearchQuery(q="庄村")).hits[0] == docs[0]
 
 
-def test_failed_document_task_is_an_error(fake: FakeMeili, meili: MeiliEngine) -> None:
+def test_failed_document_task_is_an_error(meili: MeiliEngine) -> None:
     meili.ensure_index(DISCLOSURES)
-    fake.fail_tasks["documentAdditionOrUpdate"] = _error(
-        "invalid_document_id", "Document identifier `a b` is invalid.")
     with pytest.raises(TaskFailed) as caught:
         meili.replace_documents("disclosures", [{"id": "a b"}])
     assert caught.value.code == "invalid_document_id"
     assert isinstance(caught.value, SearchError)
+    assert meili.count("disclosures") == 0
 
 
-def test_search_request_and_answer(fake: FakeMeili, meili: MeiliEngine) -> None:
+# -- the portal's path: an index someone else built ------------------------------------------------
+
+
+def test_portal_opens_an_index_it_did_not_create(server: Server, meili: MeiliEngine,
+                                                 prefix: str) -> None:
+    spec = IndexSpec("things", "id", searchable=["title"], filterable=["tag"],
+                     sortable=["rank"], facetable=["tag"])
+    meili.ensure_index(spec)
+    meili.replace_documents("things", [{"id": f"t{i}", "title": f"王庄村{i}号", "tag": "ab"[i % 2],
+                                        "rank": 10 - i} for i in range(6)])
+    meili.ensure_index(PAYMENTS)
+    portal = server.engine(prefix)  # never calls ensure_index
+    result = portal.search("things", SearchQuery(q="庄村", filters={"tag": "a"}, facets=["tag"],
+                                                 sort=[("rank", "asc")]))
+    assert _ids(result.hits) == ["t4", "t2", "t0"]
+    assert result.total == 3 and result.facets == {"tag": {"a": 3}}
+    with pytest.raises(InvalidQuery):
+        portal.search("things", SearchQuery(sort=[("title", "asc")]))
+    with pytest.raises(InvalidQuery):
+        portal.search("payments", SearchQuery(q="高龄"))
+    assert portal.search("payments", SearchQuery(filters={"person_key": "x"})).total == 0
+    assert portal.count("things") == 6
+
+
+def test_stats_and_listing(server: Server, meili: MeiliEngine, prefix: str) -> None:
     meili.ensure_index(DISCLOSURES)
-    fake.routes[("POST", "/indexes/t_disclosures/search")] = (200, {
-        "hits": [{"id": "d1", "name_masked": "王*丰", "village": "王庄村",
-                  "_yk_bi": "x", "_yk_uni": "y"}],
-        "query": "…", "processingTimeMs": 2, "hitsPerPage": 10, "page": 2,
-        "totalPages": 5, "totalHits": 41,
-        "facetDistribution": {"village": {"王庄村": 3, "李庄村": 38}, "year": {"2024": 41}},
-        "facetStats": {},
-    })
-    result = meili.search("disclosures", SearchQuery(
-        q="王 庄村", filters={"region_codes": "410423", "year": [2023, 2024],
-                              "village": 'say "hi" \\ there'},
-        facets=["village", "year"], sort=[("date", "desc")], page=2, per_page=10))
-    method, path, body = fake.requests[-1]
+    meili.replace_documents("disclosures", make_disclosures(12))
+    meili.ensure_index(PAYMENTS)
+    other = server.engine(prefix + "x")
+    other.ensure_index(PAYMENTS)
+    try:
+        stats = meili.stats()
+        assert stats["engine"] == "meilisearch" and stats["url"] == server.url
+        assert stats["database_bytes"] > 0
+        assert stats["indexes"]["disclosures"] == {"documents": 12, "indexing": False}
+        assert stats["indexes"]["payments"]["documents"] == 0
+        assert meili.list_indexes() == ["disclosures", "payments", "xpayments"]
+        assert other.list_indexes() == ["payments"]
+    finally:
+        other.delete_index("payments")
+
+
+def test_listing_more_than_a_thousand_indexes(meili_standin: MeiliStandIn,
+                                              standin: MeiliEngine, prefix: str) -> None:
+    """``list_indexes`` pages through ``GET /indexes`` (one disclosures index per region)."""
+    client = meilisearch.Client(meili_standin.url, STANDIN_KEY)
+    names = [f"disclosures_{i:04d}" for i in range(1_005)]
+    uids = [prefix + name for name in names] + ["zz_" + prefix + "other"]
+    # one kept-alive connection for the set-up (the client opens one per request)
+    with httpx.Client(base_url=meili_standin.url,
+                      headers={"Authorization": f"Bearer {STANDIN_KEY}"}) as http:
+        for uid in uids:
+            last = http.post("/indexes", json={"uid": uid}).json()
+        client.wait_for_task(last["taskUid"], interval_in_ms=5)
+        try:
+            assert standin.list_indexes() == names
+            pages = [path for _, path, _ in meili_standin.requests[-2:]]
+            assert pages == ["/indexes?limit=1000&offset=0", "/indexes?limit=1000&offset=1000"]
+        finally:
+            for uid in uids:
+                last = http.delete(f"/indexes/{uid}").json()
+            client.wait_for_task(last["taskUid"], interval_in_ms=5)
+
+
+# -- long terms: exact by verification (docs/search.md) --------------------------------------------
+
+SPLIT = IndexSpec("split", "id", searchable=["a", "b", "c", "d"], filterable=["tag"],
+                  facetable=["tag"])
+
+
+def test_meilisearch_phrases_alone_over_match_long_terms(server: Server, meili: MeiliEngine,
+                                                         prefix: str) -> None:
+    """Why the adapter verifies: the bare phrase query matches records without the term."""
+    meili.ensure_index(SPLIT)
+    meili.replace_documents("split", [
+        {"id": "split5", "a": "甲乙丙丁", "b": "乙丙丁戊"},
+        {"id": "split4", "a": "子丑", "b": "寅卯", "c": "子丑寅", "d": "丑寅卯"},
+        {"id": "split3", "a": "甲乙", "b": "乙丙", "c": "甲乙 乙丙"},
+        {"id": "spread8", "a": "一二三四五", "b": "四五六七八"},
+    ])
+    raw = server.client().index(prefix + "split")
+
+    def bare(term: str) -> list[str]:
+        return _ids(raw.search(phrase_query([term]), {"matchingStrategy": "all"})["hits"])
+
+    assert bare("甲乙丙丁戊") == ["split5"]  # windows 甲乙丙丁 and 乙丙丁戊, in two fields
+    assert bare("子丑寅卯") == ["split4"]  # 子丑 _ 寅卯 across the gap word, 子丑寅, 丑寅卯
+    assert bare("甲乙丙") == ["split5"]  # 3 characters: exact (split3 holds 甲乙, 乙丙 apart)
+    assert bare("一二三四五六七八") == []  # no field holds 三四五六
+    for term in ("甲乙丙丁戊", "子丑寅卯"):
+        assert meili.search("split", SearchQuery(q=term)).total == 0
+
+
+def _split_corpus(n: int) -> list[dict]:
+    """``n`` records: every 7th holds 甲乙丙丁戊's bigrams over two fields, the rest the term."""
+    return [{"id": f"f{i:04d}", "a": "甲乙丙丁" if i % 7 == 3 else f"{i}甲乙丙丁戊",
+             "b": "乙丙丁戊", "tag": ["x", "y", "z"][i % 3]} for i in range(n)]
+
+
+def test_long_term_counts_beyond_the_verified_window(meili: MeiliEngine) -> None:
+    """Hits are always exact; counts are exact once every candidate was verified, otherwise
+    Meilisearch's counts minus the false candidates found (never below the truth)."""
+    docs = _split_corpus(VERIFY_WINDOW + 200)
+    meili.ensure_index(SPLIT)
+    meili.replace_documents("split", docs)
+    exact = brute_force(docs, SPLIT, "甲乙丙丁戊")
+    false_in_window = sum(1 for d in docs[:VERIFY_WINDOW] if d["id"] not in _ids(exact))
+    assert 0 < false_in_window < len(docs) - len(exact)
+
+    first = meili.search("split", SearchQuery(q="甲乙丙丁戊", facets=["tag"]))
+    assert _ids(first.hits) == _ids(exact[:20])
+    assert first.total == len(docs) - false_in_window
+    assert len(exact) < first.total
+    tags = Counter(d["tag"] for d in docs)
+    tags.subtract(d["tag"] for d in docs[:VERIFY_WINDOW] if d not in exact)
+    assert first.facets == {"tag": dict(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+    last_page = len(exact) // 20
+    deep = meili.search("split", SearchQuery(q="甲乙丙丁戊", page=last_page, facets=["tag"]))
+    assert _ids(deep.hits) == _ids(exact[(last_page - 1) * 20:last_page * 20])
+    assert deep.total == len(exact)  # page * per_page > window: every candidate was verified
+    assert deep.facets == {"tag": dict(Counter(d["tag"] for d in exact).most_common())}
+
+    narrow = meili.search("split", SearchQuery(q="甲乙丙丁戊", filters={"tag": "x"},
+                                               facets=["tag"]))
+    expected = [d for d in exact if d["tag"] == "x"]
+    assert narrow.total == len(expected) and narrow.facets == {"tag": {"x": len(expected)}}
+
+
+def test_search_request_on_the_wire(meili_standin: MeiliStandIn, standin: MeiliEngine,
+                                    prefix: str) -> None:
+    standin.ensure_index(DISCLOSURES)
+    tricky = 'say "hi" \\ there'
+    standin.replace_documents("disclosures", [
+        {"id": "d1", "name_masked": "王*丰", "village": tricky, "region_codes": ["41", "410423"],
+         "year": 2024, "date": "2024-03-01"},
+        {"id": "d2", "name_masked": "王*", "village": "王庄村", "region_codes": ["41", "410423"],
+         "year": 2023, "date": "2023-03-01"},
+    ])
+    result = standin.search("disclosures", SearchQuery(
+        q="王 庄村", filters={"region_codes": "410423", "year": [2023, 2024]},
+        facets=["village", "year"], sort=[("date", "desc")], page=1, per_page=10))
+    assert _ids(result.hits) == ["d2"] and result.facets == {"village": {"王庄村": 1},
+                                                             "year": {"2023": 1}}
+    method, path, body = meili_standin.requests[-1]
     w = char_word
+    assert (method, path) == ("POST", f"/indexes/{prefix}disclosures/search")
     assert body == {
         "q": f'"{w("王")}" "{w("庄")}{w("村")}"',
-        "page": 2, "hitsPerPage": 10, "matchingStrategy": "all",
+        "page": 1, "hitsPerPage": 10, "matchingStrategy": "all",
         "sort": ["date:desc", "id:asc"],
-        "filter": ['region_codes = "410423"', 'year IN ["2023", "2024"]',
-                   'village = "say \\"hi\\" \\\\ there"'],
+        "filter": ['region_codes = "410423"', 'year IN ["2023", "2024"]'],
         "facets": ["village", "year"],
     }
-    assert result.hits == [{"id": "d1", "name_masked": "王*丰", "village": "王庄村"}]
-    assert result.total == 41 and result.page == 2 and result.per_page == 10
-    assert result.facets == {"village": {"李庄村": 38, "王庄村": 3}, "year": {"2024": 41}}
+    quoted = standin.search("disclosures", SearchQuery(filters={"village": tricky}))
+    assert _ids(quoted.hits) == ["d1"]
+    assert meili_standin.requests[-1][2]["filter"] == ['village = "say \\"hi\\" \\\\ there"']
+    standin.search("disclosures", SearchQuery(q="王庄村口", page=2, per_page=10))
+    verify = meili_standin.requests[-1][2]
+    assert (verify["page"], verify["hitsPerPage"]) == (1, VERIFY_WINDOW)
 
 
-def test_search_without_text_sorts_by_primary_key(fake: FakeMeili, meili: MeiliEngine) -> None:
-    meili.ensure_index(PAYMENTS)
-    fake.routes[("POST", "/indexes/t_payments/search")] = (200, {
-        "hits": [], "totalHits": 0, "page": 1, "hitsPerPage": 20, "totalPages": 0,
-        "processingTimeMs": 0, "query": ""})
-    result = meili.search("payments", SearchQuery(filters={"person_key": "ab12"}))
-    assert fake.requests[-1][2] == {"q": "", "page": 1, "hitsPerPage": 20,
-                                    "matchingStrategy": "all", "sort": ["id:asc"],
-                                    "filter": ['person_key = "ab12"']}
-    assert result.total == 0 and result.hits == []
+# -- tasks and errors ------------------------------------------------------------------------------
 
 
-def test_meilisearch_errors_map_to_port_errors(fake: FakeMeili, meili: MeiliEngine) -> None:
+def test_writes_wait_for_their_tasks(meili_standin: MeiliStandIn, standin: MeiliEngine,
+                                     prefix: str) -> None:
+    standin.ensure_index(DISCLOSURES)
+    done = threading.Event()
+
+    def write() -> None:
+        standin.replace_documents("disclosures", make_disclosures(3))
+        done.set()
+
+    with meili_standin.hold_tasks():
+        writer = threading.Thread(target=write)
+        writer.start()
+        client = meilisearch.Client(meili_standin.url, STANDIN_KEY)
+        deadline = time.monotonic() + 5
+        while not client.get_tasks({"statuses": ["enqueued"],
+                                    "indexUids": [prefix + "disclosures"]}).results:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.05)
+        assert not done.is_set()  # still polling GET /tasks/{uid}
+        assert standin.count("disclosures") == 0
+    writer.join(5)
+    assert done.is_set() and standin.count("disclosures") == 3
+
+
+def test_meilisearch_errors_map_to_port_errors(server: Server, meili: MeiliEngine,
+                                               prefix: str) -> None:
     meili.ensure_index(DISCLOSURES)
-    route = ("POST", "/indexes/t_disclosures/search")
-    fake.routes[route] = (400, _error("invalid_search_filter",
-                                      "Attribute `kind` is not filterable."))
-    with pytest.raises(InvalidQuery):
+    meili.replace_documents("disclosures", make_disclosures(5))
+    meili.search("disclosures", SearchQuery(filters={"kind": "result"}))
+    # another client narrows the settings behind the adapter's back
+    task = server.client().index(prefix + "disclosures").update_filterable_attributes(["year"])
+    server.client().wait_for_task(task.task_uid, interval_in_ms=5)
+    with pytest.raises(InvalidQuery):  # invalid_search_filter
         meili.search("disclosures", SearchQuery(filters={"kind": "result"}))
-    fake.routes[route] = (404, _error("index_not_found", "Index `t_disclosures` not found."))
+    task = server.client().delete_index(prefix + "disclosures")
+    server.client().wait_for_task(task.task_uid, interval_in_ms=5)
     with pytest.raises(IndexNotFound):
         meili.search("disclosures", SearchQuery(q="王"))
-    fake.routes[route] = (503, _error("internal", "overloaded", "internal"))
-    with pytest.raises(SearchUnavailable):
-        meili.search("disclosures", SearchQuery(q="王"))
+    with pytest.raises(IndexNotFound):
+        meili.delete_documents("disclosures", ["d00000"])
     with pytest.raises(InvalidQuery):  # refused before any request
         meili.search("disclosures", SearchQuery(q="王" * 101))
 
 
-def test_get_count_delete(fake: FakeMeili, meili: MeiliEngine) -> None:
-    meili.ensure_index(DISCLOSURES)
-    fake.routes[("GET", "/indexes/t_disclosures/documents/d1")] = (
-        200, {"id": "d1", "village": "王庄村", "_yk_bi": "x", "_yk_uni": "y"})
-    assert meili.get("disclosures", "d1") == {"id": "d1", "village": "王庄村"}
-    fake.routes[("GET", "/indexes/t_disclosures/documents/d2")] = (
-        404, _error("document_not_found", "Document `d2` not found."))
-    assert meili.get("disclosures", "d2") is None
-    fake.routes[("GET", "/indexes/t_disclosures/stats")] = (
-        200, {"numberOfDocuments": 7, "isIndexing": False, "fieldDistribution": {}})
-    assert meili.count("disclosures") == 7
-    meili.delete_documents("disclosures", ["d1", 2])
-    assert fake.requests[-2][:3] == ("POST", "/indexes/t_disclosures/documents/delete-batch",
-                                     ["d1", "2"])
-    meili.delete_documents("disclosures", [])  # nothing sent
-    assert fake.requests[-1][1].startswith("/tasks/")
+def test_wrong_api_key_is_an_error(server: Server, prefix: str) -> None:
+    engine = MeiliEngine(server.url, "not-the-key", prefix=prefix)
+    with pytest.raises(SearchError, match="invalid_api_key"):
+        engine.search("disclosures", SearchQuery(q="王"))
+    with pytest.raises(SearchError, match="invalid_api_key"):
+        engine.ensure_index(DISCLOSURES)
+    with pytest.raises(SearchError, match="invalid_api_key"):
+        engine.stats()
 
 
-def test_swap_delete_list(fake: FakeMeili, meili: MeiliEngine) -> None:
-    meili.swap("disclosures", "disclosures_next")
-    assert fake.paths()[-1] == ("POST", "/swap-indexes")
-    assert fake.requests[-2][2] == [{"indexes": ["t_disclosures", "t_disclosures_next"]}]
-    fake.fail_tasks["indexSwap"] = _error("index_not_found", "Index `t_x` not found.")
-    with pytest.raises(IndexNotFound):
-        meili.swap("x", "disclosures")
-    assert meili.delete_index("disclosures_next") is True
-    fake.fail_tasks["indexDeletion"] = _error("index_not_found", "Index `t_gone` not found.")
-    assert meili.delete_index("gone") is False
-    fake.routes[("GET", "/indexes?limit=1000&offset=0")] = (200, {
-        "results": [{"uid": "t_disclosures", "primaryKey": "id"},
-                    {"uid": "other_policies", "primaryKey": "id"}],
-        "offset": 0, "limit": 1000, "total": 2})
-    assert meili.list_indexes() == ["disclosures"]
+def test_overloaded_server_is_unavailable(meili_standin: MeiliStandIn,
+                                          standin: MeiliEngine) -> None:
+    standin.ensure_index(DISCLOSURES)
+    with meili_standin.overloaded(), pytest.raises(SearchUnavailable):
+        standin.search("disclosures", SearchQuery(q="王"))
+    assert standin.search("disclosures", SearchQuery(q="王")).total == 0
+
+
+def test_server_older_than_1_12_is_refused_clearly() -> None:
+    with MeiliStandIn(master_key="k", version="1.11.3") as old:
+        engine = make_engine(None, old.url, "k")  # type: ignore[arg-type]
+        with pytest.raises(SearchError, match=r"Meilisearch 1\.11\.3 is too old.*1\.12"):
+            engine.ensure_index(DISCLOSURES)
 
 
 def test_unreachable_server_is_unavailable() -> None:
