@@ -1,6 +1,8 @@
 """Command-line tasks of the internal side: `yikatong admin …`, `yikatong roster …`, `yikatong persons …`.
 
-Expected failures raise `cli.CommandError` (printed, exit code 2), never a traceback.
+`register` returns the `yikatong admin` actions, so that the command line can add `admin serve`
+(cli/serve.py: it assembles the app, which admin/ does not do itself). Expected failures raise
+`core.errors.CommandError` (printed, exit code 2), never a traceback.
 """
 
 from __future__ import annotations
@@ -12,20 +14,26 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from core.config import Config
-    from core.db import Database
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from admin.access import operators
+from admin.batches.imports import cleanup_staged
+from admin.batches.rosters import LineResult, RosterFileError, check_file
+from admin.batches.service import BatchError, get_by_code, import_roster
+from admin.people import persons
+from core import migrate
+from core.config import Config, load_config
+from core.db import Database
+from core.errors import CommandError
 
 
-def register_cli(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """`yikatong admin …`, `roster …`, `persons …`; returns the actions of `yikatong admin`."""
     admin = sub.add_parser("admin", help="内部管理端：启动服务、创建用户")
     admin_sub = admin.add_subparsers(dest="admin_command", metavar="ACTION")
-    serve = admin_sub.add_parser("serve", help="启动内部管理端（默认 http://127.0.0.1:8001）")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8001)
-    serve.set_defaults(handler=_admin_serve)
     create = admin_sub.add_parser("create-user", help="创建操作员账号（首个系统管理员）")
     create.add_argument("--username", required=True)
     create.add_argument("--name", required=True, help="真实姓名")
@@ -54,18 +62,17 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(handler=_roster_import)
     roster.set_defaults(handler=lambda args: (roster.print_help(), 0)[1])
 
-    persons = sub.add_parser("persons", help="人员信息库与社保卡账户")
-    persons_sub = persons.add_subparsers(dest="persons_command", metavar="ACTION")
+    persons_parser = sub.add_parser("persons", help="人员信息库与社保卡账户")
+    persons_sub = persons_parser.add_subparsers(dest="persons_command", metavar="ACTION")
     pimp = persons_sub.add_parser("import", help="导入社保卡系统导出的人员与卡号（CSV 或 .xlsx）")
     pimp.add_argument("file")
     pimp.add_argument("--actor", default="cli")
     pimp.set_defaults(handler=_persons_import)
-    persons.set_defaults(handler=lambda args: (persons.print_help(), 0)[1])
+    persons_parser.set_defaults(handler=lambda args: (persons_parser.print_help(), 0)[1])
+    return admin_sub
 
 
 def _read_file(path: str) -> bytes:
-    from cli import CommandError
-
     file = Path(path)
     if not file.is_file():
         raise CommandError(f"找不到文件：{path}")
@@ -76,8 +83,6 @@ def _read_file(path: str) -> bytes:
 
 
 def _roster_check(args: argparse.Namespace) -> int:
-    from admin.rosters import RosterFileError, check_file
-
     data = _read_file(args.file)
     try:
         results = check_file(data, args.file)
@@ -98,10 +103,7 @@ def _roster_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _print_results(results: list) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+def _print_results(results: list[LineResult]) -> None:
     console = Console()
     table = Table(title="花名册检查结果", show_lines=False)
     for column in ("行号", "姓名", "身份证后4位", "金额", "村"):
@@ -121,29 +123,7 @@ def _print_results(results: list) -> None:
     console.print(f"共 {len(results)} 行，通过 {len(results) - failed} 行，有问题 {failed} 行。")
 
 
-def _admin_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from admin.app import create_admin_app
-    from cli import load_config
-    from core import migrate
-
-    from admin.batches import cleanup_staged
-
-    config = load_config()
-    migrate.upgrade(config.batch_database_url, "batch")
-    removed = cleanup_staged(config)
-    if removed:
-        print(f"已清理放弃超过7天的暂存导入 {removed} 个")
-    print(f"内部管理端 http://{args.host}:{args.port}/（仅限内网访问）")
-    uvicorn.run(create_admin_app(config), host=args.host, port=args.port, log_level="info")
-    return 0
-
-
 def _admin_cleanup(args: argparse.Namespace) -> int:
-    from admin.batches import cleanup_staged
-    from cli import CommandError, load_config
-
     if args.days < 1:
         raise CommandError("--days 至少为1")
     removed = cleanup_staged(load_config(), args.days)
@@ -154,10 +134,6 @@ def _admin_cleanup(args: argparse.Namespace) -> int:
 @contextmanager
 def _batch_database() -> Iterator[tuple[Config, Database]]:
     """The configured batch database, migrated to head, disposed afterwards."""
-    from cli import load_config
-    from core import migrate
-    from core.db import Database
-
     config = load_config()
     migrate.upgrade(config.batch_database_url, "batch")
     db = Database(config.batch_database_url)
@@ -168,9 +144,6 @@ def _batch_database() -> Iterator[tuple[Config, Database]]:
 
 
 def _create_user(args: argparse.Namespace) -> int:
-    from admin import operators
-    from cli import CommandError
-
     password = args.password
     if not password:
         password = getpass.getpass("初始密码：")
@@ -191,12 +164,6 @@ def _create_user(args: argparse.Namespace) -> int:
 
 
 def _roster_import(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
-    from admin import batches
-    from admin.rosters import RosterFileError
-    from cli import CommandError
-
     data = _read_file(args.file)
     with _batch_database() as (config, db):
         try:
@@ -207,15 +174,15 @@ def _roster_import(args: argparse.Namespace) -> int:
                     progress.update(task, completed=done, total=total)
 
                 with db.session() as session:
-                    batch = batches.get_by_code(session, args.batch)
+                    batch = get_by_code(session, args.batch)
                     if batch is None:
                         raise CommandError(f"找不到批次 {args.batch}")
-                    outcome = batches.import_roster(session, config, batch, data, args.file,
-                                                    actor=args.actor, scope_region=None, progress=report)
+                    outcome = import_roster(session, config, batch, data, args.file,
+                                            actor=args.actor, scope_region=None, progress=report)
         except RosterFileError as exc:
             print(f"错误：{exc.message}", file=sys.stderr)
             return 2
-        except batches.BatchError as exc:
+        except BatchError as exc:
             raise CommandError(str(exc)) from None
     if not outcome.ok:
         _print_results(outcome.results)
@@ -226,10 +193,6 @@ def _roster_import(args: argparse.Namespace) -> int:
 
 
 def _persons_import(args: argparse.Namespace) -> int:
-    from admin import persons
-    from admin.rosters import RosterFileError
-    from cli import CommandError
-
     data = _read_file(args.file)
     with _batch_database() as (config, db):
         try:

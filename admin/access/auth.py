@@ -1,8 +1,9 @@
-"""Sessions, login, CSRF and the current operator.
+"""Sessions, login and the current operator.
 
 - The session is a signed cookie (itsdangerous, keyed by YIKATONG_SESSION_SECRET): httpOnly,
   SameSite=Lax, Secure when the request came over https, 8 hours.
-- Every POST form carries `csrf_token`, which must equal the session's token (`check_csrf`).
+- Every POST form carries `csrf_token`, which must equal the session's token: the session holds
+  it from the first page, `admin.web.form_data` checks it (`admin.web.check_csrf`).
 - `current_actor(request)` loads the operator on every request (a deactivated account is out at
   once) and forces the password change of a first login.
 """
@@ -15,40 +16,16 @@ from base64 import b64decode, b64encode
 from typing import Any
 
 from itsdangerous import BadSignature, TimestampSigner
-from starlette.datastructures import FormData, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from admin.roles import Actor, actor_of, allowed
+from admin.access.roles import Actor, actor_of, allowed
+from admin.models import Operator
+from admin.web import LoginRequired, PasswordChangeRequired, forbidden, services
 
 COOKIE = "yikatong_admin"
 MAX_AGE = 8 * 3600
-
-
-class AdminError(Exception):
-    """An expected failure shown to the operator (Chinese message) with a status and a stable code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class LoginRequired(Exception):
-    pass
-
-
-class PasswordChangeRequired(Exception):
-    pass
-
-
-def forbidden() -> AdminError:
-    return AdminError(403, "forbidden", "您没有权限查看或操作此内容（超出您的管辖区域或项目范围）。")
-
-
-def not_found() -> AdminError:
-    return AdminError(404, "not_found", "找不到该记录，或不在您的管辖范围内。")
 
 
 class SessionMiddleware:
@@ -89,46 +66,6 @@ class SessionMiddleware:
         await self.app(scope, receive, send_wrapper)
 
 
-# --- CSRF and flash messages ------------------------------------------------------------------
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(24)
-        request.session["csrf"] = token
-    return token
-
-
-def check_csrf(request: Request, form: FormData) -> None:
-    sent = form.get("csrf_token")
-    expected = request.session.get("csrf")
-    if not expected or not isinstance(sent, str) or not secrets.compare_digest(
-            sent.encode("utf-8", "replace"), str(expected).encode("utf-8", "replace")):
-        raise AdminError(403, "csrf_failed", "页面已过期或来源不明，请刷新页面后重新提交。")
-
-
-async def form_data(request: Request, *, max_files: int = 1) -> FormData:
-    """The POSTed form, CSRF-checked. Uploads are limited in size by the caller."""
-    try:
-        form = await request.form(max_files=max_files, max_part_size=40 * 1024 * 1024)
-    except Exception:
-        raise AdminError(400, "bad_form", "提交的表单无法读取，请刷新页面后重试。") from None
-    check_csrf(request, form)
-    if any(isinstance(v, str) and "\x00" in v for v in form.values()):
-        # PostgreSQL cannot store NUL in text (psycopg raises ValueError): refuse it up front.
-        raise AdminError(400, "bad_form", "提交的内容含有无效字符（空字符），请检查后重试。")
-    return form
-
-
-def flash(request: Request, message: str, kind: str = "success") -> None:
-    request.session.setdefault("flash", []).append([kind, message])
-
-
-def pop_flashes(request: Request) -> list[list[str]]:
-    return request.session.pop("flash", []) if "flash" in request.session else []
-
-
 # --- the current operator ---------------------------------------------------------------------
 
 
@@ -149,9 +86,7 @@ async def current_actor(request: Request, action: str | None = None, *, allow_pa
         raise LoginRequired()
     cached = request.scope.get("yikatong.actor")
     if cached is None:
-        from admin.models import Operator
-
-        db = request.app.state.admin.db
+        db = services(request).db
 
         def load(session: Any) -> tuple[Actor | None, bool]:
             operator = session.get(Operator, operator_id)

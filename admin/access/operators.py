@@ -5,6 +5,8 @@ Every change is recorded in the audit trail in the same transaction.
 
 from __future__ import annotations
 
+import secrets
+import string
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
@@ -13,10 +15,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from admin import audit
+from admin.access.roles import DEPARTMENT_ROLES, ROLE_LABELS
+from admin.audit import trail
 from admin.fieldcrypt import cipher
 from admin.models import Department, Operator, OperatorProject, Project
-from admin.roles import DEPARTMENT_ROLES, ROLE_LABELS
 from core.config import Config
 from core.timeutil import local, now
 from core.validation import check_id_number, check_name, check_phone, normalize_id_number, normalize_phone
@@ -78,9 +80,6 @@ def project_ids_of(session: Session, operator: Operator) -> list[int]:
 
 def temporary_password() -> str:
     """A random password meeting the strength rule (shown once to the admin who reset it)."""
-    import secrets
-    import string
-
     alphabet = string.ascii_letters + string.digits
     while True:
         body = "".join(secrets.choice(alphabet) for _ in range(12))
@@ -134,7 +133,7 @@ def update_operator(session: Session, operator: Operator, *, actor: str, role: s
     session.flush()
     after = {**snapshot(operator), "projects": sorted(set(project_ids))}
     if before != after:
-        audit.record(session, actor=actor, action="operator.update", object_type="operator",
+        trail.record(session, actor=actor, action="operator.update", object_type="operator",
                      object_id=operator.id, region_code=operator.region_code, before=before, after=after)
 
 
@@ -142,7 +141,7 @@ def unlock(session: Session, operator: Operator, *, actor: str) -> None:
     before = {"locked_until": format_locked_until(operator.locked_until), "failed_logins": operator.failed_logins}
     operator.locked_until = None
     operator.failed_logins = 0
-    audit.record(session, actor=actor, action="operator.unlock", object_type="operator", object_id=operator.id,
+    trail.record(session, actor=actor, action="operator.unlock", object_type="operator", object_id=operator.id,
                  region_code=operator.region_code, before=before, after={"locked_until": "", "failed_logins": 0})
 
 
@@ -199,7 +198,7 @@ def create_operator(
         if session.get(Project, project_id) is None:
             raise OperatorError(f"找不到项目 {project_id}")
         session.add(OperatorProject(operator_id=operator.id, project_id=project_id))
-    audit.record(session, actor=actor, action="operator.create", object_type="operator",
+    trail.record(session, actor=actor, action="operator.create", object_type="operator",
                  object_id=operator.id, region_code=region_code, after=snapshot(operator))
     return operator
 
@@ -231,7 +230,7 @@ def authenticate(session: Session, username: str, password: str) -> LoginResult:
         if operator.failed_logins >= MAX_FAILED_LOGINS:
             operator.locked_until = current + LOCKOUT
             operator.failed_logins = 0
-            audit.record(session, actor=operator.username, action="operator.locked", object_type="operator",
+            trail.record(session, actor=operator.username, action="operator.locked", object_type="operator",
                          object_id=operator.id, region_code=operator.region_code)
             return LoginResult(None, "连续输错密码5次，账号已锁定15分钟")
         left = MAX_FAILED_LOGINS - operator.failed_logins
@@ -240,7 +239,7 @@ def authenticate(session: Session, username: str, password: str) -> LoginResult:
     operator.locked_until = None
     if _hasher.check_needs_rehash(operator.password_hash):
         operator.password_hash = hash_password(password)
-    audit.record(session, actor=operator.username, action="operator.login", object_type="operator",
+    trail.record(session, actor=operator.username, action="operator.login", object_type="operator",
                  object_id=operator.id, region_code=operator.region_code)
     return LoginResult(operator, None)
 
@@ -260,14 +259,14 @@ def change_password(session: Session, operator: Operator, old: str, new: str) ->
         raise OperatorError(weak)
     operator.password_hash = hash_password(new)
     operator.must_change_password = False
-    audit.record(session, actor=operator.username, action="operator.password_change", object_type="operator",
+    trail.record(session, actor=operator.username, action="operator.password_change", object_type="operator",
                  object_id=operator.id, region_code=operator.region_code)
 
 
 def set_active(session: Session, operator: Operator, active: bool, *, actor: str) -> None:
     before = snapshot(operator)
     operator.active = active
-    audit.record(session, actor=actor, action="operator.activate" if active else "operator.deactivate",
+    trail.record(session, actor=actor, action="operator.activate" if active else "operator.deactivate",
                  object_type="operator", object_id=operator.id, region_code=operator.region_code,
                  before=before, after=snapshot(operator))
 
@@ -280,7 +279,7 @@ def reset_password(session: Session, operator: Operator, password: str, *, actor
     operator.must_change_password = True
     operator.failed_logins = 0
     operator.locked_until = None
-    audit.record(session, actor=actor, action="operator.password_reset", object_type="operator",
+    trail.record(session, actor=actor, action="operator.password_reset", object_type="operator",
                  object_id=operator.id, region_code=operator.region_code,
                  after={"must_change_password": True})
 
@@ -291,7 +290,7 @@ def set_projects(session: Session, operator: Operator, project_ids: Sequence[int
     session.execute(delete(OperatorProject).where(OperatorProject.operator_id == operator.id))
     for project_id in sorted(set(project_ids)):
         session.add(OperatorProject(operator_id=operator.id, project_id=project_id))
-    audit.record(session, actor=actor, action="operator.projects", object_type="operator", object_id=operator.id,
+    trail.record(session, actor=actor, action="operator.projects", object_type="operator", object_id=operator.id,
                  region_code=operator.region_code, before={"projects": before},
                  after={"projects": sorted(set(project_ids))})
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, false, func, literal, or_
+from sqlalchemy import Select, false, func, literal, or_, select
 
-from admin.models import Batch, Operator, PaymentLine, Person, Policy, Project
+from admin.models import AuditEntry, Batch, Operator, OperatorProject, PaymentLine, Person, Policy, Project
 
 ROLE_LABELS: dict[str, str] = {
     "township_clerk": "乡镇（街道）经办员",
@@ -88,10 +88,6 @@ class Actor:
 
 
 def actor_of(session: Any, operator: Operator) -> Actor:
-    from sqlalchemy import select
-
-    from admin.models import OperatorProject
-
     project_ids: set[int] = set(session.execute(
         select(OperatorProject.project_id).where(OperatorProject.operator_id == operator.id)
     ).scalars())
@@ -116,8 +112,14 @@ def region_overlaps(code: str | None, scope: str) -> bool:
     return bool(code) and (code.startswith(scope) or scope.startswith(code))  # type: ignore[union-attr]
 
 
-def _overlaps_clause(column: Any, scope: str) -> Any:
+def overlaps_clause(column: Any, scope: str) -> Any:
+    """The query form of `region_overlaps`: `column` (a region code) inside `scope`, or containing it."""
     return or_(column.startswith(scope), literal(scope).startswith(column))
+
+
+def scope_region_for(actor: Actor) -> str | None:
+    """Lines entered by an operator must lie inside that operator's region."""
+    return actor.region_code
 
 
 # --- the check ---------------------------------------------------------------------------------
@@ -182,7 +184,7 @@ def can(actor: Actor | None, action: str, obj: Any = None) -> bool:
 def scope_batches(stmt: Select, actor: Actor) -> Select:
     if not allowed(actor, "batch.view"):
         return stmt.where(false())
-    stmt = stmt.where(_overlaps_clause(Batch.region_code, actor.region_code))
+    stmt = stmt.where(overlaps_clause(Batch.region_code, actor.region_code))
     if actor.is_department:
         stmt = stmt.where(Batch.project_id.in_(sorted(actor.project_ids) or [-1]))
     return stmt
@@ -203,11 +205,11 @@ def scope_persons(stmt: Select, actor: Actor) -> Select:
 
 
 def scope_policies(stmt: Select, actor: Actor) -> Select:
-    return stmt.where(_overlaps_clause(Policy.region_code, actor.region_code))
+    return stmt.where(overlaps_clause(Policy.region_code, actor.region_code))
 
 
 def scope_projects(stmt: Select, actor: Actor) -> Select:
-    stmt = stmt.where(_overlaps_clause(Project.region_code, actor.region_code))
+    stmt = stmt.where(overlaps_clause(Project.region_code, actor.region_code))
     if actor.is_department:
         stmt = stmt.where(or_(Project.department_id == (actor.department_id or -1),
                               Project.id.in_(sorted(actor.project_ids) or [-1])))
@@ -221,8 +223,6 @@ def scope_operators(stmt: Select, actor: Actor) -> Select:
 
 
 def scope_audit(stmt: Select, actor: Actor) -> Select:
-    from admin.models import AuditEntry
-
     if not allowed(actor, "audit.view"):
         return stmt.where(false())
     return stmt.where(or_(AuditEntry.region_code.startswith(actor.region_code),

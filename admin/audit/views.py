@@ -1,7 +1,7 @@
 """The audit trail (审计日志) for auditors and system admins: filters, chain check, Excel export.
 
 Everything is inside `roles.scope_audit`: an auditor of a county sees and exports the entries of
-that county only. The chain check runs `admin.audit.verify_chain` over the whole chain (a
+that county only. The chain check runs `admin.audit.trail.verify_chain` over the whole chain (a
 broken link anywhere is news to every auditor) but names the broken entry only when it lies in
 the operator's scope.
 """
@@ -12,17 +12,19 @@ import io
 import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
+from openpyxl import Workbook
 from sqlalchemy import Select, func, select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from admin import audit, roles
-from admin.app import json_response, render, services, wants_json
-from admin.auth import AdminError, current_actor
+from admin.access import roles
+from admin.access.auth import current_actor
+from admin.audit import trail
 from admin.models import AuditEntry
-from admin.views_batches import PAGE_SIZE, XLSX, page_number
+from admin.web import PAGE_SIZE, XLSX, AdminError, json_response, page_number, render, services, wants_json
 from core.timeutil import SHANGHAI, format_datetime_zh
 
 EXPORT_MAX_ROWS = 200_000
@@ -77,8 +79,6 @@ def _query(actor: roles.Actor, f: dict[str, Any]) -> Select:
 
 
 def _query_string(f: dict[str, Any]) -> str:
-    from urllib.parse import urlencode
-
     return urlencode({k: (v.isoformat() if isinstance(v, date) else v) for k, v in f.items() if v})
 
 
@@ -101,7 +101,7 @@ async def audit_list(request: Request) -> Response:
                                     .limit(PAGE_SIZE)).scalars())
         result: dict[str, Any] = {"entries": rows, "total": total}
         if verify:
-            broken = audit.verify_chain(session)
+            broken = trail.verify_chain(session)
             in_scope = broken is not None and session.execute(
                 roles.scope_audit(select(AuditEntry.id).where(AuditEntry.id == broken), actor)).first() is not None
             result["verify"] = {"ok": broken is None, "broken_id": broken if in_scope else None,
@@ -113,9 +113,9 @@ async def audit_list(request: Request) -> Response:
         return json_response({"total": data["total"], "page": page, "page_size": PAGE_SIZE,
                               "entries": [entry_dict(e) for e in data["entries"]]})
     query = _query_string(f)
-    return render(request, "audit.html", {**data, "f": f, "page": page, "labels": ACTION_LABELS,
-                                          "query": query + "&" if query else "", "export_query": query,
-                                          "pages": max(1, -(-data["total"] // PAGE_SIZE))})
+    return render(request, "audit/audit.html", {**data, "f": f, "page": page, "labels": ACTION_LABELS,
+                                                "query": query + "&" if query else "", "export_query": query,
+                                                "pages": max(1, -(-data["total"] // PAGE_SIZE))})
 
 
 async def audit_export(request: Request) -> Response:
@@ -123,8 +123,6 @@ async def audit_export(request: Request) -> Response:
     f = _filters(request)
 
     def build(session: Any) -> bytes:
-        from openpyxl import Workbook
-
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("审计日志")
         sheet.append(["序号", "时间", "操作人", "操作", "对象类型", "对象编号", "区划", "修改前", "修改后", "哈希"])

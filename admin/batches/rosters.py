@@ -24,6 +24,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font
+from sqlalchemy import select
+
+from admin.models import Batch, CardAccount, PaymentLine, Person, ReferenceEntry, Region
 from core import personkey
 from core.validation import (
     ValidationIssue,
@@ -47,9 +52,11 @@ __all__ = [
     "RosterFile",
     "RosterFileError",
     "RosterRow",
+    "as_text",
     "check_against_batch",
     "check_file",
     "check_lines",
+    "chunks",
     "read_roster",
     "read_table",
     "template_xlsx",
@@ -154,7 +161,8 @@ def _cell_text(value: Any) -> Any:
     return str(value).strip().replace("\u3000", " ").strip()
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A cell value as text; a whole-number float (how Excel stores numbers) without its ".0"."""
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     return str(value)
@@ -210,8 +218,6 @@ def _rows_from_csv(data: bytes) -> tuple[Iterable[list[Any]], str]:
 
 
 def _rows_from_xlsx(data: bytes) -> Iterable[list[Any]]:
-    from openpyxl import load_workbook
-
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # zip/xml errors of every kind: the file is not a usable workbook
@@ -303,7 +309,7 @@ def read_roster(data: bytes, filename: str = "") -> RosterFile:
     fmt, encoding, header, table = read_table(data, filename, COLUMNS, REQUIRED_COLUMNS)
     rows = [
         RosterRow(line_no=index, name=str(values.get("姓名", "")), id_number="", card_number="", phone="",
-                  amount_text="", village=_as_text(values.get("村", "")), raw=values)
+                  amount_text="", village=as_text(values.get("村", "")), raw=values)
         for index, values in table
     ]
     return RosterFile(format=fmt, encoding=encoding, columns=header, rows=rows)
@@ -317,18 +323,18 @@ def check_row(row: RosterRow, today: date) -> list[ValidationIssue]:
     raw = row.raw
     issues: list[ValidationIssue] = []
     name_raw = raw.get("姓名", row.name)
-    issues += check_name(_as_text(name_raw))
-    row.name = normalize_name(_as_text(name_raw))
+    issues += check_name(as_text(name_raw))
+    row.name = normalize_name(as_text(name_raw))
 
     id_raw = raw.get("身份证号", row.id_number)
     id_issues = check_id_number(id_raw, today)
     issues += id_issues
-    row.id_number = normalize_id_number(_as_text(id_raw)) if not id_issues else _as_text(id_raw).strip()
+    row.id_number = normalize_id_number(as_text(id_raw)) if not id_issues else as_text(id_raw).strip()
 
     card_raw = raw.get("社保卡号", row.card_number)
     card_issues = check_card_number(card_raw)
     issues += card_issues
-    row.card_number = normalize_card_number(card_raw) if not card_issues else _as_text(card_raw).strip()
+    row.card_number = normalize_card_number(card_raw) if not card_issues else as_text(card_raw).strip()
 
     phone_raw = raw.get("手机号", row.phone)
     issues += check_phone(phone_raw)
@@ -338,9 +344,9 @@ def check_row(row: RosterRow, today: date) -> list[ValidationIssue]:
     amount, amount_issues = check_amount(amount_raw)
     issues += amount_issues
     row.amount = amount
-    row.amount_text = _as_text(amount_raw)
+    row.amount_text = as_text(amount_raw)
 
-    row.village = _as_text(raw.get("村", row.village)).strip()
+    row.village = as_text(raw.get("村", row.village)).strip()
     if not row.village:
         issues.append(_issue("VILLAGE_REQUIRED", "请填写所在村（社区）名称"))
     return issues
@@ -383,7 +389,8 @@ def reference_message(kind: str) -> str:
     return REFERENCE_MESSAGES.get(kind, "比对发现此人在“" + kind + "”名单中，请核实是否符合发放条件")
 
 
-def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+    """`items` in slices small enough for one SQL `IN (...)` on every backend."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -401,13 +408,9 @@ class BatchContext:
 
 
 def load_context(session: Any, batch: Any, keys: Sequence[str], *, exclude_line_ids: Sequence[int] = ()) -> BatchContext:
-    from sqlalchemy import select
-
-    from admin.models import Batch, CardAccount, PaymentLine, Person, ReferenceEntry, Region
-
     person_by_key: dict[str, tuple[int, str]] = {}
     unique_keys = sorted(set(keys))
-    for chunk in _chunks(unique_keys):
+    for chunk in chunks(unique_keys):
         for pid, pkey, name in session.execute(
             select(Person.id, Person.person_key, Person.name).where(Person.person_key.in_(chunk))
         ):
@@ -418,7 +421,7 @@ def load_context(session: Any, batch: Any, keys: Sequence[str], *, exclude_line_
     duplicate_persons: dict[int, str] = {}
     in_batch: dict[int, int] = {}
     excluded = set(exclude_line_ids)
-    for chunk in _chunks(person_ids):
+    for chunk in chunks(person_ids):
         for cid, pid, digest, status in session.execute(
             select(CardAccount.id, CardAccount.person_id, CardAccount.card_digest, CardAccount.status)
             .where(CardAccount.person_id.in_(chunk))
@@ -443,7 +446,7 @@ def load_context(session: Any, batch: Any, keys: Sequence[str], *, exclude_line_
                 duplicate_persons.setdefault(pid, code)
 
     references: dict[str, list[str]] = {}
-    for chunk in _chunks(unique_keys):
+    for chunk in chunks(unique_keys):
         for pkey, kind in session.execute(
             select(ReferenceEntry.person_key, ReferenceEntry.list_kind).where(ReferenceEntry.person_key.in_(chunk))
         ):
@@ -544,9 +547,6 @@ def check_against_batch(
 
 def template_xlsx() -> bytes:
     """The downloadable roster template: header, one example line, text-formatted number columns."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "花名册"

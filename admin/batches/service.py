@@ -2,14 +2,14 @@
 
 Import is all-or-nothing per file: the file is read and every line checked (file checks and
 database checks); if any line fails, nothing is written and the lines are kept, encrypted, in a
-staged import where the clerk fixes or removes the failing lines and checks again; when every
-line passes, all lines are written in one transaction with one audit entry.
+staged import (admin/batches/imports.py) where the clerk fixes or removes the failing lines and
+checks again; when every line passes, all lines are written in one transaction with one audit entry.
 """
 
 from __future__ import annotations
 
 import io
-import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date
@@ -17,14 +17,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from openpyxl import Workbook
+from openpyxl.styles import Font, PatternFill
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from admin import audit, rosters
+from admin.access.roles import EDITABLE_BATCH_STATES
+from admin.audit import trail
+from admin.batches import rosters
+from admin.batches.rosters import LineResult, RosterRow
 from admin.fieldcrypt import cipher
-from admin.models import Batch, BatchState, CardAccount, PaymentLine, Person, Project, WorkflowEvent
-from admin.roles import EDITABLE_BATCH_STATES
-from admin.rosters import LineResult, RosterRow
+from admin.models import Batch, BatchState, CardAccount, PaymentLine, Person, Project, Region, WorkflowEvent
 from core import personkey
 from core.config import Config
 from core.timeutil import today
@@ -42,8 +45,6 @@ def get_by_code(session: Session, code: str) -> Batch | None:
 
 
 def _valid_period(period: str, year: int) -> bool:
-    import re
-
     if not re.fullmatch(r"\d{4}(H[12]|Q[1-4]|-(0[1-9]|1[0-2]))?", period):
         return False
     return int(period[:4]) == year
@@ -77,7 +78,7 @@ def create_batch(session: Session, *, actor: str, project: Project, region_code:
     session.add(batch)
     session.flush()
     session.add(WorkflowEvent(batch_id=batch.id, from_state=None, to_state=batch.state, actor=actor, comment="新建批次"))
-    audit.record(session, actor=actor, action="batch.create", object_type="batch", object_id=batch.id,
+    trail.record(session, actor=actor, action="batch.create", object_type="batch", object_id=batch.id,
                  region_code=region_code, after=batch_snapshot(batch))
     return batch
 
@@ -177,7 +178,7 @@ def import_rows(session: Session, config: Config, batch: Batch, rows: Sequence[R
     if any(not r.ok for r in results):
         return ImportOutcome(False, results, file_lines=len(results))
     lines = _write_lines(session, config, batch, results, resolved, progress)
-    audit.record(session, actor=actor, action="roster.import", object_type="batch", object_id=batch.id,
+    trail.record(session, actor=actor, action="roster.import", object_type="batch", object_id=batch.id,
                  region_code=scope_region or batch.region_code,
                  after={"source": source[:100], "lines": len(lines),
                         "line_nos": [lines[0].line_no, lines[-1].line_no] if lines else [],
@@ -193,105 +194,6 @@ def import_roster(session: Session, config: Config, batch: Batch, data: bytes, f
                        source=Path(filename).name, progress=progress)
 
 
-# --- staged imports (a file whose lines are being fixed) --------------------------------------
-
-
-def _staging_dir(config: Config) -> Path:
-    path = config.data_dir / "staged-imports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def stage(config: Config, batch_id: int, operator_id: int, filename: str, rows: Sequence[RosterRow],
-          token: str | None = None) -> str:
-    """Keep the lines of a failed import (encrypted: they hold ID and card numbers)."""
-    token = token or secrets.token_urlsafe(12)
-    body = {"batch_id": batch_id, "operator_id": operator_id, "filename": filename,
-            "rows": [{"line_no": r.line_no, "values": r.raw} for r in rows]}
-    blob = cipher(config.field_key).encrypt(json.dumps(body, ensure_ascii=False, default=str))
-    (_staging_dir(config) / f"{token}.bin").write_text(blob, encoding="ascii")
-    return token
-
-
-def load_staged(config: Config, token: str, batch_id: int, operator_id: int) -> tuple[str, list[RosterRow]] | None:
-    if not token.replace("-", "").replace("_", "").isalnum():
-        return None
-    path = _staging_dir(config) / f"{token}.bin"
-    if not path.is_file():
-        return None
-    try:
-        body = json.loads(cipher(config.field_key).decrypt(path.read_text(encoding="ascii")))
-    except ValueError:
-        return None
-    if body["batch_id"] != batch_id or body["operator_id"] != operator_id:
-        return None
-    return body["filename"], [row_from_values(r["line_no"], r["values"]) for r in body["rows"]]
-
-
-def discard_staged(config: Config, token: str) -> None:
-    if token.replace("-", "").replace("_", "").isalnum():
-        (_staging_dir(config) / f"{token}.bin").unlink(missing_ok=True)
-
-
-# --- background imports (progress of a large file) ---------------------------------------------
-# The status of a running web import is a small JSON file (counts and phase only, no personal
-# data) under <data dir>/import-jobs/, so every server process can show its progress.
-
-STAGED_MAX_AGE_DAYS = 7
-
-
-def _jobs_dir(config: Config) -> Path:
-    path = config.data_dir / "import-jobs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _valid_token(token: str) -> bool:
-    return bool(token) and len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
-
-
-def job_write(config: Config, token: str, status: dict[str, Any]) -> None:
-    import os
-
-    path = _jobs_dir(config) / f"{token}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def job_read(config: Config, token: str) -> dict[str, Any] | None:
-    if not _valid_token(token):
-        return None
-    path = _jobs_dir(config) / f"{token}.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def job_discard(config: Config, token: str) -> None:
-    if _valid_token(token):
-        (_jobs_dir(config) / f"{token}.json").unlink(missing_ok=True)
-
-
-def cleanup_staged(config: Config, max_age_days: int = STAGED_MAX_AGE_DAYS) -> int:
-    """Remove staged imports (and finished or dead import statuses) untouched for `max_age_days`."""
-    import time
-
-    cutoff = time.time() - max_age_days * 86400
-    removed = 0
-    for folder, pattern in ((_staging_dir(config), "*.bin"), (_jobs_dir(config), "*.json"),
-                            (_jobs_dir(config), "*.tmp")):
-        for path in folder.glob(pattern):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-    return removed
-
-
 # --- single lines -----------------------------------------------------------------------------
 
 
@@ -304,7 +206,7 @@ def add_line(session: Session, config: Config, batch: Batch, values: dict[str, A
     if not results[0].ok:
         return None, results[0]
     line = _write_lines(session, config, batch, results, resolved)[0]
-    audit.record(session, actor=actor, action="line.create", object_type="payment_line", object_id=line.id,
+    trail.record(session, actor=actor, action="line.create", object_type="payment_line", object_id=line.id,
                  region_code=line.village_code, after=line_snapshot(line))
     return line, results[0]
 
@@ -312,8 +214,6 @@ def add_line(session: Session, config: Config, batch: Batch, values: dict[str, A
 def line_values(session: Session, config: Config, line: PaymentLine) -> dict[str, str]:
     """The form values of a stored line (decrypted for the clerk who may edit it)."""
     crypt = cipher(config.field_key)
-    from admin.models import Region
-
     village = session.get(Region, line.village_code)
     card = line.card_account
     return {"姓名": line.person.name, "身份证号": crypt.decrypt(line.person.id_number_enc),
@@ -344,7 +244,7 @@ def update_line(session: Session, config: Config, line: PaymentLine, values: dic
     line.check_issues = []
     session.delete(replacement)
     session.flush()
-    audit.record(session, actor=actor, action="line.update", object_type="payment_line", object_id=line.id,
+    trail.record(session, actor=actor, action="line.update", object_type="payment_line", object_id=line.id,
                  region_code=line.village_code, before=before, after=line_snapshot(line))
     return result
 
@@ -352,7 +252,7 @@ def update_line(session: Session, config: Config, line: PaymentLine, values: dic
 def remove_line(session: Session, line: PaymentLine, *, actor: str) -> None:
     _require_editable(line.batch)
     before = line_snapshot(line)
-    audit.record(session, actor=actor, action="line.delete", object_type="payment_line", object_id=line.id,
+    trail.record(session, actor=actor, action="line.delete", object_type="payment_line", object_id=line.id,
                  region_code=line.village_code, before=before)
     session.delete(line)
 
@@ -367,7 +267,7 @@ def mark_for_recheck(session: Session, line: PaymentLine, *, actor: str) -> bool
         return False
     before = line_snapshot(line)
     line.check_issues = [*issues, {"code": RECHECK, "message": f"已由 {actor} 标记为待复核"}]
-    audit.record(session, actor=actor, action="line.recheck", object_type="payment_line", object_id=line.id,
+    trail.record(session, actor=actor, action="line.recheck", object_type="payment_line", object_id=line.id,
                  region_code=line.village_code, before=before, after={**line_snapshot(line), "recheck": True})
     return True
 
@@ -377,9 +277,6 @@ def mark_for_recheck(session: Session, line: PaymentLine, *, actor: str) -> bool
 
 def error_report_xlsx(results: Sequence[LineResult]) -> bytes:
     """Excel of the failing lines: the row as entered and the reasons, for the clerk to fix."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
-
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "问题行"
@@ -391,7 +288,7 @@ def error_report_xlsx(results: Sequence[LineResult]) -> bytes:
         if result.ok:
             continue
         raw = result.row.raw
-        sheet.append([result.line_no, *(rosters._as_text(raw.get(c, "")) for c in rosters.COLUMNS),
+        sheet.append([result.line_no, *(rosters.as_text(raw.get(c, "")) for c in rosters.COLUMNS),
                       "；".join(i.message for i in result.issues)])
         for cell in sheet[sheet.max_row]:
             cell.fill = red
@@ -422,6 +319,5 @@ def default_period(kind: str, on: date) -> str:
             "quarter": f"{on.year}Q{(on.month - 1) // 3 + 1}", "month": f"{on:%Y-%m}"}.get(kind, str(on.year))
 
 
-__all__ = ["BatchError", "ImportOutcome", "add_line", "cleanup_staged", "job_read", "job_write", "create_batch", "error_report_xlsx", "get_by_code",
-           "import_roster", "import_rows", "remove_line", "stage", "load_staged", "discard_staged",
-           "update_line"]
+__all__ = ["BatchError", "ImportOutcome", "add_line", "create_batch", "error_report_xlsx", "get_by_code",
+           "import_roster", "import_rows", "remove_line", "row_from_values", "update_line"]

@@ -3,50 +3,43 @@
 from __future__ import annotations
 
 import io
-import logging
-import threading
+import time
 from decimal import Decimal
 from typing import Any
 
+from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from admin import batches, roles, rosters
-from admin.app import json_response, redirect, render, services, wants_json
-from admin.auth import AdminError, current_actor, flash, forbidden, form_data, not_found
-from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Person, Project, Region
-from admin.rosters import COLUMNS, RosterFileError
+from admin.access import roles
+from admin.access.auth import current_actor
+from admin.access.roles import scope_region_for
+from admin.batches import imports, rosters, service
+from admin.batches.rosters import COLUMNS, RosterFileError
+from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Project, Region
+from admin.web import (
+    PAGE_SIZE,
+    XLSX,
+    AdminError,
+    as_id,
+    flash,
+    forbidden,
+    form_data,
+    json_response,
+    not_found,
+    page_number,
+    path_id,
+    redirect,
+    render,
+    services,
+    wants_json,
+)
 from core.timeutil import today
 
-log = logging.getLogger("yikatong.admin")
-PAGE_SIZE = 50
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SORTS = {"created": Batch.id.desc(), "code": Batch.code, "period": Batch.period.desc(), "state": Batch.state}
-
-
-def as_id(raw: object) -> int | None:
-    """A number typed into a URL or form (an id, a year, a page): ASCII digits that fit a 64-bit
-    integer, else None. ``str.isdigit`` alone lets "²" (int() fails) and 10**30 (the database
-    overflows) through."""
-    text = str(raw)
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
-
-
-def page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    if as_id(raw) is None or not 1 <= int(raw) <= 100000:
-        raise AdminError(400, "bad_page", "页码应为正整数。")
-    return int(raw)
-
-
-def path_id(request: Request, name: str) -> int:
-    value = as_id(request.path_params[name])
-    if value is None:
-        raise not_found()
-    return value
 
 
 def load_batch(session: Any, actor: roles.Actor, batch_id: int, action: str = "batch.view") -> Batch:
@@ -64,7 +57,7 @@ def batch_dict(batch: Batch) -> dict[str, Any]:
     return {"id": batch.id, "code": batch.code, "title": batch.title, "project": {
         "id": batch.project_id, "code": batch.project.code, "name": batch.project.name},
         "region_code": batch.region_code, "year": batch.year, "period": batch.period,
-        "period_label": batches.period_label(batch.period), "state": batch.state,
+        "period_label": service.period_label(batch.period), "state": batch.state,
         "state_label": BATCH_STATE_LABELS.get(batch.state, batch.state), "created_by": batch.created_by,
         "created_at": batch.created_at, "step_due_on": batch.step_due_on, "paid_on": batch.paid_on,
         "published_on": batch.published_on}
@@ -77,11 +70,6 @@ def line_dict(line: PaymentLine, village_names: dict[str, str]) -> dict[str, Any
             "village_code": line.village_code, "village": village_names.get(line.village_code, ""),
             "amount": line.amount, "state": line.state, "check_issues": line.check_issues or [],
             "failure_reason": line.failure_reason, "paid_on": line.paid_on}
-
-
-def scope_region_for(actor: roles.Actor) -> str | None:
-    """Lines entered by an operator must lie inside that operator's region."""
-    return actor.region_code
 
 
 async def batch_list(request: Request) -> Response:
@@ -112,9 +100,9 @@ async def batch_list(request: Request) -> Response:
     if wants_json(request):
         return json_response({"total": data["total"], "page": page, "page_size": PAGE_SIZE,
                               "batches": [batch_dict(b) for b in data["batches"]]})
-    return render(request, "batches.html", {**data, "page": page, "pages": max(1, -(-data["total"] // PAGE_SIZE)),
-                                            "state": state, "project_id": project_id, "q": q, "sort": sort,
-                                            "states": BATCH_STATE_LABELS})
+    return render(request, "batches/batches.html", {
+        **data, "page": page, "pages": max(1, -(-data["total"] // PAGE_SIZE)), "state": state,
+        "project_id": project_id, "q": q, "sort": sort, "states": BATCH_STATE_LABELS})
 
 
 async def batch_new(request: Request) -> Response:
@@ -127,8 +115,8 @@ async def batch_new(request: Request) -> Response:
                 or (actor.role == "department_operator" and p.id in actor.project_ids)]
 
     projects = await services(request).db.run(load)
-    return render(request, "batch_new.html", {"projects": projects, "year": today().year,
-                                              "form": {"region_code": actor.region_code}})
+    return render(request, "batches/batch_new.html", {"projects": projects, "year": today().year,
+                                                      "form": {"region_code": actor.region_code}})
 
 
 async def batch_create(request: Request) -> Response:
@@ -146,10 +134,10 @@ async def batch_create(request: Request) -> Response:
         if as_id(values["year"]) is None:
             return None, "请填写年度"
         try:
-            batch = batches.create_batch(session, actor=actor.username, project=project,
+            batch = service.create_batch(session, actor=actor.username, project=project,
                                          region_code=values["region_code"], year=int(values["year"]),
                                          period=values["period"], title=values["title"])
-        except batches.BatchError as exc:
+        except service.BatchError as exc:
             return None, str(exc)
         return batch.id, None
 
@@ -198,9 +186,9 @@ async def batch_detail(request: Request) -> Response:
         return json_response({"batch": batch_dict(data["batch"]), "total": data["total"], "sum": data["sum"],
                               "page": page, "page_size": PAGE_SIZE,
                               "lines": [line_dict(line, data["village_names"]) for line in data["lines"]]})
-    return render(request, "batch.html", {**data, "page": page, "pages": max(1, -(-data["total"] // PAGE_SIZE)),
-                                          "village": village, "states": BATCH_STATE_LABELS, "columns": COLUMNS,
-                                          "period_label": batches.period_label(data["batch"].period)})
+    return render(request, "batches/batch.html", {
+        **data, "page": page, "pages": max(1, -(-data["total"] // PAGE_SIZE)), "village": village,
+        "states": BATCH_STATE_LABELS, "columns": COLUMNS, "period_label": service.period_label(data["batch"].period)})
 
 
 def _values(form: Any) -> dict[str, str]:
@@ -216,15 +204,15 @@ async def line_add(request: Request) -> Response:
 
     def add(session: Any) -> Any:
         batch = load_batch(session, actor, batch_id, "line.edit")
-        line, result = batches.add_line(session, config, batch, values, actor=actor.username,
+        line, result = service.add_line(session, config, batch, values, actor=actor.username,
                                         scope_region=scope_region_for(actor))
         return result
 
     result = await services(request).db.run(add)
     if not result.ok:
-        return render(request, "line_form.html", {"batch_id": batch_id, "values": values, "issues": result.issues,
-                                                  "action": f"/batches/{batch_id}/lines", "title": "录入一行"},
-                      status=400)
+        return render(request, "batches/line_form.html", {
+            "batch_id": batch_id, "values": values, "issues": result.issues,
+            "action": f"/batches/{batch_id}/lines", "title": "录入一行"}, status=400)
     flash(request, f"已录入：{result.row.name}")
     return redirect(f"/batches/{batch_id}")
 
@@ -244,11 +232,12 @@ async def line_edit(request: Request) -> Response:
     config = services(request).config
 
     def load(session: Any) -> dict[str, str]:
-        return batches.line_values(session, config, _load_line(session, actor, batch_id, line_id, "line.edit"))
+        return service.line_values(session, config, _load_line(session, actor, batch_id, line_id, "line.edit"))
 
     values = await services(request).db.run(load)
-    return render(request, "line_form.html", {"batch_id": batch_id, "values": values, "issues": [],
-                                              "action": f"/batches/{batch_id}/lines/{line_id}", "title": "修改此行"})
+    return render(request, "batches/line_form.html", {
+        "batch_id": batch_id, "values": values, "issues": [],
+        "action": f"/batches/{batch_id}/lines/{line_id}", "title": "修改此行"})
 
 
 async def line_update(request: Request) -> Response:
@@ -260,14 +249,14 @@ async def line_update(request: Request) -> Response:
 
     def update(session: Any) -> Any:
         line = _load_line(session, actor, batch_id, line_id, "line.edit")
-        return batches.update_line(session, config, line, values, actor=actor.username,
+        return service.update_line(session, config, line, values, actor=actor.username,
                                    scope_region=scope_region_for(actor))
 
     result = await services(request).db.run(update)
     if not result.ok:
-        return render(request, "line_form.html", {"batch_id": batch_id, "values": values, "issues": result.issues,
-                                                  "action": f"/batches/{batch_id}/lines/{line_id}",
-                                                  "title": "修改此行"}, status=400)
+        return render(request, "batches/line_form.html", {
+            "batch_id": batch_id, "values": values, "issues": result.issues,
+            "action": f"/batches/{batch_id}/lines/{line_id}", "title": "修改此行"}, status=400)
     flash(request, "已保存修改")
     return redirect(f"/batches/{batch_id}")
 
@@ -289,7 +278,7 @@ async def lines_delete(request: Request) -> Response:
         load_batch(session, actor, batch_id, "line.edit")
         lines = [_load_line(session, actor, batch_id, line_id, "line.edit") for line_id in ids]
         for line in lines:
-            batches.remove_line(session, line, actor=actor.username)
+            service.remove_line(session, line, actor=actor.username)
         return len(lines)
 
     count = await services(request).db.run(delete)
@@ -326,9 +315,9 @@ async def lines_bulk(request: Request) -> Response:
             return lines, names
         if action == "delete":
             for line in lines:
-                batches.remove_line(session, line, actor=actor.username)
+                service.remove_line(session, line, actor=actor.username)
             return len(lines), None
-        return sum(batches.mark_for_recheck(session, line, actor=actor.username) for line in lines), None
+        return sum(service.mark_for_recheck(session, line, actor=actor.username) for line in lines), None
 
     result, names = await services(request).db.run(run)
     if not confirmed:
@@ -343,11 +332,6 @@ async def lines_bulk(request: Request) -> Response:
 # --- import -----------------------------------------------------------------------------------
 
 
-# Files at least this large are imported in a background thread with a progress page.
-BACKGROUND_IMPORT_BYTES = 256 * 1024
-running_imports: dict[str, threading.Thread] = {}
-
-
 async def roster_import(request: Request) -> Response:
     actor = await current_actor(request, "roster.import")
     batch_id = path_id(request, "batch_id")
@@ -360,13 +344,14 @@ async def roster_import(request: Request) -> Response:
     filename = upload.filename
     config = services(request).config
     await services(request).db.run(lambda s: load_batch(s, actor, batch_id, "roster.import"))
-    if len(data) >= BACKGROUND_IMPORT_BYTES:
-        token = _start_import(request, actor, batch_id, data, filename)
+    if len(data) >= imports.BACKGROUND_IMPORT_BYTES:
+        token = imports.start_import(config, services(request).db, actor, batch_id, data, filename,
+                                     lambda session: load_batch(session, actor, batch_id, "roster.import"))
         return redirect(f"/batches/{batch_id}/import-jobs/{token}")
 
     def run(session: Any) -> Any:
         batch = load_batch(session, actor, batch_id, "roster.import")
-        return batches.import_roster(session, config, batch, data, filename, actor=actor.username,
+        return service.import_roster(session, config, batch, data, filename, actor=actor.username,
                                      scope_region=scope_region_for(actor))
 
     try:
@@ -377,84 +362,29 @@ async def roster_import(request: Request) -> Response:
     if outcome.ok:
         flash(request, f"已导入 {outcome.imported} 行")
         return redirect(f"/batches/{batch_id}")
-    token = batches.stage(config, batch_id, actor.id, filename, [r.row for r in outcome.results])
+    token = imports.stage(config, batch_id, actor.id, filename, [r.row for r in outcome.results])
     failed = sum(1 for r in outcome.results if not r.ok)
     flash(request, f"共 {len(outcome.results)} 行，其中 {failed} 行有问题，整个文件暂未导入。请逐行修改或删除后再确认导入。", "error")
     return redirect(f"/batches/{batch_id}/imports/{token}")
 
 
-def _start_import(request: Request, actor: roles.Actor, batch_id: int, data: bytes, filename: str) -> str:
-    """Read, check and import in a thread (one transaction: all or nothing); progress in a job file."""
-    import secrets
-    import time
-
-    config = services(request).config
-    db = services(request).db
-    token = secrets.token_urlsafe(12)
-    status: dict[str, Any] = {"batch_id": batch_id, "operator_id": actor.id, "filename": filename[:100],
-                              "state": "running", "phase": "reading", "done": 0, "total": 0,
-                              "started": time.time()}
-    batches.job_write(config, token, status)
-
-    def update(**changes: Any) -> None:
-        status.update(changes)
-        batches.job_write(config, token, status)
-
-    def work() -> None:
-        try:
-            roster = rosters.read_roster(data, filename)
-            update(phase="checking", total=len(roster.rows))
-            with db.session() as session:
-                batch = load_batch(session, actor, batch_id, "roster.import")
-                outcome = batches.import_rows(
-                    session, config, batch, roster.rows, actor=actor.username, scope_region=scope_region_for(actor),
-                    source=filename.rsplit("/", 1)[-1], progress=lambda done, total: update(
-                        phase="writing", done=done, total=total))
-            if outcome.ok:
-                update(state="done", phase="done", imported=outcome.imported)
-            else:
-                staged = batches.stage(config, batch_id, actor.id, filename, [r.row for r in outcome.results])
-                update(state="staged", phase="done", staged=staged, lines=len(outcome.results),
-                       failed=sum(1 for r in outcome.results if not r.ok))
-        except RosterFileError as exc:
-            update(state="error", message="文件无法导入：" + exc.message)
-        except Exception as exc:  # the transaction rolled back: nothing was imported
-            log.error("background import %s failed: %s", token, type(exc).__name__)
-            message = exc.message if isinstance(exc, AdminError) else str(exc) if isinstance(
-                exc, batches.BatchError) else "系统出现问题，导入未完成（未导入任何行）。请稍后重试或联系系统管理员。"
-            update(state="error", message=message)
-        finally:
-            running_imports.pop(token, None)
-
-    thread = threading.Thread(target=work, name=f"roster-import-{token}", daemon=True)
-    running_imports[token] = thread
-    thread.start()
-    return token
-
-
-PHASES = {"reading": "正在读取文件", "checking": "正在逐行检查（身份证号、社保卡、重复享受、比对名单……）",
-          "writing": "正在写入", "done": "已完成"}
-
-
 async def import_progress(request: Request) -> Response:
     """Progress of a background import; refreshes itself (no JS), then goes on to the result."""
-    import time
-
     actor = await current_actor(request, "roster.import")
     batch_id = path_id(request, "batch_id")
     token = request.path_params["token"]
     config = services(request).config
-    status = batches.job_read(config, token)
+    status = imports.job_read(config, token)
     if status is None or status.get("batch_id") != batch_id or status.get("operator_id") != actor.id:
         raise AdminError(404, "import_not_found", "找不到这次导入（可能已完成或已过期），请刷新批次页面查看。")
     state = status.get("state")
     if state == "running":
         total, done = int(status.get("total") or 0), int(status.get("done") or 0)
-        return render(request, "import_progress.html", {
-            "batch_id": batch_id, "status": status, "phase": PHASES.get(status.get("phase", ""), ""),
+        return render(request, "batches/import_progress.html", {
+            "batch_id": batch_id, "status": status, "phase": imports.PHASES.get(status.get("phase", ""), ""),
             "percent": int(done * 100 / total) if total and status.get("phase") == "writing" else None,
             "elapsed": int(time.time() - float(status.get("started", time.time())))})
-    batches.job_discard(config, token)
+    imports.job_discard(config, token)
     if state == "done":
         flash(request, f"已导入 {status.get('imported', 0)} 行")
         return redirect(f"/batches/{batch_id}")
@@ -469,7 +399,7 @@ async def import_progress(request: Request) -> Response:
 async def _staged(request: Request, actor: roles.Actor) -> tuple[int, str, str, list[rosters.RosterRow]]:
     batch_id = path_id(request, "batch_id")
     token = request.path_params["token"]
-    staged = batches.load_staged(services(request).config, token, batch_id, actor.id)
+    staged = imports.load_staged(services(request).config, token, batch_id, actor.id)
     if staged is None:
         raise AdminError(404, "import_not_found", "找不到这次导入（可能已导入或已放弃），请重新上传文件。")
     return batch_id, token, staged[0], staged[1]
@@ -477,7 +407,7 @@ async def _staged(request: Request, actor: roles.Actor) -> tuple[int, str, str, 
 
 def _recheck(session: Any, request: Request, actor: roles.Actor, batch_id: int, rows: list[Any]) -> list[Any]:
     batch = load_batch(session, actor, batch_id, "roster.import")
-    results, _ = batches.check_rows(session, services(request).config, batch, rows,
+    results, _ = service.check_rows(session, services(request).config, batch, rows,
                                     scope_region=scope_region_for(actor))
     return results
 
@@ -487,15 +417,16 @@ async def staged_page(request: Request) -> Response:
     batch_id, token, filename, rows = await _staged(request, actor)
     results = await services(request).db.run(lambda s: _recheck(s, request, actor, batch_id, rows))
     failing = [r for r in results if not r.ok]
-    return render(request, "staged.html", {"batch_id": batch_id, "token": token, "filename": filename,
-                                           "results": results, "failing": failing[:500], "failed": len(failing)})
+    return render(request, "batches/staged.html", {
+        "batch_id": batch_id, "token": token, "filename": filename, "results": results,
+        "failing": failing[:500], "failed": len(failing)})
 
 
 async def staged_report(request: Request) -> Response:
     actor = await current_actor(request, "roster.import")
     batch_id, _token, filename, rows = await _staged(request, actor)
     results = await services(request).db.run(lambda s: _recheck(s, request, actor, batch_id, rows))
-    body = batches.error_report_xlsx(results)
+    body = service.error_report_xlsx(results)
     return Response(body, media_type=XLSX, headers={
         "Content-Disposition": "attachment; filename*=UTF-8''%E9%97%AE%E9%A2%98%E8%A1%8C.xlsx",
         "Cache-Control": "no-store"})
@@ -515,11 +446,11 @@ async def staged_line_form(request: Request) -> Response:
     row = _find_row(rows, request)
     results = await services(request).db.run(lambda s: _recheck(s, request, actor, batch_id, rows))
     result = next(r for r in results if r.line_no == row.line_no)
-    values = {c: rosters._as_text(row.raw.get(c, "")) for c in COLUMNS}
-    return render(request, "line_form.html", {"batch_id": batch_id, "values": values, "issues": result.issues,
-                                              "action": f"/batches/{batch_id}/imports/{token}/lines/{row.line_no}",
-                                              "title": f"修改文件第{row.line_no}行",
-                                              "back": f"/batches/{batch_id}/imports/{token}"})
+    values = {c: rosters.as_text(row.raw.get(c, "")) for c in COLUMNS}
+    return render(request, "batches/line_form.html", {
+        "batch_id": batch_id, "values": values, "issues": result.issues,
+        "action": f"/batches/{batch_id}/imports/{token}/lines/{row.line_no}", "title": f"修改文件第{row.line_no}行",
+        "back": f"/batches/{batch_id}/imports/{token}"})
 
 
 async def staged_line_save(request: Request) -> Response:
@@ -531,22 +462,22 @@ async def staged_line_save(request: Request) -> Response:
     if form.get("remove") == "yes":
         rows = [r for r in rows if r is not row]
         if not rows:
-            batches.discard_staged(config, token)
+            imports.discard_staged(config, token)
             flash(request, "文件中的行已全部删除，本次导入已放弃")
             return redirect(f"/batches/{batch_id}")
-        batches.stage(config, batch_id, actor.id, filename, rows, token)
+        imports.stage(config, batch_id, actor.id, filename, rows, token)
         flash(request, f"已删除文件第{row.line_no}行")
         return redirect(f"/batches/{batch_id}/imports/{token}")
     row.raw = _values(form)
-    fresh = [batches.row_from_values(r.line_no, r.raw) for r in rows]
-    batches.stage(config, batch_id, actor.id, filename, fresh, token)
+    fresh = [service.row_from_values(r.line_no, r.raw) for r in rows]
+    imports.stage(config, batch_id, actor.id, filename, fresh, token)
     results = await services(request).db.run(lambda s: _recheck(s, request, actor, batch_id, fresh))
     result = next(r for r in results if r.line_no == row.line_no)
     if not result.ok:
-        values = {c: rosters._as_text(row.raw.get(c, "")) for c in COLUMNS}
-        return render(request, "line_form.html", {"batch_id": batch_id, "values": values, "issues": result.issues,
-                                                  "action": request.url.path, "title": f"修改文件第{row.line_no}行",
-                                                  "back": f"/batches/{batch_id}/imports/{token}"}, status=400)
+        values = {c: rosters.as_text(row.raw.get(c, "")) for c in COLUMNS}
+        return render(request, "batches/line_form.html", {
+            "batch_id": batch_id, "values": values, "issues": result.issues, "action": request.url.path,
+            "title": f"修改文件第{row.line_no}行", "back": f"/batches/{batch_id}/imports/{token}"}, status=400)
     flash(request, f"文件第{row.line_no}行已通过检查")
     return redirect(f"/batches/{batch_id}/imports/{token}")
 
@@ -559,14 +490,14 @@ async def staged_commit(request: Request) -> Response:
 
     def run(session: Any) -> Any:
         batch = load_batch(session, actor, batch_id, "roster.import")
-        return batches.import_rows(session, config, batch, rows, actor=actor.username,
+        return service.import_rows(session, config, batch, rows, actor=actor.username,
                                    scope_region=scope_region_for(actor), source=filename)
 
     outcome = await services(request).db.run(run)
     if not outcome.ok:
         flash(request, "仍有行未通过检查，整个文件暂未导入", "error")
         return redirect(f"/batches/{batch_id}/imports/{token}")
-    batches.discard_staged(config, token)
+    imports.discard_staged(config, token)
     flash(request, f"已导入 {outcome.imported} 行")
     return redirect(f"/batches/{batch_id}")
 
@@ -575,7 +506,7 @@ async def staged_discard(request: Request) -> Response:
     actor = await current_actor(request, "roster.import")
     batch_id, token, _filename, _rows = await _staged(request, actor)
     await form_data(request)
-    batches.discard_staged(services(request).config, token)
+    imports.discard_staged(services(request).config, token)
     flash(request, "已放弃本次导入")
     return redirect(f"/batches/{batch_id}")
 
@@ -595,8 +526,6 @@ async def batch_export(request: Request) -> Response:
     batch_id = path_id(request, "batch_id")
 
     def build(session: Any) -> bytes:
-        from openpyxl import Workbook
-
         batch = load_batch(session, actor, batch_id)
         names = dict(session.execute(select(Region.code, Region.name).where(Region.level == "village")).all())
         workbook = Workbook(write_only=True)
@@ -643,4 +572,4 @@ def routes() -> list[Route]:
     ]
 
 
-__all__ = ["routes", "Person"]
+__all__ = ["batch_dict", "line_dict", "load_batch", "routes"]

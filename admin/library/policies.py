@@ -11,7 +11,8 @@ from typing import Any, Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin import audit, outbox
+from admin import outbox
+from admin.audit import trail
 from admin.models import Department, Policy, PolicyChange
 from core.timeutil import now
 
@@ -70,7 +71,7 @@ def create_policy(session: Session, *, actor: str, code: str, year: int, departm
                     **clean_values(values))
     session.add(policy)
     session.flush()
-    audit.record(session, actor=actor, action="policy.create", object_type="policy", object_id=policy.id,
+    trail.record(session, actor=actor, action="policy.create", object_type="policy", object_id=policy.id,
                  region_code=region_code, after=snapshot(policy))
     return policy
 
@@ -81,7 +82,7 @@ def publish(session: Session, policy: Policy, *, actor: str) -> None:
     before = snapshot(policy)
     policy.status = "published"
     outbox.emit(session, "policy", policy.id)
-    audit.record(session, actor=actor, action="policy.publish", object_type="policy", object_id=policy.id,
+    trail.record(session, actor=actor, action="policy.publish", object_type="policy", object_id=policy.id,
                  region_code=policy.region_code, before=before, after=snapshot(policy))
 
 
@@ -91,7 +92,7 @@ def withdraw(session: Session, policy: Policy, *, actor: str) -> None:
     before = snapshot(policy)
     policy.status = "withdrawn"
     outbox.emit(session, "policy", policy.id)
-    audit.record(session, actor=actor, action="policy.withdraw", object_type="policy", object_id=policy.id,
+    trail.record(session, actor=actor, action="policy.withdraw", object_type="policy", object_id=policy.id,
                  region_code=policy.region_code, before=before, after=snapshot(policy))
 
 
@@ -108,7 +109,7 @@ def request_change(session: Session, policy: Policy, *, actor: str, summary: str
                            requested_by=actor)
     session.add(request)
     session.flush()
-    audit.record(session, actor=actor, action="policy.change_request", object_type="policy_change",
+    trail.record(session, actor=actor, action="policy.change_request", object_type="policy_change",
                  object_id=request.id, region_code=policy.region_code, after={"policy_id": policy.id, **change})
     return request
 
@@ -130,6 +131,6 @@ def review_change(session: Session, change: PolicyChange, *, actor: str, approve
             setattr(policy, name, value)
         if policy.status == "published":
             outbox.emit(session, "policy", policy.id)
-    audit.record(session, actor=actor, action="policy.change_approve" if approve else "policy.change_reject",
+    trail.record(session, actor=actor, action="policy.change_approve" if approve else "policy.change_reject",
                  object_type="policy", object_id=policy.id, region_code=policy.region_code,
                  before=before, after=snapshot(policy))

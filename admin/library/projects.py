@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin import audit
+from admin.audit import trail
 from admin.models import Policy, Project
 from core.validation import ValidationError, parse_amount
 
@@ -57,7 +57,7 @@ def create_project(session: Session, *, actor: str, policy: Policy, code: str, n
                       period_kind=period_kind, active=True)
     session.add(project)
     session.flush()
-    audit.record(session, actor=actor, action="project.create", object_type="project", object_id=project.id,
+    trail.record(session, actor=actor, action="project.create", object_type="project", object_id=project.id,
                  region_code=region_code, after=snapshot(project))
     return project
 
@@ -67,5 +67,5 @@ def update_standard(session: Session, project: Project, *, actor: str, amount_mi
     before = snapshot(project)
     project.amount_min, project.amount_max = _amounts(amount_min, amount_max)
     project.active = active
-    audit.record(session, actor=actor, action="project.update", object_type="project", object_id=project.id,
+    trail.record(session, actor=actor, action="project.update", object_type="project", object_id=project.id,
                  region_code=project.region_code, before=before, after=snapshot(project))

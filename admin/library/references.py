@@ -6,15 +6,16 @@ never the ID number. Re-importing an entry updates it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin import audit
+from admin.audit import trail
+from admin.batches.rosters import as_text, chunks, read_table
 from admin.models import ReferenceEntry
-from admin.rosters import _as_text, _chunks, read_table
 from core import personkey
 from core.config import Config
 from core.validation import check_id_number, parse_id_number
@@ -34,7 +35,7 @@ class ReferenceImport:
 
 
 def _date(value: object) -> date | None:
-    text = _as_text(value).strip()[:10]
+    text = as_text(value).strip()[:10]
     if not text:
         return None
     try:
@@ -61,11 +62,11 @@ def import_list(session: Session, config: Config, data: bytes, filename: str, *,
             outcome.errors.append((line_no, str(exc)))
             continue
         key = personkey.person_key(config.hmac_key, parse_id_number(values["身份证号"]).number)
-        rows[key] = (effective, _as_text(values.get("备注", ""))[:200])
+        rows[key] = (effective, as_text(values.get("备注", ""))[:200])
     if outcome.errors:
         return outcome
     existing: dict[str, ReferenceEntry] = {}
-    for chunk in _chunks(sorted(rows)):
+    for chunk in chunks(sorted(rows)):
         for entry in session.execute(select(ReferenceEntry).where(
                 ReferenceEntry.list_kind == list_kind, ReferenceEntry.person_key.in_(chunk))).scalars():
             existing[entry.person_key] = entry
@@ -78,7 +79,7 @@ def import_list(session: Session, config: Config, data: bytes, filename: str, *,
         else:
             entry.effective_on, entry.note, entry.region_code = effective, note, region_code
             outcome.updated += 1
-    audit.record(session, actor=actor, action="reference.import", object_type="reference_list", object_id=list_kind,
+    trail.record(session, actor=actor, action="reference.import", object_type="reference_list", object_id=list_kind,
                  region_code=region_code, after={"file": filename[:100], "added": outcome.added,
                                                  "updated": outcome.updated})
     return outcome
@@ -104,10 +105,8 @@ def add_persons(session: Session, persons: list, *, actor: str, list_kind: str, 
     regions = sorted({p.region_code for p in persons})
     common = regions[0] if len(regions) == 1 else ""
     if len(regions) > 1:
-        import os
-
         common = os.path.commonprefix(regions)
-    audit.record(session, actor=actor, action="reference.add", object_type="reference_list", object_id=list_kind,
+    trail.record(session, actor=actor, action="reference.add", object_type="reference_list", object_id=list_kind,
                  region_code=common, after={"person_ids": sorted(p.id for p in persons), "added": outcome.added,
                                             "updated": outcome.updated, "note": note})
     return outcome

@@ -1,4 +1,5 @@
-"""Policy list (政策清单) and project library (项目库) pages."""
+"""Library pages: the policy list (政策清单), the project library (项目库) and the import of
+reference lists (比对名单; the forms are on the person registry page, /persons)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from admin import policies, projects, roles
-from admin.app import json_response, redirect, render, services, wants_json
-from admin.auth import current_actor, flash, forbidden, form_data, not_found
+from admin.access import roles
+from admin.access.auth import current_actor
+from admin.batches.rosters import MAX_FILE_BYTES, RosterFileError
+from admin.library import policies, projects, references
 from admin.models import Department, Policy, PolicyChange, Project
-from admin.views_batches import as_id, path_id
+from admin.web import (
+    AdminError,
+    as_id,
+    flash,
+    forbidden,
+    form_data,
+    json_response,
+    not_found,
+    path_id,
+    read_upload,
+    redirect,
+    render,
+    services,
+    wants_json,
+)
 from core.timeutil import today
 
 
@@ -42,7 +58,7 @@ async def policy_list(request: Request) -> Response:
         stmt = roles.scope_policies(select(Policy).options(selectinload(Policy.department))
                                     .where(Policy.year == year), actor).order_by(Policy.code)
         departments = list(session.execute(select(Department).where(
-            roles._overlaps_clause(Department.region_code, actor.region_code)).order_by(Department.code)).scalars())
+            roles.overlaps_clause(Department.region_code, actor.region_code)).order_by(Department.code)).scalars())
         if actor.is_department:
             departments = [d for d in departments if d.id == actor.department_id]
         pending = list(session.execute(roles.scope_policies(
@@ -54,9 +70,9 @@ async def policy_list(request: Request) -> Response:
     data = await services(request).db.run(load)
     if wants_json(request):
         return json_response({"year": year, "policies": [policy_dict(p) for p in data["policies"]]})
-    return render(request, "policies.html", {**data, "year": year, "levels": policies.LEVELS,
-                                             "status_labels": policies.STATUS_LABELS,
-                                             "fields": policies.EDITABLE_FIELDS})
+    return render(request, "library/policies.html", {**data, "year": year, "levels": policies.LEVELS,
+                                                     "status_labels": policies.STATUS_LABELS,
+                                                     "fields": policies.EDITABLE_FIELDS})
 
 
 async def policy_create(request: Request) -> Response:
@@ -101,9 +117,9 @@ async def policy_detail(request: Request) -> Response:
     actor = await current_actor(request, "policy.view")
     policy_id = path_id(request, "policy_id")
     policy = await services(request).db.run(lambda s: _load_policy(s, actor, policy_id, "policy.view"))
-    return render(request, "policy.html", {"policy": policy, "fields": policies.EDITABLE_FIELDS,
-                                           "status_labels": policies.STATUS_LABELS,
-                                           "change_labels": policies.CHANGE_STATUS_LABELS})
+    return render(request, "library/policy.html", {"policy": policy, "fields": policies.EDITABLE_FIELDS,
+                                                   "status_labels": policies.STATUS_LABELS,
+                                                   "change_labels": policies.CHANGE_STATUS_LABELS})
 
 
 async def policy_publish(request: Request) -> Response:
@@ -181,7 +197,7 @@ async def project_list(request: Request) -> Response:
     data = await services(request).db.run(load)
     if wants_json(request):
         return json_response({"projects": [project_dict(p) for p in data["projects"]]})
-    return render(request, "projects.html", {**data, "period_kinds": projects.PERIOD_KINDS})
+    return render(request, "library/projects.html", {**data, "period_kinds": projects.PERIOD_KINDS})
 
 
 async def project_create(request: Request) -> Response:
@@ -210,6 +226,30 @@ async def project_create(request: Request) -> Response:
     return redirect("/projects")
 
 
+async def reference_import(request: Request) -> Response:
+    actor = await current_actor(request, "reference.import")
+    form, data, filename = await read_upload(request, MAX_FILE_BYTES)
+    kind = str(form.get("list_kind", ""))
+    region = str(form.get("region_code", "")).strip() or actor.region_code
+    if kind not in references.LIST_KINDS:
+        raise AdminError(400, "bad_list_kind", "请选择名单类型")
+    if not roles.can(actor, "reference.import", region):
+        raise forbidden()
+    config = services(request).config
+    try:
+        outcome = await services(request).db.run(lambda s: references.import_list(
+            s, config, data, filename, actor=actor.username, list_kind=kind, region_code=region))
+    except RosterFileError as exc:
+        flash(request, "文件无法导入：" + exc.message, "error")
+        return redirect("/persons")
+    if outcome.errors:
+        shown = "；".join(f"第{n}行：{m}" for n, m in outcome.errors[:20])
+        flash(request, f"{len(outcome.errors)} 行有问题，整个文件未导入。{shown}", "error")
+    else:
+        flash(request, f"{references.LIST_KINDS[kind]}名单：新增 {outcome.added} 人，更新 {outcome.updated} 人")
+    return redirect("/persons")
+
+
 def routes() -> list[Route]:
     return [
         Route("/policies", policy_list, methods=["GET"]),
@@ -222,4 +262,5 @@ def routes() -> list[Route]:
         Route("/projects", project_list, methods=["GET"]),
         Route("/projects.json", project_list, methods=["GET"]),
         Route("/projects", project_create, methods=["POST"]),
+        Route("/references/import", reference_import, methods=["POST"]),
     ]

@@ -14,10 +14,11 @@ from typing import Any, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from admin import audit, roles
+from admin.access import roles
+from admin.audit import trail
+from admin.batches.rosters import as_text, chunks, read_table
 from admin.fieldcrypt import cipher
 from admin.models import CardAccount, Person
-from admin.rosters import _as_text, _chunks, read_table
 from core import personkey
 from core.config import Config
 from core.timeutil import today
@@ -66,17 +67,17 @@ def import_registry(session: Session, config: Config, data: bytes, filename: str
     seen: dict[str, int] = {}
     for line_no, values in table:
         problems: list[str] = []
-        problems += [i.message for i in check_name(_as_text(values.get("姓名", "")))]
+        problems += [i.message for i in check_name(as_text(values.get("姓名", "")))]
         id_issues = check_id_number(values.get("身份证号"))
         problems += [i.message for i in id_issues]
         problems += [i.message for i in check_card_number(values.get("社保卡号"))]
         problems += [i.message for i in check_phone(values.get("手机号"))]
-        region = _as_text(values.get("区划代码", "")).strip()
+        region = as_text(values.get("区划代码", "")).strip()
         if not (region.isdigit() and len(region) == 12):
             problems.append("区划代码应为12位村级代码")
         elif scope_region and not region.startswith(scope_region):
             problems.append("区划代码不在您的管辖区域内")
-        status = CARD_STATUS.get(_as_text(values.get("卡状态", "")).strip())
+        status = CARD_STATUS.get(as_text(values.get("卡状态", "")).strip())
         if status is None:
             problems.append("卡状态应为：正常、冻结或注销")
         if not id_issues:
@@ -88,8 +89,8 @@ def import_registry(session: Session, config: Config, data: bytes, filename: str
             outcome.errors.append((line_no, "；".join(problems)))
             continue
         parsed.append((line_no, {
-            "id": parse_id_number(values["身份证号"]), "name": normalize_name(_as_text(values["姓名"])),
-            "card": normalize_card_number(values["社保卡号"]), "bank": _as_text(values.get("开户银行", ""))[:64],
+            "id": parse_id_number(values["身份证号"]), "name": normalize_name(as_text(values["姓名"])),
+            "card": normalize_card_number(values["社保卡号"]), "bank": as_text(values.get("开户银行", ""))[:64],
             "region": region, "phone": normalize_phone(values.get("手机号")), "status": status,
         }))
     if outcome.errors:
@@ -97,7 +98,7 @@ def import_registry(session: Session, config: Config, data: bytes, filename: str
     crypt = cipher(config.field_key)
     keys = {line_no: personkey.person_key(config.hmac_key, row["id"].number) for line_no, row in parsed}
     existing: dict[str, Person] = {}
-    for chunk in _chunks(sorted(set(keys.values()))):
+    for chunk in chunks(sorted(set(keys.values()))):
         for person in session.execute(select(Person).where(Person.person_key.in_(chunk))
                                       .options(selectinload(Person.cards))).scalars():
             existing[person.person_key] = person
@@ -136,7 +137,7 @@ def import_registry(session: Session, config: Config, data: bytes, filename: str
             card.bank_name = row["bank"] or card.bank_name
             card.closed_on = today() if row["status"] == "closed" and card.closed_on is None else card.closed_on
     session.flush()
-    audit.record(session, actor=actor, action="persons.import", object_type="person_registry", object_id=filename[:64],
+    trail.record(session, actor=actor, action="persons.import", object_type="person_registry", object_id=filename[:64],
                  region_code=scope_region or "", after={"lines": len(parsed), "created": outcome.persons_created,
                                                         "updated": outcome.persons_updated,
                                                         "cards": outcome.cards_created})

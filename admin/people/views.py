@@ -1,4 +1,5 @@
-"""Person registry, reference lists, operators and the audit trail pages."""
+"""Person registry pages (人员信息库): search, a person's card history, the registry import, and
+putting persons on a reference list (bulk action, after confirmation)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from admin import persons, references, roles
-from admin.app import json_response, redirect, render, services, wants_json
-from admin.auth import AdminError, current_actor, flash, forbidden, form_data, not_found
+from admin.access import roles
+from admin.access.auth import current_actor
+from admin.batches.rosters import MAX_FILE_BYTES, RosterFileError
+from admin.library import references
 from admin.models import Person
-from admin.rosters import RosterFileError, MAX_FILE_BYTES
-from admin.views_batches import as_id, path_id
+from admin.people import persons
+from admin.web import (
+    AdminError,
+    as_id,
+    flash,
+    form_data,
+    json_response,
+    not_found,
+    path_id,
+    read_upload,
+    redirect,
+    render,
+    services,
+    wants_json,
+)
 
 
 async def person_search(request: Request) -> Response:
@@ -28,9 +43,9 @@ async def person_search(request: Request) -> Response:
             "id": p.id, "name": p.name, "id_last4": p.id_last4, "sex": p.sex, "region_code": p.region_code,
             "cards": [{"last4": c.card_last4, "bank": c.bank_name, "status": c.status} for c in p.cards]}
             for p in found]})
-    return render(request, "persons.html", {"q": q, "persons": found,
-                                            "can_import": roles.allowed(actor, "person.import"),
-                                            "list_kinds": references.LIST_KINDS})
+    return render(request, "people/persons.html", {"q": q, "persons": found,
+                                                   "can_import": roles.allowed(actor, "person.import"),
+                                                   "list_kinds": references.LIST_KINDS})
 
 
 async def person_detail(request: Request) -> Response:
@@ -45,20 +60,12 @@ async def person_detail(request: Request) -> Response:
         return person
 
     person = await services(request).db.run(load)
-    return render(request, "person.html", {"person": person, "cards": persons.card_history(person)})
-
-
-async def _upload(request: Request) -> tuple[Any, bytes, str]:
-    form = await form_data(request)
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str) or not upload.filename:
-        raise AdminError(400, "no_file", "请选择要导入的文件")
-    return form, await upload.read(MAX_FILE_BYTES + 1), upload.filename
+    return render(request, "people/person.html", {"person": person, "cards": persons.card_history(person)})
 
 
 async def person_import(request: Request) -> Response:
     actor = await current_actor(request, "person.import")
-    _form, data, filename = await _upload(request)
+    _form, data, filename = await read_upload(request, MAX_FILE_BYTES)
     config = services(request).config
     try:
         outcome = await services(request).db.run(lambda s: persons.import_registry(
@@ -72,30 +79,6 @@ async def person_import(request: Request) -> Response:
     else:
         flash(request, f"已导入：新增 {outcome.persons_created} 人，更新 {outcome.persons_updated} 人，"
                        f"新登记社保卡 {outcome.cards_created} 张")
-    return redirect("/persons")
-
-
-async def reference_import(request: Request) -> Response:
-    actor = await current_actor(request, "reference.import")
-    form, data, filename = await _upload(request)
-    kind = str(form.get("list_kind", ""))
-    region = str(form.get("region_code", "")).strip() or actor.region_code
-    if kind not in references.LIST_KINDS:
-        raise AdminError(400, "bad_list_kind", "请选择名单类型")
-    if not roles.can(actor, "reference.import", region):
-        raise forbidden()
-    config = services(request).config
-    try:
-        outcome = await services(request).db.run(lambda s: references.import_list(
-            s, config, data, filename, actor=actor.username, list_kind=kind, region_code=region))
-    except RosterFileError as exc:
-        flash(request, "文件无法导入：" + exc.message, "error")
-        return redirect("/persons")
-    if outcome.errors:
-        shown = "；".join(f"第{n}行：{m}" for n, m in outcome.errors[:20])
-        flash(request, f"{len(outcome.errors)} 行有问题，整个文件未导入。{shown}", "error")
-    else:
-        flash(request, f"{references.LIST_KINDS[kind]}名单：新增 {outcome.added} 人，更新 {outcome.updated} 人")
     return redirect("/persons")
 
 
@@ -140,5 +123,4 @@ def routes() -> list[Route]:
         Route("/persons/import", person_import, methods=["POST"]),
         Route("/persons/bulk", persons_bulk, methods=["POST"]),
         Route("/persons/{person_id}", person_detail, methods=["GET"]),
-        Route("/references/import", reference_import, methods=["POST"]),
     ]

@@ -8,16 +8,16 @@ from datetime import timedelta
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from admin import audit
+from admin.audit import trail
 from admin.models import AuditEntry
 from core.timeutil import today
 
 
 def _seed_entries(batch_db):
     with batch_db.session() as s:
-        audit.record(s, actor="alice", action="batch.create", object_type="batch", object_id=1, region_code="410423")
-        audit.record(s, actor="bob", action="batch.create", object_type="batch", object_id=2, region_code="410482")
-        audit.record(s, actor="alice", action="line.delete", object_type="payment_line", object_id=7,
+        trail.record(s, actor="alice", action="batch.create", object_type="batch", object_id=1, region_code="410423")
+        trail.record(s, actor="bob", action="batch.create", object_type="batch", object_id=2, region_code="410482")
+        trail.record(s, actor="alice", action="line.delete", object_type="payment_line", object_id=7,
                      region_code="410423100001", before={"amount": "12.00"})
 
 

@@ -1,12 +1,13 @@
-"""Bulk actions with a confirmation step: batch lines (remove, mark for re-check) and persons
-(put on a reference list) — scoped like every other change, audited, Chinese formats."""
+"""Bulk actions on batch lines with a confirmation step (remove, mark for re-check) — scoped like
+every other change, audited; Chinese formats on the batch pages. (Persons put on a reference list
+in bulk: tests/admin/people/test_views.py.)"""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from admin.models import AuditEntry, Batch, PaymentLine, ReferenceEntry
-from tests.admin.test_app import seed_lines
+from admin.models import AuditEntry, Batch, PaymentLine
+from tests.admin.conftest import seed_lines
 
 
 def bulk(c, get_csrf, batch_id, action, ids, confirm=False):
@@ -64,40 +65,6 @@ def test_bulk_refused_outside_scope(user_client, seeded, config, batch_db, roste
     with batch_db.session() as s:
         assert s.execute(select(func.count(PaymentLine.id))).scalar_one() == 3
         assert all(not line.check_issues for line in s.execute(select(PaymentLine)).scalars())
-
-
-def test_persons_put_on_a_reference_list_with_confirmation(user_client, seeded, config, batch_db, roster, get_csrf):
-    seed_lines(config, batch_db, seeded, roster)
-    with batch_db.session() as s:
-        person_ids = [line.person_id for line in s.execute(select(PaymentLine).order_by(PaymentLine.line_no)).scalars()]
-    c = user_client("civil_op")
-    token = get_csrf(c, "/persons")
-    data = {"csrf_token": token, "action": "reference", "list_kind": "deceased", "note": "民政核查",
-            "person_id": [str(person_ids[0])]}
-    page = c.post("/persons/bulk", data=data)
-    assert "确认将 1 人加入死亡人员名单" in page.text and roster.make_id(1) not in page.text
-    r = c.post("/persons/bulk", data={**data, "confirm": "yes"}, follow_redirects=False)
-    assert r.status_code == 303
-    with batch_db.session() as s:
-        assert s.execute(select(func.count(ReferenceEntry.id))).scalar_one() == 1
-        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "reference.add")).scalar_one()
-        assert roster.make_id(1) not in str(entry.after)
-    # a clerk may not; another county's operator cannot reach these persons
-    clerk = user_client("clerk")
-    assert clerk.post("/persons/bulk", data={**data, "csrf_token": get_csrf(clerk, "/batches"),
-                                             "confirm": "yes"}).status_code == 403
-    with batch_db.session() as s:
-        from admin import operators
-
-        operators.create_operator(s, config, actor="t", username="far_op", name="测试员", role="department_operator",
-                                  region_code="410482", password="Passw0rd!Test", department_code="NY410423",
-                                  must_change_password=False)
-    far = user_client("far_op", "Passw0rd!Test")
-    r = far.post("/persons/bulk", data={**data, "csrf_token": get_csrf(far, "/batches"), "confirm": "yes",
-                                        "person_id": [str(person_ids[1])]})
-    assert r.status_code == 404
-    with batch_db.session() as s:
-        assert s.execute(select(func.count(ReferenceEntry.id))).scalar_one() == 1
 
 
 def test_chinese_formats_on_pages(user_client, seeded, config, batch_db, roster):

@@ -9,16 +9,14 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from admin import batches
+from admin.batches import imports
 from admin.models import AuditEntry, PaymentLine
 
 
 @pytest.fixture
 def background(monkeypatch):
-    from admin import views_batches
-
-    monkeypatch.setattr(views_batches, "BACKGROUND_IMPORT_BYTES", 0)
-    return views_batches
+    monkeypatch.setattr(imports, "BACKGROUND_IMPORT_BYTES", 0)
+    return imports
 
 
 def upload(c, get_csrf, batch_id, data):
@@ -73,7 +71,7 @@ def test_background_import_of_a_broken_file_explains(user_client, seeded, get_cs
 def test_progress_page_refreshes_itself_and_is_the_uploaders_only(user_client, seeded, config, get_csrf):
     clerk = user_client("clerk")
     clerk_id = seeded["users"]["clerk"]
-    batches.job_write(config, "job-1", {"batch_id": seeded["batch"], "operator_id": clerk_id, "filename": "a.csv",
+    imports.job_write(config, "job-1", {"batch_id": seeded["batch"], "operator_id": clerk_id, "filename": "a.csv",
                                         "state": "running", "phase": "writing", "done": 5000, "total": 20000,
                                         "started": time.time()})
     page = clerk.get(f"/batches/{seeded['batch']}/import-jobs/job-1")
@@ -101,9 +99,9 @@ def test_cleanup_removes_staged_imports_older_than_7_days(config, roster, capsys
     from cli import main
     from tests.conftest import TEST_SECRETS
 
-    old = batches.stage(config, 1, 1, "old.csv", [])
-    fresh = batches.stage(config, 1, 1, "fresh.csv", [])
-    batches.job_write(config, "oldjob", {"state": "running"})
+    old = imports.stage(config, 1, 1, "old.csv", [])
+    fresh = imports.stage(config, 1, 1, "fresh.csv", [])
+    imports.job_write(config, "oldjob", {"state": "running"})
     eight_days_ago = time.time() - 8 * 86400
     os.utime(config.data_dir / "staged-imports" / f"{old}.bin", (eight_days_ago, eight_days_ago))
     os.utime(config.data_dir / "import-jobs" / "oldjob.json", (eight_days_ago, eight_days_ago))
@@ -112,6 +110,6 @@ def test_cleanup_removes_staged_imports_older_than_7_days(config, roster, capsys
         monkeypatch.setenv(name, value)
     assert main(["admin", "cleanup"]) == 0
     assert "2 个" in capsys.readouterr().out
-    assert batches.load_staged(config, old, 1, 1) is None
-    assert batches.load_staged(config, fresh, 1, 1) is not None
-    assert batches.job_read(config, "oldjob") is None
+    assert imports.load_staged(config, old, 1, 1) is None
+    assert imports.load_staged(config, fresh, 1, 1) is not None
+    assert imports.job_read(config, "oldjob") is None

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from admin.rosters import RosterFileError, check_file, read_roster, template_xlsx
+from admin.batches.rosters import RosterFileError, check_file, read_roster, template_xlsx
 
 
 def codes(results, line_no):
@@ -115,7 +115,7 @@ def test_ten_megabytes_of_garbage_is_not_a_spreadsheet():
 
 
 def test_file_over_the_size_limit(monkeypatch):
-    from admin import rosters
+    from admin.batches import rosters
 
     monkeypatch.setattr(rosters, "MAX_FILE_BYTES", 1000)
     with pytest.raises(RosterFileError) as err:
