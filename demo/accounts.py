@@ -1,6 +1,6 @@
 """Demo operator accounts (one per role) and the clerk's sample roster file — demo mode only.
 
-The demo build (admin/demo_build.py) creates `ACCOUNTS` in the batch database with the shared
+The demo build (demo/build.py) creates `ACCOUNTS` in the batch database with the shared
 `DEMO_PASSWORD` and no forced password change, so a newcomer can log in to the back office at
 once (DESIGN.md "Demo mode"). They are listed by `yikatong demo accounts` / `demo people` and on
 the admin login page — only in demo mode, and only once a build has created them.
@@ -15,12 +15,28 @@ Deterministic: the same demo database gives the same file.
 from __future__ import annotations
 
 import io
+import re
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
+from random import Random
 from typing import Any
 
-from core import regions
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from sqlalchemy import select
+
+from admin.access import operators
+from admin.access.roles import ROLE_LABELS
+from admin.batches.rosters import COLUMNS
+from admin.fieldcrypt import cipher
+from admin.models import Batch, CardAccount, Department, PaymentLine, Person, Project, Region
+from core import personkey, regions
 from core.config import Config
+from core.db import Database
+from demo.data import COUNTY_BY_CODE, GROUP_BIRTH_YEARS
+from demo.marker import read_marker
+from demo.persons import make_card_number, make_id_number, make_name, random_birth
 
 __all__ = ["ACCOUNTS", "ACCOUNTS_SINCE_VERSION", "BAD_KINDS", "CLERK_TOWNSHIP", "COUNTY", "DEMO_PASSWORD",
            "DRAFT_POLICY", "DemoAccount", "RosterSample", "create_accounts", "demo_accounts", "roster_file"]
@@ -39,7 +55,7 @@ class DemoAccount:
     name: str
     role: str
     region_code: str
-    department: str | None = None   # key of demo_data.DEPARTMENTS (the county's department)
+    department: str | None = None   # key of demo.data.DEPARTMENTS (the county's department)
     unit: str = ""
     all_projects: bool = False      # department roles: every project of the department assigned
     note: str = ""                  # what the scope means, shown next to the region
@@ -77,14 +93,10 @@ def demo_accounts(config: Config) -> list[dict[str, str]]:
     Keys: username, name, role, role_label, region_code, scope, unit, password."""
     if not config.demo:
         return []
-    from admin.demo import read_marker
-
     marker = read_marker(config.data_dir)
     version = marker.get("version") if marker else None
     if not isinstance(version, int) or version < ACCOUNTS_SINCE_VERSION:
         return []
-    from admin.roles import ROLE_LABELS
-
     return [{"username": a.username, "name": a.name, "role": a.role, "role_label": ROLE_LABELS[a.role],
              "region_code": a.region_code, "scope": _scope_text(a), "unit": a.unit, "password": DEMO_PASSWORD}
             for a in ACCOUNTS]
@@ -92,11 +104,6 @@ def demo_accounts(config: Config) -> list[dict[str, str]]:
 
 def create_accounts(session: Any, config: Config) -> None:
     """Create the demo accounts (called by the demo build, inside its transaction)."""
-    from sqlalchemy import select
-
-    from admin import operators
-    from admin.models import Department, Project
-
     if not config.demo:  # pragma: no cover - the build refuses outside demo mode already
         raise ValueError("demo accounts exist only in demo mode")
     password_hash = operators.hash_password(DEMO_PASSWORD)  # one hash for every account
@@ -136,10 +143,6 @@ class RosterSample:
 
 
 def _draft_batch(session: Any) -> Any:
-    from sqlalchemy import select
-
-    from admin.models import Batch, Project
-
     return session.scalars(
         select(Batch).join(Project, Project.id == Batch.project_id)
         .where(Batch.state == "draft", Batch.region_code == COUNTY,
@@ -150,11 +153,6 @@ def _draft_batch(session: Any) -> Any:
 def _candidates(session: Any, config: Config, batch: Any, needed: int) -> list[tuple[str, str, str, str]]:
     """(name, ID number, active card number, village code) of registered people of the clerk's
     township with no line of this project and period yet (so they pass every check)."""
-    from sqlalchemy import select
-
-    from admin.fieldcrypt import cipher
-    from admin.models import Batch, CardAccount, PaymentLine, Person
-
     taken = set(session.scalars(
         select(PaymentLine.person_id).join(Batch, Batch.id == PaymentLine.batch_id)
         .where(Batch.project_id == batch.project_id, Batch.period == batch.period, Batch.state != "cancelled")))
@@ -179,15 +177,6 @@ def _candidates(session: Any, config: Config, batch: Any, needed: int) -> list[t
 def _newcomers(session: Any, config: Config, batch: Any, needed: int) -> list[tuple[str, str, str, str]]:
     """People not yet in the registry (new 低保 households of the township), when the registry has
     too few: valid ID numbers of 鲁山县, Luhn-valid cards, villages of the township. Deterministic."""
-    from random import Random
-
-    from sqlalchemy import select
-
-    from admin.demo_data import COUNTY_BY_CODE, GROUP_BIRTH_YEARS
-    from admin.demo_persons import make_card_number, make_id_number, make_name, random_birth
-    from admin.models import Person, Region
-    from core import personkey
-
     villages = list(session.scalars(select(Region.code).where(
         Region.level == "village", Region.code.startswith(CLERK_TOWNSHIP)).order_by(Region.code)))
     if not villages or needed <= 0:
@@ -225,14 +214,6 @@ def _wrong_luhn(number: str) -> str:
 def roster_file(config: Config, bad: int = len(BAD_KINDS), *, session: Any = None) -> RosterSample:
     """The sample roster for demo_clerk's draft batch (raises LookupError without demo data).
     `session`: a batch database session to read from (else the command opens one)."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from sqlalchemy import select
-
-    from admin.models import Region
-    from admin.rosters import COLUMNS
-    from core.db import Database
-
     if not config.demo:
         raise LookupError("示例花名册只在演示模式下提供（设置 YIKATONG_DEMO=1）")
     if session is None:
@@ -306,9 +287,6 @@ def roster_file(config: Config, bad: int = len(BAD_KINDS), *, session: Any = Non
 
 def _stable_xlsx(data: bytes) -> bytes:
     """openpyxl stamps the creation time into docProps/core.xml and the zip entries: fix both."""
-    import re
-    import zipfile
-
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:

@@ -3,7 +3,7 @@
 Each batch walks draft → submitted → publicity → approval → finance_check → bank → paid →
 published with step lengths in Chinese working days (core.workdays) inside the time limits of
 core.deadlines — a few overdue, a few returned once. Its state is where that walk stands on the
-demo's fixed "today" (demo_data.AS_OF); a handful are forced into a given state so every state
+demo's fixed "today" (demo.data.AS_OF); a handful are forced into a given state so every state
 is present whatever the size of the data.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from random import Random
 
-from admin.demo_data import AS_OF, YEARS, PolicySpec
+from demo.data import AS_OF, YEARS, PolicySpec
 from core.deadlines import Step, due_date
 from core.timeutil import SHANGHAI
 from core.workdays import add_workdays, is_workday

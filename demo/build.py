@@ -1,4 +1,4 @@
-"""The demo data build behind `yikatong demo` (admin/demo.py holds the command line).
+"""The demo data build behind `yikatong demo` (demo/cli.py holds the command line).
 
 Builds a complete, deterministic batch database for demo mode (DESIGN.md "Demo mode"): three
 real counties with their townships and invented villages, departments, 21 real subsidy
@@ -6,8 +6,9 @@ policies per year 2021–2026 with standards, documents and change history, one 
 policy entry, batches in every workflow state with working-day timelines, people with valid
 ID numbers (incl. historical region codes) and Luhn-valid cards, N payment lines (about 2 %
 failed with the bank's reason, most re-issued), outbox entries and a few audit entries — plus
-the fixed sample people (admin/demo_samples.py) that demo mode shows on the home page and one
-operator account per role (admin/demo_accounts.py) to try the back office with.
+the fixed sample people (demo/samples.py, written once to `<data dir>/demo_people.json` for
+everyone to read through demo/people.py) that demo mode shows on the home page, and one
+operator account per role (demo/accounts.py) to try the back office with.
 
 The same seed always gives the same people, numbers and lines (`random.Random(seed)`, a fixed
 "today"); only encryption nonces and the audit timestamps differ between builds.
@@ -28,41 +29,15 @@ from pathlib import Path
 from random import Random
 from typing import Any, Callable
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
 
-from admin import audit, demo_accounts, outbox
-from admin.demo_batches import EVENT_TEXT, Slot, plan_timeline, slots_for
-from admin.demo_data import (
-    AS_OF,
-    COUNTIES,
-    COUNTY_BY_CODE,
-    DEPARTMENTS,
-    FAILURE_RATE,
-    FAILURE_WEIGHTS,
-    FAILURES,
-    GROUP_BIRTH_YEARS,
-    POLICIES,
-    POLICY_BY_KEY,
-    YEARS,
-    PolicySpec,
-)
-from admin.demo_persons import (
-    Card,
-    GenPerson,
-    Village,
-    id_prefix,
-    make_cards,
-    make_id_number,
-    make_name,
-    make_phone,
-    random_birth,
-    villages_for,
-)
-from admin.demo import MARKER_FILE, DemoError, read_marker
-from admin.demo_samples import SamplePerson, public_view, sample_people
+from admin import outbox
+from admin.audit import trail
 from admin.fieldcrypt import cipher
 from admin.models import (
     Base,
@@ -81,13 +56,46 @@ from core import migrate, personkey, regions
 from core.config import Config
 from core.db import Database
 from core.deadlines import due_date
-from core.demo_people import DEMO_PEOPLE_FILE, write_demo_people
 from core.timeutil import SHANGHAI
 from core.workdays import add_workdays
+from demo import accounts
+from demo.batches import EVENT_TEXT, Slot, plan_timeline, slots_for
+from demo.data import (
+    AS_OF,
+    COUNTIES,
+    COUNTY_BY_CODE,
+    DEPARTMENTS,
+    FAILURE_RATE,
+    FAILURE_WEIGHTS,
+    FAILURES,
+    GROUP_BIRTH_YEARS,
+    POLICIES,
+    POLICY_BY_KEY,
+    YEARS,
+    PolicySpec,
+)
+from demo.marker import MARKER_FILE, read_marker
+from demo.people import DEMO_PEOPLE_FILE, write_demo_people
+from demo.persons import (
+    Card,
+    GenPerson,
+    Village,
+    id_prefix,
+    make_cards,
+    make_id_number,
+    make_name,
+    make_phone,
+    random_birth,
+    villages_for,
+)
+from demo.samples import SamplePerson, public_view, sample_people
 
-__all__ = ["GENERATOR_VERSION", "BuildReport", "DemoError", "build", "build_if_changed", "is_current"]
+__all__ = ["DEFAULT_LINES", "DEFAULT_SEED", "GENERATOR_VERSION", "BuildReport", "DemoError", "build",
+           "build_if_changed", "is_current"]
 
-GENERATOR_VERSION = 2  # 2: demo operator accounts (admin/demo_accounts.py)
+DEFAULT_LINES = 20000
+DEFAULT_SEED = 20260101
+GENERATOR_VERSION = 2  # 2: demo operator accounts (demo/accounts.py)
 CHUNK = 5000
 CENT = Decimal("0.01")
 TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
@@ -103,6 +111,10 @@ FORCED: tuple[tuple[str, str, str], ...] = (
     ("530128", "CXYL", "finance_check"),
     ("500241", "NCDB", "returned"),
 )
+
+
+class DemoError(Exception):
+    """The demo build cannot run (message in Chinese)."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +205,7 @@ def build(config: Config, lines: int, seed: int, *, progress: bool = False) -> B
                     conn.exec_driver_sql("PRAGMA cache_size=-65536")
                 _Writer(conn, config, plan, advance).write()
                 _emit_and_audit(session, plan)
-                demo_accounts.create_accounts(session, config)
+                accounts.create_accounts(session, config)
             if not db.is_sqlite:
                 _fix_sequences(db)
     finally:
@@ -805,13 +817,13 @@ def _emit_and_audit(session: Session, plan: _Plan) -> None:
     for slot in plan.slots:
         if slot.state in ("publicity", "paid", "published"):
             outbox.emit(session, "batch", slot.id)
-    audit.record(session, actor="system", action="demo.build", object_type="database", object_id="batch",
+    trail.record(session, actor="system", action="demo.build", object_type="database", object_id="batch",
                  after={"seed": plan.seed, "lines": plan.line_total, "version": GENERATOR_VERSION})
     for slot in plan.slots:
         if slot.forced or slot.cancelled:
             previous = slot.events[-1][0]
             role, _comment = EVENT_TEXT[(previous, slot.state)]
-            audit.record(session, actor=f"{slot.county}.{slot.policy.dept.lower()}.{role}",
+            trail.record(session, actor=f"{slot.county}.{slot.policy.dept.lower()}.{role}",
                          action=f"batch.{slot.state}", object_type="batch", object_id=slot.id,
                          region_code=slot.county, before={"state": previous}, after={"state": slot.state})
     session.flush()
@@ -830,9 +842,6 @@ class _progress:
     def __enter__(self) -> Callable[[int], None]:
         if not self.enabled:
             return lambda n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         self.bar = Progress(TextColumn("生成演示数据"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=Console(stderr=True))
         self.bar.start()

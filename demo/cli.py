@@ -1,15 +1,10 @@
-"""Demo data: `yikatong demo --lines N --seed S [--if-changed]`, `yikatong demo people [--json]`,
-`yikatong demo accounts [--json]` and `yikatong demo roster-file PATH [--bad N]`.
+"""Demo data on the command line: `yikatong demo --lines N --seed S [--if-changed]`, `yikatong demo
+people [--json]`, `yikatong demo accounts [--json]` and `yikatong demo roster-file PATH [--bad N]`.
 
-Demo mode only (DESIGN.md "Demo mode"). The build itself is in admin/demo_build.py (imported
-only when a build runs, so every other `yikatong` command starts fast); the fixed sample people
-in admin/demo_samples.py; the demo operator accounts and the clerk's sample roster in
-admin/demo_accounts.py; the tables behind the data in admin/demo_data.py. See docs/demo.md.
-
-- `build(config, lines, seed)` rebuilds the batch database with N payment lines;
-  `build_if_changed(...)` skips when `<data dir>/demo.json` says the same data is built.
-- `demo_people(config)` lists the sample people (from the seed in the marker, without opening
-  the batch database); the public side reads the same list with core.demo_people.
+Demo mode only (DESIGN.md "Demo mode"). The build itself is in demo/build.py; the fixed sample
+people in demo/samples.py (read back through demo/people.py); the demo operator accounts and the
+clerk's sample roster in demo/accounts.py; the tables behind the data in demo/data.py. See
+docs/demo.md.
 """
 
 from __future__ import annotations
@@ -18,64 +13,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from core.config import Config
+from rich.console import Console
+from rich.table import Table
 
-if TYPE_CHECKING:
-    from admin.demo_build import BuildReport
+from core.config import load_config
+from core.errors import CommandError
+from demo.accounts import BAD_KINDS, demo_accounts, roster_file
+from demo.build import DEFAULT_LINES, DEFAULT_SEED, DemoError, build, build_if_changed
+from demo.people import demo_people
 
-__all__ = ["DEFAULT_LINES", "DEFAULT_SEED", "MARKER_FILE", "DemoError", "build", "build_if_changed",
-           "demo_people", "read_marker", "register_cli"]
-
-MARKER_FILE = "demo.json"
-DEFAULT_LINES = 20000
-DEFAULT_SEED = 20260101
+__all__ = ["register"]
 
 
-class DemoError(Exception):
-    """The demo build cannot run (message in Chinese)."""
-
-
-def read_marker(data_dir: Path) -> dict[str, Any] | None:
-    """What the last build wrote to `<data dir>/demo.json` (lines, seed, version, database)."""
-    try:
-        data = json.loads((Path(data_dir) / MARKER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def build(config: Config, lines: int, seed: int, *, progress: bool = False) -> BuildReport:
-    from admin import demo_build
-
-    return demo_build.build(config, lines, seed, progress=progress)
-
-
-def build_if_changed(config: Config, lines: int, seed: int, *, progress: bool = False) -> BuildReport:
-    from admin import demo_build
-
-    return demo_build.build_if_changed(config, lines, seed, progress=progress)
-
-
-def demo_people(config: Config) -> list[dict[str, str]]:
-    """The sample people of the built demo data (empty outside demo mode or before a build).
-
-    Keys: key, id_number, name, card_number, card_last4, region, shows (Chinese)."""
-    if not config.demo:
-        return []
-    marker = read_marker(config.data_dir)
-    if marker is None or not isinstance(marker.get("seed"), int):
-        return []
-    from admin.demo_samples import public_view, sample_people
-
-    return public_view(sample_people(marker["seed"]))
-
-
-# --- command line -----------------------------------------------------------------------------
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="build demo data into the batch database (demo mode only)",
                             description="生成演示数据（会清空批次数据库；仅限演示模式 YIKATONG_DEMO=1）。")
     parser.add_argument("--lines", type=int, default=DEFAULT_LINES,
@@ -100,21 +51,13 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     roster.set_defaults(handler=_roster_command)
 
 
-def _command_error(message: str) -> Exception:
-    from cli import CommandError
-
-    return CommandError(message)
-
-
 def _build_command(args: argparse.Namespace) -> int:
-    from cli import load_config
-
     config = load_config()
     run = build_if_changed if args.if_changed else build
     try:
         report = run(config, args.lines, args.seed, progress=sys.stderr.isatty())
     except DemoError as exc:
-        raise _command_error(str(exc)) from None
+        raise CommandError(str(exc)) from None
     if report.skipped:
         print(f"演示数据已是最新（{args.lines} 条发放明细，种子 {args.seed}），跳过生成。")
         return 0
@@ -126,20 +69,15 @@ def _build_command(args: argparse.Namespace) -> int:
 
 
 def _people_command(args: argparse.Namespace) -> int:
-    from cli import load_config
-
     config = load_config()
     if not config.demo:
-        raise _command_error("示例人员只在演示模式下提供（设置 YIKATONG_DEMO=1）")
+        raise CommandError("示例人员只在演示模式下提供（设置 YIKATONG_DEMO=1）")
     people = demo_people(config)
     if not people:
-        raise _command_error("尚未生成演示数据，请先运行 yikatong demo")
+        raise CommandError("尚未生成演示数据，请先运行 yikatong demo")
     if args.json:
         print(json.dumps(people, ensure_ascii=False, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title="演示人员（仅演示模式）", show_lines=True)
     for column in ("身份证号", "姓名", "社保卡号"):
         table.add_column(column, no_wrap=True)
@@ -149,8 +87,6 @@ def _people_command(args: argparse.Namespace) -> int:
         table.add_row(p["id_number"], p["name"], p["card_number"], p["region"], p["shows"])
     console = Console()
     console.print(table)
-    from admin.demo_accounts import demo_accounts
-
     accounts = demo_accounts(config)
     if accounts:
         console.print(_accounts_table(accounts))
@@ -160,9 +96,7 @@ def _people_command(args: argparse.Namespace) -> int:
 ACCOUNTS_TITLE = "演示账号（内部管理端 http://127.0.0.1:8001）"
 
 
-def _accounts_table(accounts: list[dict[str, str]]) -> Any:
-    from rich.table import Table
-
+def _accounts_table(accounts: list[dict[str, str]]) -> Table:
     table = Table(title=ACCOUNTS_TITLE, show_lines=True)
     for column in ("用户名", "姓名", "角色"):
         table.add_column(column, no_wrap=True)
@@ -174,37 +108,27 @@ def _accounts_table(accounts: list[dict[str, str]]) -> Any:
 
 
 def _accounts_command(args: argparse.Namespace) -> int:
-    from cli import load_config
-
-    from admin.demo_accounts import demo_accounts
-
     config = load_config()
     if not config.demo:
-        raise _command_error("演示账号只在演示模式下提供（设置 YIKATONG_DEMO=1）")
+        raise CommandError("演示账号只在演示模式下提供（设置 YIKATONG_DEMO=1）")
     accounts = demo_accounts(config)
     if not accounts:
-        raise _command_error("尚未生成演示数据（或数据版本过旧），请先运行 yikatong demo")
+        raise CommandError("尚未生成演示数据（或数据版本过旧），请先运行 yikatong demo")
     if args.json:
         print(json.dumps(accounts, ensure_ascii=False, indent=2))
         return 0
-    from rich.console import Console
-
     Console().print(_accounts_table(accounts))
     return 0
 
 
 def _roster_command(args: argparse.Namespace) -> int:
-    from cli import load_config
-
-    from admin.demo_accounts import BAD_KINDS, roster_file
-
     config = load_config()
     if args.bad < 0:
-        raise _command_error("--bad 不能为负数")
+        raise CommandError("--bad 不能为负数")
     try:
         sample = roster_file(config, args.bad)
     except LookupError as exc:
-        raise _command_error(str(exc)) from None
+        raise CommandError(str(exc)) from None
     Path(args.path).write_bytes(sample.data)
     labels = dict(BAD_KINDS)
     print(f"已写入 {args.path}：批次 {sample.batch_code}（{sample.batch_title}），{sample.valid} 行正确，"

@@ -1,4 +1,4 @@
-"""Fixed tables behind the demo data generator (admin/demo.py): counties, departments, the
+"""Fixed tables behind the demo data generator (demo/build.py): counties, departments, the
 policy catalogue with realistic standards and documents, names, banks and bank failure reasons.
 
 Everything here is plain data; the generator decides who gets what from a seeded RNG.

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from random import Random
 
-from admin.demo_data import (
+from core import regions
+from core.validation import id_check_digit, luhn_check_digit
+from demo.data import (
     BANKS,
     COMPOUND_SURNAMES,
     GIVEN_FEMALE,
@@ -22,8 +24,6 @@ from admin.demo_data import (
     VILLAGE_WORDS,
     County,
 )
-from core import regions
-from core.validation import id_check_digit, luhn_check_digit
 
 
 @dataclass(frozen=True, slots=True)

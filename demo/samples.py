@@ -1,8 +1,9 @@
 """The fixed sample people of demo mode (documented in docs/demo.md).
 
 Their names, birth dates, villages, projects and cases are fixed; their ID and card numbers
-depend only on the seed, so `sample_people(seed)` gives the same people without opening the
-batch database (the portal's home page lists them from `<data dir>/demo_people.json`).
+depend only on the seed. The demo build computes them here (`sample_people(seed)`) and writes
+`public_view(...)` of them once to `<data dir>/demo_people.json`; everyone else reads that file
+(demo/people.py).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 from datetime import date
 from random import Random
 
-from admin.demo_data import BANKS
-from admin.demo_persons import make_card_number
+from core import regions
 from core.validation import id_check_digit
+from demo.data import BANKS
+from demo.persons import make_card_number
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,6 @@ def sample_people(seed: int) -> list[SamplePerson]:
 
 def public_view(people: list[SamplePerson]) -> list[dict[str, str]]:
     """What demo mode shows of them (home page, kiosk start screen, `yikatong demo people`)."""
-    from core import regions
-
     return [
         {
             "key": p.spec.key,

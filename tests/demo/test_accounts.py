@@ -13,13 +13,13 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 import cli
-from admin import demo
-from admin.app import create_admin_app
-from admin.demo_accounts import ACCOUNTS, BAD_KINDS, CLERK_TOWNSHIP, DEMO_PASSWORD, demo_accounts, roster_file
+from admin.access.roles import ROLE_LABELS
 from admin.models import Batch, Operator
-from admin.roles import ROLE_LABELS
+from cli.apps import admin_app
 from core.config import Config
 from core.db import Database
+from demo.accounts import ACCOUNTS, BAD_KINDS, CLERK_TOWNSHIP, DEMO_PASSWORD, demo_accounts, roster_file
+from demo.build import build
 from tests.conftest import TEST_SECRETS, _fresh_url
 
 N = 600
@@ -38,13 +38,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
     tmp = tmp_path_factory.mktemp("demoaccounts")
     url, cleanup = _fresh_url(tmp, "demoacc")
     config = _config(tmp / "data", url, f"sqlite:///{tmp / 'public.sqlite3'}")
-    demo.build(config, N, SEED)
+    build(config, N, SEED)
     yield config
     cleanup()  # type: ignore[operator]
 
 
 def _client(config: Config) -> TestClient:
-    return TestClient(create_admin_app(config))
+    return TestClient(admin_app(config))
 
 
 def _token(client: TestClient, path: str) -> str:

@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import select
 
 import cli
-from admin import audit, demo, demo_build
-from admin.demo_data import AS_OF, FAILURES
+from admin.audit import trail
 from admin.fieldcrypt import cipher
 from admin.models import (
     AuditEntry,
@@ -32,8 +31,10 @@ from admin.models import (
 from core import personkey, workdays
 from core.config import Config
 from core.db import Database
-from core.demo_people import load_demo_people
 from core.validation import check_card_number, check_id_number, check_name, parse_id_number
+from demo.build import GENERATOR_VERSION, build
+from demo.data import AS_OF, FAILURES
+from demo.people import demo_people, load_demo_people
 from tests.conftest import TEST_SECRETS, _fresh_url
 
 N = 3000
@@ -54,7 +55,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Da
     tmp = tmp_path_factory.mktemp("demo")
     url, cleanup = _fresh_url(tmp, "demobatch")
     config = _config(tmp / "data", url, f"sqlite:///{tmp / 'public.sqlite3'}")
-    report = demo.build(config, N, SEED)
+    report = build(config, N, SEED)
     assert report.lines == N
     db = Database(url)
     yield config, db
@@ -194,7 +195,7 @@ def test_regions_departments_outbox_and_audit(built: tuple[Config, Database]) ->
         person_villages = set(s.scalars(select(Person.region_code)))
         outbox = Counter(s.scalars(select(OutboxEntry.topic)))
         n_public = len(list(s.scalars(select(Batch.id).where(Batch.state.in_(["publicity", "paid", "published"])))))
-        assert audit.verify_chain(s) is None
+        assert trail.verify_chain(s) is None
         assert s.scalar(select(AuditEntry.id).limit(1)) is not None
     assert villages and all(len(v.code) == 12 and v.parent_code in townships for v in villages)
     assert all(v.name.endswith(("村", "社区")) for v in villages)
@@ -225,7 +226,7 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path: Path) -> None:
         url, cleanup = _fresh_url(tmp_path, f"det{n}")
         try:
             config = _config(tmp_path / f"d{n}", url, f"sqlite:///{tmp_path / f'p{n}.sqlite3'}")
-            demo.build(config, 600, seed)
+            build(config, 600, seed)
             results.append(_fingerprint(config))
         finally:
             cleanup()  # type: ignore[operator]
@@ -236,7 +237,7 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path: Path) -> None:
 def _sample_records(config: Config, db: Database) -> dict[str, dict]:
     out: dict[str, dict] = {}
     with db.session() as s:
-        for entry in demo.demo_people(config):
+        for entry in demo_people(config):
             key = personkey.person_key(config.hmac_key, entry["id_number"])
             person = s.scalars(select(Person).where(Person.person_key == key)).one()
             rows = s.execute(
@@ -312,7 +313,7 @@ def test_cli_builds_skips_when_unchanged_and_prints_the_people(
     assert cli.main(["demo", "--lines", "500", "--seed", "3", "--if-changed"]) == 0
     assert "500 条发放明细" in capsys.readouterr().out
     marker = json.loads((data_dir / "demo.json").read_text(encoding="utf-8"))
-    assert (marker["lines"], marker["seed"], marker["version"]) == (500, 3, demo_build.GENERATOR_VERSION)
+    assert (marker["lines"], marker["seed"], marker["version"]) == (500, 3, GENERATOR_VERSION)
 
     assert cli.main(["demo", "--lines", "500", "--seed", "3", "--if-changed"]) == 0
     assert "跳过" in capsys.readouterr().out
@@ -326,7 +327,7 @@ def test_cli_builds_skips_when_unchanged_and_prints_the_people(
 
     assert cli.main(["demo", "people", "--json"]) == 0
     people = json.loads(capsys.readouterr().out)
-    assert people == demo.demo_people(config) == load_demo_people(data_dir)
+    assert people == demo_people(config) == load_demo_people(data_dir)
     assert len(people) == 6
     for entry in people:
         assert {"id_number", "name", "card_number", "card_last4", "shows"} <= set(entry)
@@ -337,11 +338,3 @@ def test_cli_builds_skips_when_unchanged_and_prints_the_people(
 
     assert cli.main(["demo", "--lines", "520", "--seed", "3", "--if-changed"]) == 0  # changed: rebuilt
     assert "520 条发放明细" in capsys.readouterr().out
-
-
-def test_demo_people_loader_tolerates_a_missing_or_broken_file(tmp_path: Path) -> None:
-    assert load_demo_people(tmp_path) == []
-    (tmp_path / "demo_people.json").write_text("{broken", encoding="utf-8")
-    assert load_demo_people(tmp_path) == []
-    (tmp_path / "demo_people.json").write_text(json.dumps([{"name": "x"}, 3]), encoding="utf-8")
-    assert load_demo_people(tmp_path) == []
