@@ -1,31 +1,27 @@
 """`yikatong` — one command line for every operator task.
 
-Each feature package contributes its sub-commands through a `register(subparsers)` function
-in its own `cli.py` module; this module only assembles them and turns expected failures
-into a clear message and exit code 2 (never a traceback).
+Each package contributes its sub-commands through a `register(subparsers)` function in its own
+`cli.py` module (demo mode's through demo/cli.py); this module only assembles them and turns
+expected failures (`core.errors.CommandError`, `core.config.ConfigError`) into a clear message
+and exit code 2 (never a traceback). The apps themselves are assembled in cli/apps.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
-from core.config import Config, ConfigError
+from admin import cli as admin_cli
+from bot import cli as bot_cli
+from cli import serve
+from core.config import ConfigError, load_config
+from core.errors import CommandError
+from demo import cli as demo_cli
+from indexer import cli as indexer_cli
+from portal import cli as portal_cli
 
-
-class CommandError(Exception):
-    """An expected failure of a command: printed as is, exit code 2."""
-
-
-def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from admin import cli as admin_cli
-    from bot import cli as bot_cli
-    from cli import serve
-    from indexer import cli as indexer_cli
-    from portal import cli as portal_cli
-
-    return [serve.register, portal_cli.register, admin_cli.register, indexer_cli.register, bot_cli.register]
+__all__ = ["CommandError", "build_parser", "load_config", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="惠民惠农财政补贴资金“一卡通”公开查询服务 — operator command line.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in _registrars():
-        register(sub)
+    serve.register(sub)
+    portal_cli.register(sub)
+    demo_cli.register(sub)
+    serve.register_admin_serve(admin_cli.register(sub))
+    indexer_cli.register(sub)
+    bot_cli.register(sub)
     return parser
-
-
-def load_config(require_secrets: bool = True) -> Config:
-    return Config.from_env(require_secrets=require_secrets)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

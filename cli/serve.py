@@ -1,13 +1,23 @@
-"""`yikatong serve`: the public app (portal, JSON API, kiosk, /wechat), optionally with admin.
+"""`yikatong serve`: the public app (portal, JSON API, kiosk, /wechat), optionally with admin;
+`yikatong admin serve`: the admin app alone.
 
-Lives in cli/ (not portal/) because `--with-admin` starts the internal app too, and the
-public packages may not import admin/.
+Lives in cli/ (not portal/ or admin/) because serving means assembling the apps (cli/apps.py:
+demo mode attaches its pages there), and `--with-admin` starts the internal app too, which the
+public packages may not import.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+
+import uvicorn
+
+from admin.batches.imports import cleanup_staged
+from cli.apps import admin_app
+from core import migrate
+from core.config import load_config
+from portal.app import create_app
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,12 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(handler=_serve)
 
 
+def register_admin_serve(admin_actions: argparse._SubParsersAction) -> None:
+    """`yikatong admin serve`, beside the other `yikatong admin` actions (admin/cli.py)."""
+    serve = admin_actions.add_parser("serve", help="启动内部管理端（默认 http://127.0.0.1:8001）")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8001)
+    serve.set_defaults(handler=_admin_serve)
+
+
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from cli import load_config
-    from core import migrate
-
     config = load_config()  # fails early, with a clear message, on missing secrets
     migrate.upgrade(config.public_database_url, "public")
     if not args.with_admin:
@@ -34,13 +47,10 @@ def _serve(args: argparse.Namespace) -> int:
                     workers=args.workers, proxy_headers=True, log_level="info")
         return 0
 
-    from admin.app import create_admin_app
-    from portal.app import create_app
-
     migrate.upgrade(config.batch_database_url, "batch")
     servers = [
         uvicorn.Server(uvicorn.Config(create_app(config), host=args.host, port=args.port, log_level="info")),
-        uvicorn.Server(uvicorn.Config(create_admin_app(config), host=args.host, port=args.admin_port,
+        uvicorn.Server(uvicorn.Config(admin_app(config), host=args.host, port=args.admin_port,
                                       log_level="info")),
     ]
     print(f"公开门户 http://{args.host}:{args.port}/   内部管理 http://{args.host}:{args.admin_port}/")
@@ -49,4 +59,15 @@ def _serve(args: argparse.Namespace) -> int:
         await asyncio.gather(*(server.serve() for server in servers))
 
     asyncio.run(run_all())
+    return 0
+
+
+def _admin_serve(args: argparse.Namespace) -> int:
+    config = load_config()
+    migrate.upgrade(config.batch_database_url, "batch")
+    removed = cleanup_staged(config)
+    if removed:
+        print(f"已清理放弃超过7天的暂存导入 {removed} 个")
+    print(f"内部管理端 http://{args.host}:{args.port}/（仅限内网访问）")
+    uvicorn.run(admin_app(config), host=args.host, port=args.port, log_level="info")
     return 0

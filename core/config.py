@@ -225,3 +225,8 @@ def demo_secrets(data_dir: Path) -> dict[str, str]:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     return stored
+
+
+def load_config(require_secrets: bool = True) -> Config:
+    """The configuration from the environment (and `.env`), as every command reads it."""
+    return Config.from_env(require_secrets=require_secrets)
