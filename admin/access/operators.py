@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import string
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Sequence
 
 from argon2 import PasswordHasher
@@ -215,7 +216,7 @@ def authenticate(session: Session, username: str, password: str) -> LoginResult:
     operator = session.execute(select(Operator).where(Operator.username == username.strip())).scalar_one_or_none()
     if operator is None or not operator.active:
         try:  # same work as a real check, so timing does not reveal which usernames exist
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
         except VerificationError:
             pass
         return LoginResult(None, generic)
@@ -244,7 +245,11 @@ def authenticate(session: Session, username: str, password: str) -> LoginResult:
     return LoginResult(operator, None)
 
 
-_DUMMY_HASH = _hasher.hash("dummy-password-for-timing")
+@cache
+def _dummy_hash() -> str:
+    """A hash to check unknown usernames against; made on first use, not when the module is
+    imported (every `yikatong` command imports it)."""
+    return _hasher.hash("dummy-password-for-timing")
 
 
 def change_password(session: Session, operator: Operator, old: str, new: str) -> None:
