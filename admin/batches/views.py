@@ -1,4 +1,8 @@
-"""Batches (批次) and roster pages: list, create, detail with lines, entry, import, fixes, exports."""
+"""Batches (批次) and roster pages: list, create, detail with lines, entry, import, fixes, exports.
+
+`load_batch` is how every batch page (and the background import, admin/batches/imports.py)
+loads a batch: inside the operator's scope, with the action checked by admin/access/roles.py.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ from starlette.routing import Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
-from admin.access.roles import scope_region_for
 from admin.batches import imports, rosters, service
 from admin.batches.rosters import COLUMNS, RosterFileError
 from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Project, Region
@@ -205,7 +208,7 @@ async def line_add(request: Request) -> Response:
     def add(session: Any) -> Any:
         batch = load_batch(session, actor, batch_id, "line.edit")
         line, result = service.add_line(session, config, batch, values, actor=actor.username,
-                                        scope_region=scope_region_for(actor))
+                                        scope_region=roles.scope_region_for(actor))
         return result
 
     result = await services(request).db.run(add)
@@ -250,7 +253,7 @@ async def line_update(request: Request) -> Response:
     def update(session: Any) -> Any:
         line = _load_line(session, actor, batch_id, line_id, "line.edit")
         return service.update_line(session, config, line, values, actor=actor.username,
-                                   scope_region=scope_region_for(actor))
+                                   scope_region=roles.scope_region_for(actor))
 
     result = await services(request).db.run(update)
     if not result.ok:
@@ -352,7 +355,7 @@ async def roster_import(request: Request) -> Response:
     def run(session: Any) -> Any:
         batch = load_batch(session, actor, batch_id, "roster.import")
         return service.import_roster(session, config, batch, data, filename, actor=actor.username,
-                                     scope_region=scope_region_for(actor))
+                                     scope_region=roles.scope_region_for(actor))
 
     try:
         outcome = await services(request).db.run(run)
@@ -408,7 +411,7 @@ async def _staged(request: Request, actor: roles.Actor) -> tuple[int, str, str, 
 def _recheck(session: Any, request: Request, actor: roles.Actor, batch_id: int, rows: list[Any]) -> list[Any]:
     batch = load_batch(session, actor, batch_id, "roster.import")
     results, _ = service.check_rows(session, services(request).config, batch, rows,
-                                    scope_region=scope_region_for(actor))
+                                    scope_region=roles.scope_region_for(actor))
     return results
 
 
@@ -491,7 +494,7 @@ async def staged_commit(request: Request) -> Response:
     def run(session: Any) -> Any:
         batch = load_batch(session, actor, batch_id, "roster.import")
         return service.import_rows(session, config, batch, rows, actor=actor.username,
-                                   scope_region=scope_region_for(actor), source=filename)
+                                   scope_region=roles.scope_region_for(actor), source=filename)
 
     outcome = await services(request).db.run(run)
     if not outcome.ok:
