@@ -279,7 +279,7 @@ class WorkflowEvent(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained audit trail (see admin/audit.py)."""
+    """Append-only, hash-chained audit trail (see admin/audit/trail.py)."""
 
     __tablename__ = "audit_entries"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
 from admin import cli as admin_cli
 from bot import cli as bot_cli
 from cli import serve
 from core.config import ConfigError, load_config
 from core.errors import CommandError
+from demo import cli as demo_cli
 from indexer import cli as indexer_cli
 from portal import cli as portal_cli
 
 __all__ = ["CommandError", "build_parser", "load_config", "main"]
-
-REGISTRARS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    serve.register, portal_cli.register, admin_cli.register, indexer_cli.register, bot_cli.register,
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="惠民惠农财政补贴资金“一卡通”公开查询服务 — operator command line.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in REGISTRARS:
-        register(sub)
+    serve.register(sub)
+    portal_cli.register(sub)
+    demo_cli.register(sub)
+    serve.register_admin_serve(admin_cli.register(sub))
+    indexer_cli.register(sub)
+    bot_cli.register(sub)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""`yikatong serve`: the public app (portal, JSON API, kiosk, /wechat), optionally with admin.
+"""`yikatong serve`: the public app (portal, JSON API, kiosk, /wechat), optionally with admin;
+`yikatong admin serve`: the admin app alone.
 
 Lives in cli/ (not portal/) because the apps are assembled in :mod:`cli.apps` and
 `--with-admin` starts the internal app too; the public packages may not import admin/.
@@ -11,8 +12,8 @@ import asyncio
 
 import uvicorn
 
-from admin.app import create_admin_app
-from cli.apps import public_app
+from admin.batches.imports import cleanup_staged
+from cli.apps import admin_app, public_app
 from core import migrate
 from core.config import load_config
 
@@ -28,6 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(handler=_serve)
 
 
+def register_admin_serve(admin_actions: argparse._SubParsersAction) -> None:
+    """`yikatong admin serve`, beside the other `yikatong admin` actions (admin/cli.py)."""
+    serve = admin_actions.add_parser("serve", help="启动内部管理端（默认 http://127.0.0.1:8001）")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8001)
+    serve.set_defaults(handler=_admin_serve)
+
+
 def _serve(args: argparse.Namespace) -> int:
     config = load_config()  # fails early, with a clear message, on missing secrets
     migrate.upgrade(config.public_database_url, "public")
@@ -39,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
     migrate.upgrade(config.batch_database_url, "batch")
     servers = [
         uvicorn.Server(uvicorn.Config(public_app(config), host=args.host, port=args.port, log_level="info")),
-        uvicorn.Server(uvicorn.Config(create_admin_app(config), host=args.host, port=args.admin_port,
+        uvicorn.Server(uvicorn.Config(admin_app(config), host=args.host, port=args.admin_port,
                                       log_level="info")),
     ]
     print(f"公开门户 http://{args.host}:{args.port}/   内部管理 http://{args.host}:{args.admin_port}/")
@@ -48,4 +57,15 @@ def _serve(args: argparse.Namespace) -> int:
         await asyncio.gather(*(server.serve() for server in servers))
 
     asyncio.run(run_all())
+    return 0
+
+
+def _admin_serve(args: argparse.Namespace) -> int:
+    config = load_config()
+    migrate.upgrade(config.batch_database_url, "batch")
+    removed = cleanup_staged(config)
+    if removed:
+        print(f"已清理放弃超过7天的暂存导入 {removed} 个")
+    print(f"内部管理端 http://{args.host}:{args.port}/（仅限内网访问）")
+    uvicorn.run(admin_app(config), host=args.host, port=args.port, log_level="info")
     return 0

@@ -4,7 +4,7 @@
 
 1. demo build of N payment lines into SQLite (lines/s, database size);
 2. `yikatong index rebuild` of that database (documents/s per index);
-3. roster file check of 100,000 lines (admin/rosters.py);
+3. roster file check of 100,000 lines (admin/batches/rosters.py);
 4. search latency on the rebuilt `disclosures` index, per query class, with the facets the
    portal asks for (one client, p50/p95);
 5. locust: the citizen scenario against `yikatong serve` (1 worker) and the same users against a
@@ -90,7 +90,7 @@ def bench_demo_and_index(lines: int, env: dict[str, str], data_dir: Path) -> lis
 
 
 def bench_roster(tmp: Path) -> list[str]:
-    from admin.rosters import check_file
+    from admin.batches.rosters import check_file
     from core.validation import id_check_digit, luhn_check_digit
 
     from datetime import date, timedelta

@@ -86,7 +86,7 @@ VILLAGES = {"410423100001": "王庄村", "410423100002": "李湾村", "410423101
 @pytest.fixture
 def seeded(batch_db, config) -> dict[str, Any]:
     """Regions, two departments, a published policy with a project, a draft batch, operators of every role."""
-    from admin import operators
+    from admin.access import operators
     from admin.models import Batch, Department, Policy, Project, Region
 
     with batch_db.session() as s:
@@ -151,7 +151,7 @@ TEST_PASSWORD = "Passw0rd!Test"
 @functools.cache
 def test_password_hash() -> str:
     """One argon2 hash for every seeded account (hashing costs ~0.5 s on a busy CI machine)."""
-    from admin.operators import hash_password
+    from admin.access.operators import hash_password
 
     return hash_password(TEST_PASSWORD)
 
@@ -230,7 +230,7 @@ def user_client(admin_app, login):
 @pytest.fixture
 def county_admin(seeded, batch_db, config) -> dict[str, int]:
     """A system admin of the county (410423) and an operator of another county (410482)."""
-    from admin import operators
+    from admin.access import operators
 
     with batch_db.session() as s:
         ids = {}
@@ -240,3 +240,29 @@ def county_admin(seeded, batch_db, config) -> dict[str, int]:
                 s, config, actor="seed", username=username, name="测试员", role=role, region_code=region,
                 password=TEST_PASSWORD, must_change_password=False, password_hash=test_password_hash()).id
     return ids
+
+
+# --- helpers of the HTTP tests ---------------------------------------------------------------
+
+
+def add_line(c, get_csrf, batch_id, values):
+    """Enter one line through the batch page's form."""
+    token = get_csrf(c, f"/batches/{batch_id}")
+    return c.post(f"/batches/{batch_id}/lines", data={**values, "csrf_token": token}, follow_redirects=False)
+
+
+def seed_lines(config, batch_db, seeded, roster):
+    """Two lines in the clerk's township and one in the other township, in the civil batch."""
+    from sqlalchemy import select
+
+    from admin.batches import service
+    from admin.models import Batch, PaymentLine
+
+    with batch_db.session() as s:
+        batch = s.get(Batch, seeded["batch"])
+        for i, village in ((1, "王庄村"), (2, "李湾村"), (3, "张店村")):
+            line, result = service.add_line(s, config, batch, dict(zip(roster.header, roster.row(i, village=village))),
+                                            actor="seed", scope_region=None)
+            assert result.ok, result.issues
+    with batch_db.session() as s:
+        return {n: id_ for n, id_ in s.execute(select(PaymentLine.line_no, PaymentLine.id))}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.admin.test_app import seed_lines
+from tests.admin.conftest import seed_lines
 
 
 def test_batches_json_by_suffix_and_accept_header(user_client, seeded):

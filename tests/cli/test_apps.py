@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from cli.apps import public_app
-from core.demo_people import write_demo_people
+from demo.people import write_demo_people
 from portal import kiosk_devices
 from portal.app import create_app
 from portal.kiosk import start_url

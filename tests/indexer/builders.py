@@ -1,6 +1,6 @@
 """A small batch database with a good mix of everything the indexer must handle.
 
-Used until (and beside) admin.demo's generator: every batch state, every line state (paid, failed,
+Used beside the demo build (demo/build.py): every batch state, every line state (paid, failed,
 re-issued with its paid re-issue, returned, withdrawn, pending), names of every shape, a sensitive
 project (低保), historical ID region codes, persons with a closed and an active card, lines with
 and without a card account, published/draft/withdrawn policies with change history. Every change

@@ -1,18 +1,19 @@
-"""The indexer over admin.demo's generated data (every state, failures, re-issues, historical ID
-codes, sample people): a full rebuild holds no personal data and serves the sample people."""
+"""The indexer over the demo build's data (every state, failures, re-issues, historical ID codes,
+sample people): a full rebuild holds no personal data and serves the sample people."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
-from admin import demo
 from admin.fieldcrypt import cipher
 from admin.models import CardAccount, Person
 from core import personkey
 from core.config import Config
 from core.db import Database
 from core.validation import normalize_name
+from demo.build import build
+from demo.people import demo_people
 from indexer.documents import DocumentBuilder
 from indexer.masking import scan_document
 from indexer.rebuild import rebuild
@@ -29,7 +30,7 @@ def demo_built(tmp_path, batch_db_url, public_db_url):
     config = Config.from_env({"YIKATONG_DATA_DIR": str(tmp_path / "data"), "YIKATONG_DEMO": "1",
                               "BATCH_DATABASE_URL": batch_db_url, "PUBLIC_DATABASE_URL": public_db_url,
                               "SEARCH_INDEX_PREFIX": "demo_", **TEST_SECRETS})
-    demo.build(config, LINES, 11)
+    build(config, LINES, 11)
     db = Database(batch_db_url)
     engine = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
     report = rebuild(db, engine, DocumentBuilder.from_config(config))
@@ -58,7 +59,7 @@ def test_demo_data_leaks_nothing(demo_built) -> None:
 
 def test_demo_sample_people_find_their_lines(demo_built) -> None:
     config, _db, engine, _report = demo_built
-    people = demo.demo_people(config)
+    people = demo_people(config)
     assert people
     kinds: set[str] = set()
     for person in people:

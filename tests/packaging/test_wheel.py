@@ -41,15 +41,14 @@ SCRIPT = textwrap.dedent("""
     site = Path(sys.argv[1]).resolve()
     checkout = Path(sys.argv[2]).resolve()
     assert not any(Path(p or ".").resolve() == checkout for p in sys.path), sys.path
-    for name in ("core", "search", "portal", "bot", "indexer", "admin", "cli"):
+    for name in ("core", "search", "portal", "bot", "indexer", "admin", "demo", "cli"):
         module = importlib.import_module(name)
         assert Path(module.__file__).resolve().is_relative_to(site), (name, module.__file__)
 
     from starlette.testclient import TestClient
 
-    from admin.app import create_admin_app
     from cli import main
-    from cli.apps import public_app
+    from cli.apps import admin_app, public_app
     from core import migrate
     from core.config import load_config
 
@@ -74,8 +73,10 @@ SCRIPT = textwrap.dedent("""
         get(client, "/static/css/portal.css")
         get(client, "/static/kiosk/kiosk.js")
         get(client, "/policies", "政策清单")
-    with TestClient(create_admin_app(config)) as client:
-        get(client, "/login", "登录")
+    with TestClient(admin_app(config)) as client:
+        get(client, "/login", "登录", "demo_clerk", "/static/admin.css")
+        get(client, "/static/admin.css")
+        get(client, "/demo/roster.xlsx")
     print("served from", site)
 """)
 

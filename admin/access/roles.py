@@ -1,0 +1,230 @@
+"""Roles and scoping: the ONE place that decides who may see or change what.
+
+Every list, detail page and export goes through a `scope_*` helper (query filter) and every
+change through `can(actor, action, obj)`. An operator is scoped to a region (a code prefix:
+``410423`` is a county, ``410423100`` one of its townships) and department roles also to their
+projects (the projects assigned to the operator, or else every project of the department).
+
+Objects and what "inside the scope" means:
+
+- batch: its region contains the actor's region (a county batch is visible to a clerk of one of
+  its townships) or lies inside it; for department roles the batch's project must be theirs.
+- payment line: its village lies inside the actor's region (a township clerk sees only the
+  lines of that township, even in a county-wide batch), and the batch is in scope.
+- person: registered in a village inside the actor's region.
+- policy / project: its region contains or lies inside the actor's region; departments: their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, false, func, literal, or_, select
+
+from admin.models import AuditEntry, Batch, Operator, OperatorProject, PaymentLine, Person, Policy, Project
+
+ROLE_LABELS: dict[str, str] = {
+    "township_clerk": "乡镇（街道）经办员",
+    "department_operator": "主管部门经办员",
+    "department_reviewer": "主管部门审核员",
+    "finance_reviewer": "财政部门复核员",
+    "bank_operator": "代发金融机构经办员",
+    "auditor": "审计监督（只读）",
+    "system_admin": "系统管理员",
+}
+ROLES = tuple(ROLE_LABELS)
+DEPARTMENT_ROLES = frozenset({"department_operator", "department_reviewer"})
+
+# action → roles allowed (before the region / project scope is applied)
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "batch.view": frozenset(ROLES),
+    "batch.create": frozenset({"department_operator", "system_admin"}),
+    "line.view": frozenset(ROLES) - {"bank_operator"},
+    "line.edit": frozenset({"township_clerk", "department_operator", "system_admin"}),
+    "line.flag": frozenset({"township_clerk", "department_operator", "department_reviewer", "system_admin"}),
+    "roster.import": frozenset({"township_clerk", "department_operator", "system_admin"}),
+    "policy.view": frozenset(ROLES),
+    "policy.edit": frozenset({"department_operator", "system_admin"}),
+    "policy.review": frozenset({"department_reviewer", "system_admin"}),
+    "project.view": frozenset(ROLES),
+    "project.edit": frozenset({"department_operator", "system_admin"}),
+    "person.view": frozenset({"township_clerk", "department_operator", "department_reviewer",
+                              "finance_reviewer", "auditor", "system_admin"}),
+    "person.import": frozenset({"department_operator", "system_admin"}),
+    "reference.import": frozenset({"department_operator", "system_admin"}),
+    "operator.manage": frozenset({"system_admin"}),
+    "audit.view": frozenset({"auditor", "system_admin"}),
+}
+# Editing a batch's lines is only possible while it is still being entered.
+EDITABLE_BATCH_STATES = frozenset({"draft", "returned"})
+# Lines can be marked for re-check until the results are public.
+FLAGGABLE_BATCH_STATES = frozenset({"draft", "returned", "submitted", "publicity", "approval", "finance_check"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The logged-in operator as the permission checks see it."""
+
+    id: int
+    username: str
+    name: str
+    role: str
+    region_code: str
+    department_id: int | None = None
+    project_ids: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def label(self) -> str:
+        return f"{self.username}（{self.name}）"
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
+
+    @property
+    def is_department(self) -> bool:
+        return self.role in DEPARTMENT_ROLES
+
+
+def actor_of(session: Any, operator: Operator) -> Actor:
+    project_ids: set[int] = set(session.execute(
+        select(OperatorProject.project_id).where(OperatorProject.operator_id == operator.id)
+    ).scalars())
+    if operator.role in DEPARTMENT_ROLES and not project_ids and operator.department_id is not None:
+        project_ids = set(session.execute(
+            select(Project.id).where(Project.department_id == operator.department_id)
+        ).scalars())
+    return Actor(operator.id, operator.username, operator.name, operator.role, operator.region_code,
+                 operator.department_id, frozenset(project_ids))
+
+
+# --- region arithmetic -------------------------------------------------------------------------
+
+
+def region_inside(code: str | None, scope: str) -> bool:
+    """`code` lies inside `scope` (or is it)."""
+    return bool(code) and code.startswith(scope)  # type: ignore[union-attr]
+
+
+def region_overlaps(code: str | None, scope: str) -> bool:
+    """`code` lies inside `scope`, or contains it (a county batch seen by a township clerk)."""
+    return bool(code) and (code.startswith(scope) or scope.startswith(code))  # type: ignore[union-attr]
+
+
+def overlaps_clause(column: Any, scope: str) -> Any:
+    """The query form of `region_overlaps`: `column` (a region code) inside `scope`, or containing it."""
+    return or_(column.startswith(scope), literal(scope).startswith(column))
+
+
+def scope_region_for(actor: Actor) -> str | None:
+    """Lines entered by an operator must lie inside that operator's region."""
+    return actor.region_code
+
+
+# --- the check ---------------------------------------------------------------------------------
+
+
+def allowed(actor: Actor, action: str) -> bool:
+    return actor.role in PERMISSIONS.get(action, frozenset())
+
+
+def can(actor: Actor | None, action: str, obj: Any = None) -> bool:
+    """May `actor` do `action` (e.g. "line.edit") on `obj` (a model instance, or None for "any")?"""
+    if actor is None or not allowed(actor, action):
+        return False
+    if obj is None:
+        return True
+    if isinstance(obj, PaymentLine):
+        if not region_inside(obj.village_code, actor.region_code):
+            return False
+        if action == "line.edit" and obj.batch.state not in EDITABLE_BATCH_STATES:
+            return False
+        if action == "line.flag" and obj.batch.state not in FLAGGABLE_BATCH_STATES:
+            return False
+        return can(actor, "batch.view", obj.batch)
+    if isinstance(obj, Batch):
+        if not region_overlaps(obj.region_code, actor.region_code):
+            return False
+        if actor.is_department and obj.project_id not in actor.project_ids:
+            return False
+        if action in ("line.edit", "roster.import") and obj.state not in EDITABLE_BATCH_STATES:
+            return False
+        if action == "line.flag" and obj.state not in FLAGGABLE_BATCH_STATES:
+            return False
+        if action == "batch.create" and not region_inside(obj.region_code, actor.region_code):
+            return False
+        return True
+    if isinstance(obj, Project):
+        if not region_overlaps(obj.region_code, actor.region_code):
+            return False
+        if actor.is_department and action != "project.view":
+            return obj.department_id == actor.department_id
+        if actor.is_department and action == "project.view":
+            return obj.department_id == actor.department_id or obj.id in actor.project_ids
+        return True
+    if isinstance(obj, Policy):
+        if not region_overlaps(obj.region_code, actor.region_code):
+            return False
+        if actor.is_department and action != "policy.view":
+            return obj.department_id == actor.department_id
+        return True
+    if isinstance(obj, Person):
+        return region_inside(obj.region_code, actor.region_code)
+    if isinstance(obj, Operator):
+        return region_inside(obj.region_code, actor.region_code)
+    if isinstance(obj, str):  # a region code (e.g. importing a reference list for a region)
+        return region_inside(obj, actor.region_code)
+    return False
+
+
+# --- query scoping (every list, detail and export) --------------------------------------------
+
+
+def scope_batches(stmt: Select, actor: Actor) -> Select:
+    if not allowed(actor, "batch.view"):
+        return stmt.where(false())
+    stmt = stmt.where(overlaps_clause(Batch.region_code, actor.region_code))
+    if actor.is_department:
+        stmt = stmt.where(Batch.project_id.in_(sorted(actor.project_ids) or [-1]))
+    return stmt
+
+
+def scope_lines(stmt: Select, actor: Actor) -> Select:
+    """Lines of batches in scope, in villages inside the actor's region (stmt must join Batch)."""
+    if not allowed(actor, "line.view"):
+        return stmt.where(false())
+    stmt = stmt.where(PaymentLine.village_code.startswith(actor.region_code))
+    return scope_batches(stmt, actor)
+
+
+def scope_persons(stmt: Select, actor: Actor) -> Select:
+    if not allowed(actor, "person.view"):
+        return stmt.where(false())
+    return stmt.where(Person.region_code.startswith(actor.region_code))
+
+
+def scope_policies(stmt: Select, actor: Actor) -> Select:
+    return stmt.where(overlaps_clause(Policy.region_code, actor.region_code))
+
+
+def scope_projects(stmt: Select, actor: Actor) -> Select:
+    stmt = stmt.where(overlaps_clause(Project.region_code, actor.region_code))
+    if actor.is_department:
+        stmt = stmt.where(or_(Project.department_id == (actor.department_id or -1),
+                              Project.id.in_(sorted(actor.project_ids) or [-1])))
+    return stmt
+
+
+def scope_operators(stmt: Select, actor: Actor) -> Select:
+    if not allowed(actor, "operator.manage"):
+        return stmt.where(Operator.id == actor.id)
+    return stmt.where(Operator.region_code.startswith(actor.region_code))
+
+
+def scope_audit(stmt: Select, actor: Actor) -> Select:
+    if not allowed(actor, "audit.view"):
+        return stmt.where(false())
+    return stmt.where(or_(AuditEntry.region_code.startswith(actor.region_code),
+                          func.length(AuditEntry.region_code) == 0) if actor.role == "system_admin"
+                      else AuditEntry.region_code.startswith(actor.region_code))

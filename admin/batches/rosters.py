@@ -1,0 +1,572 @@
+"""Roster files (花名册): reading CSV/.xlsx and checking every line.
+
+Two layers:
+
+- `read_roster(data, filename)` → `RosterFile`: the file itself (encoding, format, header).
+  A file that cannot be read at all raises `RosterFileError` with a Chinese message.
+- `check_lines(rows)`: checks that need no database (ID number, card, name, phone, amount,
+  village given, the same person twice in the file). Results carry the spreadsheet row number
+  (the header is row 1) so a clerk finds the line in Excel.
+- `check_against_batch(session, batch, rows, ...)`: checks against the batch database, done on
+  entry and on import: name matches the person registry, card belongs to the person, duplicate
+  benefit (same person, project and period in another batch or already in this one), amount
+  within the project's standard, reference lists (deceased, supported, public employees …),
+  village inside the batch's region. Everything is loaded in bulk, once per call.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font
+from sqlalchemy import select
+
+from admin.models import Batch, CardAccount, PaymentLine, Person, ReferenceEntry, Region
+from core import personkey
+from core.validation import (
+    ValidationIssue,
+    check_amount,
+    check_card_number,
+    check_id_number,
+    check_name,
+    check_phone,
+    normalize_card_number,
+    normalize_id_number,
+    normalize_name,
+    normalize_phone,
+)
+from core.workdays import today as today_shanghai
+
+__all__ = [
+    "COLUMNS",
+    "LineResult",
+    "MAX_FILE_BYTES",
+    "MAX_LINES",
+    "RosterFile",
+    "RosterFileError",
+    "RosterRow",
+    "as_text",
+    "check_against_batch",
+    "check_file",
+    "check_lines",
+    "chunks",
+    "read_roster",
+    "read_table",
+    "template_xlsx",
+]
+
+# Canonical header, in template order. 手机号 may be empty (and the column may be left out).
+COLUMNS: tuple[str, ...] = ("姓名", "身份证号", "社保卡号", "手机号", "金额", "村")
+REQUIRED_COLUMNS: tuple[str, ...] = ("姓名", "身份证号", "社保卡号", "金额", "村")
+# Header spellings seen on real rosters, mapped to the canonical column.
+ALIASES: dict[str, str] = {
+    "姓名": "姓名", "名字": "姓名", "补贴对象": "姓名", "户主姓名": "姓名",
+    "身份证号": "身份证号", "身份证号码": "身份证号", "公民身份号码": "身份证号", "身份证": "身份证号",
+    "社保卡号": "社保卡号", "社会保障卡号": "社保卡号", "社保卡银行账号": "社保卡号",
+    "银行账号": "社保卡号", "一卡通账号": "社保卡号", "卡号": "社保卡号",
+    "手机号": "手机号", "手机号码": "手机号", "联系电话": "手机号", "电话": "手机号",
+    "金额": "金额", "补贴金额": "金额", "发放金额": "金额", "金额(元)": "金额", "金额（元）": "金额",
+    "村": "村", "所在村": "村", "村名": "村", "村(社区)": "村", "村（社区）": "村", "行政村": "村",
+}
+
+MAX_FILE_BYTES = 32 * 1024 * 1024
+MAX_LINES = 200_000
+
+
+class RosterFileError(ValueError):
+    """The file as a whole cannot be used; the message (Chinese) says why and what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class RosterRow:
+    """One data line as read from the file (values as text, cleaned but not yet validated)."""
+
+    line_no: int
+    name: str
+    id_number: str
+    card_number: str
+    phone: str
+    amount_text: str
+    village: str
+    raw: dict[str, Any] = field(default_factory=dict)
+    amount: Decimal | None = None
+
+
+@dataclass(slots=True)
+class LineResult:
+    line_no: int
+    row: RosterRow
+    issues: list[ValidationIssue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (no full ID or card number: only the last 4 characters)."""
+        return {
+            "line": self.line_no,
+            "name": self.row.name,
+            "id_last4": self.row.id_number[-4:] if self.row.id_number else "",
+            "card_last4": self.row.card_number[-4:] if self.row.card_number else "",
+            "amount": str(self.row.amount) if self.row.amount is not None else self.row.amount_text,
+            "village": self.row.village,
+            "ok": self.ok,
+            "issues": [{"code": i.code, "message": i.message} for i in self.issues],
+        }
+
+
+@dataclass(slots=True)
+class RosterFile:
+    format: str  # "csv" or "xlsx"
+    encoding: str | None
+    columns: list[str]
+    rows: list[RosterRow]
+
+
+def _issue(code: str, message: str) -> ValidationIssue:
+    return ValidationIssue(code, message)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _clean_header(cell: Any) -> str:
+    text = "" if cell is None else str(cell)
+    text = text.replace("\ufeff", "")
+    text = "".join(ch for ch in text if not ch.isspace())
+    return ALIASES.get(text, ALIASES.get(text.replace("（", "(").replace("）", ")"), text))
+
+
+def _cell_text(value: Any) -> Any:
+    """Keep numbers as numbers (the validators explain Excel's digit loss); strip text."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, (date,)):
+        return value.isoformat()
+    return str(value).strip().replace("\u3000", " ").strip()
+
+
+def as_text(value: Any) -> str:
+    """A cell value as text; a whole-number float (how Excel stores numbers) without its ".0"."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return str(value)
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError:
+        raise RosterFileError(
+            "not_a_spreadsheet",
+            "无法识别文件内容：既不是 Excel 表格（.xlsx），也不是 UTF-8 或 GBK 编码的 CSV 文件。"
+            "请用 Excel 打开花名册后“另存为” .xlsx 或 CSV 格式再上传。",
+        ) from None
+
+
+def _looks_binary(data: bytes) -> bool:
+    sample = data[:65536]
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
+    return controls > max(8, len(sample) // 100)
+
+
+def _rows_from_csv(data: bytes) -> tuple[Iterable[list[Any]], str]:
+    if _looks_binary(data):
+        raise RosterFileError(
+            "not_a_spreadsheet",
+            "文件不是表格：请上传 Excel 表格（.xlsx）或 CSV 文件。旧版 .xls 请先在 Excel 中另存为 .xlsx。",
+        )
+    text, encoding = _decode(data)
+    sample = text[:4096]
+    delimiter = ","
+    first_line = sample.splitlines()[0] if sample.splitlines() else ""
+    if first_line.count("\t") > first_line.count(","):
+        delimiter = "\t"
+    elif first_line.count(";") > first_line.count(","):
+        delimiter = ";"
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error:
+        raise RosterFileError("not_a_spreadsheet", "CSV 文件格式损坏，无法逐行读取。请用 Excel 重新另存为 CSV。") from None
+    return rows, encoding
+
+
+def _rows_from_xlsx(data: bytes) -> Iterable[list[Any]]:
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # zip/xml errors of every kind: the file is not a usable workbook
+        raise RosterFileError(
+            "not_a_spreadsheet", "Excel 文件已损坏或不是 .xlsx 格式，请在 Excel 中重新另存为 .xlsx 后上传。"
+        ) from None
+    try:
+        sheet = workbook.worksheets[0]
+        return [list(row) for row in sheet.iter_rows(values_only=True)]
+    except Exception:
+        raise RosterFileError("not_a_spreadsheet", "Excel 文件内容无法读取，请在 Excel 中重新另存为 .xlsx 后上传。") from None
+    finally:
+        workbook.close()
+
+
+def read_table(data: bytes, filename: str, columns: Sequence[str], required: Sequence[str],
+               aliases: dict[str, str] | None = None, template_hint: str = "请下载模板对照修改。",
+               ) -> tuple[str, str | None, list[str], list[tuple[int, dict[str, Any]]]]:
+    """Read a CSV/.xlsx table with a header row: (format, encoding, header, [(row number, values)]).
+
+    Values are keyed by canonical column name; blank rows are skipped but keep their numbers.
+    """
+    aliases = aliases if aliases is not None else ALIASES
+    if not data or not data.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+        raise RosterFileError("empty_file", "文件是空的，请选择填写好的文件。")
+    if len(data) > MAX_FILE_BYTES:
+        raise RosterFileError(
+            "file_too_large",
+            f"文件太大（超过 {MAX_FILE_BYTES // (1024 * 1024)} MB），请拆分成几个文件分别导入。",
+        )
+    if filename.lower().endswith(".xls") or data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise RosterFileError(
+            "old_excel_format", "不支持旧版 Excel（.xls）文件，请在 Excel 中“另存为” .xlsx 格式后上传。"
+        )
+    encoding: str | None = None
+    if data.startswith(b"PK\x03\x04"):
+        if not zipfile.is_zipfile(io.BytesIO(data)):
+            raise RosterFileError("not_a_spreadsheet", "Excel 文件已损坏，请重新保存后上传。")
+        table, fmt = _rows_from_xlsx(data), "xlsx"
+    else:
+        table, encoding = _rows_from_csv(data)
+        fmt = "csv"
+
+    def clean(cell: Any) -> str:
+        text = _clean_header(cell) if aliases is ALIASES else "".join(
+            ch for ch in ("" if cell is None else str(cell)).replace("\ufeff", "") if not ch.isspace())
+        return aliases.get(text, text)
+
+    iterator = iter(table)
+    header: list[str] | None = None
+    header_row = 0
+    for index, cells in enumerate(iterator, start=1):
+        if any(_cell_text(c) != "" for c in cells):
+            header = [clean(c) for c in cells]
+            header_row = index
+            break
+    if header is None:
+        raise RosterFileError("empty_file", "文件里没有任何内容，请填写表头和数据后再上传。")
+    missing = [c for c in required if c not in header]
+    if missing:
+        optional = [c for c in columns if c not in required]
+        raise RosterFileError(
+            "missing_columns",
+            "表头缺少以下列：" + "、".join(missing) + "。第一行应为：" + "、".join(columns)
+            + "（列的顺序不限" + ("，" + "、".join(optional) + "可以不填" if optional else "") + "）。"
+            + template_hint,
+        )
+    duplicated = sorted({c for c in header if c in columns and header.count(c) > 1})
+    if duplicated:
+        raise RosterFileError("duplicate_columns", "表头中以下列出现了不止一次：" + "、".join(duplicated) + "。")
+    position = {name: header.index(name) for name in columns if name in header}
+    out: list[tuple[int, dict[str, Any]]] = []
+    for index, cells in enumerate(iterator, start=header_row + 1):
+        values = {name: (_cell_text(cells[i]) if i < len(cells) else "") for name, i in position.items()}
+        if all(v == "" for v in values.values()):
+            continue
+        if len(out) >= MAX_LINES:
+            raise RosterFileError(
+                "too_many_lines", f"文件行数超过 {MAX_LINES:,} 行的上限，请拆分成几个文件分别导入。"
+            )
+        out.append((index, values))
+    if not out:
+        raise RosterFileError("no_lines", "文件只有表头，没有数据行。")
+    return fmt, encoding, header, out
+
+
+def read_roster(data: bytes, filename: str = "") -> RosterFile:
+    """Read a roster file (CSV in UTF-8/GBK/GB18030, or .xlsx). Raises `RosterFileError`."""
+    fmt, encoding, header, table = read_table(data, filename, COLUMNS, REQUIRED_COLUMNS)
+    rows = [
+        RosterRow(line_no=index, name=str(values.get("姓名", "")), id_number="", card_number="", phone="",
+                  amount_text="", village=as_text(values.get("村", "")), raw=values)
+        for index, values in table
+    ]
+    return RosterFile(format=fmt, encoding=encoding, columns=header, rows=rows)
+
+
+# --- checks without the database -------------------------------------------------------------
+
+
+def check_row(row: RosterRow, today: date) -> list[ValidationIssue]:
+    """Checks of one line on its own; normalises the row's fields in place."""
+    raw = row.raw
+    issues: list[ValidationIssue] = []
+    name_raw = raw.get("姓名", row.name)
+    issues += check_name(as_text(name_raw))
+    row.name = normalize_name(as_text(name_raw))
+
+    id_raw = raw.get("身份证号", row.id_number)
+    id_issues = check_id_number(id_raw, today)
+    issues += id_issues
+    row.id_number = normalize_id_number(as_text(id_raw)) if not id_issues else as_text(id_raw).strip()
+
+    card_raw = raw.get("社保卡号", row.card_number)
+    card_issues = check_card_number(card_raw)
+    issues += card_issues
+    row.card_number = normalize_card_number(card_raw) if not card_issues else as_text(card_raw).strip()
+
+    phone_raw = raw.get("手机号", row.phone)
+    issues += check_phone(phone_raw)
+    row.phone = normalize_phone(phone_raw)
+
+    amount_raw = raw.get("金额", row.amount_text)
+    amount, amount_issues = check_amount(amount_raw)
+    issues += amount_issues
+    row.amount = amount
+    row.amount_text = as_text(amount_raw)
+
+    row.village = as_text(raw.get("村", row.village)).strip()
+    if not row.village:
+        issues.append(_issue("VILLAGE_REQUIRED", "请填写所在村（社区）名称"))
+    return issues
+
+
+def check_lines(rows: Sequence[RosterRow], today: date | None = None) -> list[LineResult]:
+    """Check every line on its own, then flag the same ID number twice in the file."""
+    today = today or today_shanghai()
+    results = [LineResult(row.line_no, row, check_row(row, today)) for row in rows]
+    first_line: dict[str, int] = {}
+    for result in results:
+        number = result.row.id_number
+        if not number or any(i.code.startswith("ID_") for i in result.issues):
+            continue
+        if number in first_line:
+            result.issues.append(
+                _issue("DUPLICATE_IN_FILE", f"同一身份证号在本文件第{first_line[number]}行已出现，同一人同一期只能发放一次")
+            )
+        else:
+            first_line[number] = result.line_no
+    return results
+
+
+def check_file(data: bytes, filename: str = "") -> list[LineResult]:
+    """Read and check a roster file without the database (`yikatong roster check`)."""
+    return check_lines(read_roster(data, filename).rows)
+
+
+# --- checks against the batch database -------------------------------------------------------
+
+REFERENCE_MESSAGES: dict[str, str] = {
+    "deceased": "比对发现此人已登记为死亡人员，不能再发放补贴，请核实",
+    "supported": "比对发现此人为特困供养人员，按规定不能重复享受本项补贴，请核实",
+    "public_employee": "比对发现此人为财政供养人员（公职人员），不符合本项补贴条件，请核实",
+    "imprisoned": "比对发现此人正在服刑，请核实是否符合发放条件",
+}
+
+
+def reference_message(kind: str) -> str:
+    return REFERENCE_MESSAGES.get(kind, "比对发现此人在“" + kind + "”名单中，请核实是否符合发放条件")
+
+
+def chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+    """`items` in slices small enough for one SQL `IN (...)` on every backend."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@dataclass(slots=True)
+class BatchContext:
+    """What the database checks of one batch need, loaded once."""
+
+    person_by_key: dict[str, tuple[int, str]]  # person_key → (person id, name)
+    cards_by_person: dict[int, dict[str, tuple[int, str]]]  # person id → card_digest → (card id, status)
+    duplicate_persons: dict[int, str]  # person id → batch code where already paid this period
+    in_batch_persons: dict[int, int]  # person id → line no already in this batch
+    references: dict[str, list[str]]  # person_key → list kinds
+    villages: dict[str, str]  # village name or code → village code (inside the batch's region)
+
+
+def load_context(session: Any, batch: Any, keys: Sequence[str], *, exclude_line_ids: Sequence[int] = ()) -> BatchContext:
+    person_by_key: dict[str, tuple[int, str]] = {}
+    unique_keys = sorted(set(keys))
+    for chunk in chunks(unique_keys):
+        for pid, pkey, name in session.execute(
+            select(Person.id, Person.person_key, Person.name).where(Person.person_key.in_(chunk))
+        ):
+            person_by_key[pkey] = (pid, name)
+    person_ids = sorted(pid for pid, _ in person_by_key.values())
+
+    cards_by_person: dict[int, dict[str, tuple[int, str]]] = {}
+    duplicate_persons: dict[int, str] = {}
+    in_batch: dict[int, int] = {}
+    excluded = set(exclude_line_ids)
+    for chunk in chunks(person_ids):
+        for cid, pid, digest, status in session.execute(
+            select(CardAccount.id, CardAccount.person_id, CardAccount.card_digest, CardAccount.status)
+            .where(CardAccount.person_id.in_(chunk))
+        ):
+            cards_by_person.setdefault(pid, {})[digest] = (cid, status)
+        for line_id, pid, code, batch_id, line_no in session.execute(
+            select(PaymentLine.id, PaymentLine.person_id, Batch.code, Batch.id, PaymentLine.line_no)
+            .join(Batch, PaymentLine.batch_id == Batch.id)
+            .where(
+                PaymentLine.person_id.in_(chunk),
+                Batch.project_id == batch.project_id,
+                Batch.period == batch.period,
+                Batch.state != "cancelled",
+                PaymentLine.state.not_in(("withdrawn", "returned", "reissued")),
+            )
+        ):
+            if line_id in excluded:
+                continue
+            if batch_id == batch.id:
+                in_batch.setdefault(pid, line_no)
+            else:
+                duplicate_persons.setdefault(pid, code)
+
+    references: dict[str, list[str]] = {}
+    for chunk in chunks(unique_keys):
+        for pkey, kind in session.execute(
+            select(ReferenceEntry.person_key, ReferenceEntry.list_kind).where(ReferenceEntry.person_key.in_(chunk))
+        ):
+            references.setdefault(pkey, []).append(kind)
+
+    villages: dict[str, str] = {}
+    for code, name in session.execute(
+        select(Region.code, Region.name).where(Region.level == "village", Region.code.startswith(batch.region_code))
+    ):
+        villages[code] = code
+        villages.setdefault(name, code)
+    return BatchContext(person_by_key, cards_by_person, duplicate_persons, in_batch, references, villages)
+
+
+def check_against_batch(
+    session: Any,
+    batch: Any,
+    results: Sequence[LineResult],
+    hmac_key: bytes,
+    *,
+    scope_region: str | None = None,
+    exclude_line_ids: Sequence[int] = (),
+) -> dict[int, dict[str, Any]]:
+    """Add the database checks to `results` (in place).
+
+    Returns, per line number, what an import needs: person key, person id (or None: a new
+    person), card account id (or None: a new card), village code.
+    `scope_region`: the entering clerk's region (a township clerk may only enter its villages).
+    """
+    project = batch.project
+    keys: dict[int, str] = {}
+    for result in results:
+        if not any(i.code.startswith("ID_") for i in result.issues) and result.row.id_number:
+            keys[result.line_no] = personkey.person_key(hmac_key, result.row.id_number)
+    context = load_context(session, batch, list(keys.values()), exclude_line_ids=exclude_line_ids)
+    resolved: dict[int, dict[str, Any]] = {}
+    amount_min = Decimal(project.amount_min)
+    amount_max = Decimal(project.amount_max)
+    for result in results:
+        row = result.row
+        info: dict[str, Any] = {"person_key": keys.get(result.line_no), "person_id": None,
+                                "card_account_id": None, "village_code": None}
+        resolved[result.line_no] = info
+        village_code = context.villages.get(row.village) if row.village else None
+        if row.village:
+            if village_code is None:
+                result.issues.append(_issue(
+                    "VILLAGE_OUTSIDE_REGION", "所填的村不在本批次的发放区域内，请核对村名（或村代码）"))
+            elif scope_region and not village_code.startswith(scope_region):
+                result.issues.append(_issue(
+                    "VILLAGE_OUTSIDE_SCOPE", "所填的村不属于您负责的乡镇（街道），不能录入"))
+        info["village_code"] = village_code
+        if row.amount is not None:
+            if row.amount < amount_min:
+                result.issues.append(_issue(
+                    "AMOUNT_BELOW_STANDARD", f"金额低于本项目标准下限{amount_min:,.2f}元，请核对"))
+            elif row.amount > amount_max:
+                result.issues.append(_issue(
+                    "AMOUNT_ABOVE_STANDARD", f"金额超过本项目标准上限{amount_max:,.2f}元，请核对"))
+        pkey = keys.get(result.line_no)
+        if pkey is None:
+            continue
+        for kind in context.references.get(pkey, []):
+            result.issues.append(_issue("REFERENCE_" + kind.upper(), reference_message(kind)))
+        person = context.person_by_key.get(pkey)
+        if person is None:
+            continue
+        person_id, registered_name = person
+        info["person_id"] = person_id
+        if row.name and not any(i.code.startswith("NAME_") for i in result.issues) and row.name != registered_name:
+            result.issues.append(_issue(
+                "NAME_MISMATCH", "姓名与人员信息库中该身份证号登记的姓名不一致，请核对姓名或身份证号"))
+        if person_id in context.duplicate_persons:
+            result.issues.append(_issue(
+                "DUPLICATE_BENEFIT",
+                f"此人本项目本期已在批次 {context.duplicate_persons[person_id]} 中享受补贴，不能重复发放"))
+        if person_id in context.in_batch_persons:
+            result.issues.append(_issue(
+                "DUPLICATE_IN_BATCH",
+                f"此人已在本批次第{context.in_batch_persons[person_id]}行，同一人同一期只能发放一次"))
+        cards = context.cards_by_person.get(person_id)
+        if cards and row.card_number and not any(i.code.startswith("CARD_") for i in result.issues):
+            digest = personkey.card_digest(hmac_key, pkey, row.card_number)
+            match = cards.get(digest)
+            if match is None:
+                result.issues.append(_issue(
+                    "CARD_NOT_OWNED", "社保卡号与人员信息库中此人的卡号不一致，请核对卡号，或先办理换卡登记"))
+            elif match[1] != "active":
+                result.issues.append(_issue(
+                    "CARD_INACTIVE", "此社保卡已注销或冻结，请使用此人正在使用的社保卡"))
+            else:
+                info["card_account_id"] = match[0]
+    return resolved
+
+
+# --- the template ------------------------------------------------------------------------------
+
+
+def template_xlsx() -> bytes:
+    """The downloadable roster template: header, one example line, text-formatted number columns."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "花名册"
+    sheet.append(list(COLUMNS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    widths = {"A": 12, "B": 22, "C": 24, "D": 15, "E": 12, "F": 16}
+    for column, width in widths.items():
+        sheet.column_dimensions[column].width = width
+    for row in range(2, 2002):
+        for column in ("B", "C", "D"):
+            sheet[f"{column}{row}"].number_format = "@"
+    notes = workbook.create_sheet("填表说明")
+    for line in (
+        "第一行为表头，请勿修改；列的顺序可以调整。",
+        "身份证号、社保卡号、手机号三列已设为“文本”格式，请勿改为数字，否则后几位会丢失。",
+        "手机号可以不填；金额单位为元，最多两位小数。",
+        "村：填写村（社区）全称，如“王庄村”，或12位村级区划代码。",
+    ):
+        notes.append([line])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

@@ -1,0 +1,187 @@
+"""Batch slots (project × period) for the demo data and their workflow timelines.
+
+Each batch walks draft → submitted → publicity → approval → finance_check → bank → paid →
+published with step lengths in Chinese working days (core.workdays) inside the time limits of
+core.deadlines — a few overdue, a few returned once. Its state is where that walk stands on the
+demo's fixed "today" (demo.data.AS_OF); a handful are forced into a given state so every state
+is present whatever the size of the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from random import Random
+
+from demo.data import AS_OF, YEARS, PolicySpec
+from core.deadlines import Step, due_date
+from core.timeutil import SHANGHAI
+from core.workdays import add_workdays, is_workday
+
+STEP_OF_STATE: dict[str, Step] = {
+    "submitted": Step.FIRST_VERIFICATION,
+    "publicity": Step.PUBLICITY,
+    "approval": Step.APPROVAL,
+    "finance_check": Step.FINANCE_CHECK,
+    "bank": Step.BANK_CREDITING,
+    "paid": Step.RESULTS_PUBLICATION,
+    "returned": Step.CORRECTION,
+}
+
+# (from, to) → (actor role, comment)
+EVENT_TEXT: dict[tuple[str | None, str], tuple[str, str]] = {
+    (None, "draft"): ("op", "创建批次，通知各乡镇（街道）录入花名册"),
+    ("draft", "submitted"): ("op", "各乡镇花名册汇总完成，提交初审"),
+    ("submitted", "publicity"): ("reviewer", "初审通过，在各村村务公开栏和县政府网站公示"),
+    ("publicity", "approval"): ("reviewer", "公示期满，无异议"),
+    ("approval", "finance_check"): ("leader", "审批通过，报财政部门复核"),
+    ("finance_check", "bank"): ("finance", "复核通过，已生成支付申请并送代发银行"),
+    ("bank", "paid"): ("bank", "银行代发完成，已导入发放结果"),
+    ("paid", "published"): ("reviewer", "发放结果已公开"),
+    ("submitted", "returned"): ("reviewer", "初审退回：部分人员姓名与社会保障卡登记信息不一致，请核实后重新提交"),
+    ("returned", "submitted"): ("op", "已核实更正，重新提交初审"),
+    ("draft", "cancelled"): ("op", "花名册录入有误，撤销本批次后重新建立"),
+}
+
+FLOW = ("draft", "submitted", "publicity", "approval", "finance_check", "bank", "paid", "published")
+
+
+@dataclass(slots=True)
+class Slot:
+    county: str
+    policy: PolicySpec
+    year: int
+    period: str          # 2024, 2024H1, 2024Q3
+    label: str           # 2024年度 / 2024年上半年 / 2024年第三季度
+    months: int          # months the amount covers
+    start: date          # first day of the period (ages are taken on it)
+    created: date
+    cancelled: bool = False
+    forced: str | None = None
+    id: int = 0
+    count: int = 0       # generated line rows (incl. re-issues)
+    state: str = "draft"
+    events: list[tuple[str | None, str, datetime]] = field(default_factory=list)
+    publicity_start: date | None = None
+    publicity_end: date | None = None
+    paid_on: date | None = None
+    published_on: date | None = None
+    step_started_on: date | None = None
+    step_due_on: date | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.county, self.policy.key)
+
+    @property
+    def code(self) -> str:
+        return f"{self.county}-{self.policy.key}-{self.period}" + ("-C" if self.cancelled else "")
+
+    @property
+    def final(self) -> bool:
+        return self.state in ("paid", "published")
+
+
+_QUARTER = ("一", "二", "三", "四")
+
+def _workday_on_or_after(d: date) -> date:
+    while not is_workday(d):
+        d += timedelta(days=1)
+    return d
+
+
+def slots_for(county: str, policy: PolicySpec, rng: Random) -> list[Slot]:
+    """Every period of the policy in 2021–2026 whose batch would have been created by AS_OF."""
+    out: list[Slot] = []
+    for year in YEARS:
+        if policy.period == "year":
+            periods = [(str(year), f"{year}年度", 12, date(year, 1, 1), date(year, 4, 1) + timedelta(days=rng.randint(0, 60)))]
+        elif policy.period == "half":
+            periods = [
+                (f"{year}H1", f"{year}年上半年", 6, date(year, 1, 1), date(year, 5, 6) + timedelta(days=rng.randint(0, 20))),
+                (f"{year}H2", f"{year}年下半年", 6, date(year, 7, 1), date(year, 10, 20) + timedelta(days=rng.randint(0, 14))),
+            ]
+        else:
+            periods = [
+                (f"{year}Q{q}", f"{year}年第{_QUARTER[q - 1]}季度", 3, date(year, 3 * q - 2, 1),
+                 date(year, 3 * q - 1, 1) + timedelta(days=rng.randint(0, 15)))
+                for q in range(1, 5)
+            ]
+        for period, label, months, start, created in periods:
+            created = _workday_on_or_after(created)
+            if created <= AS_OF:
+                out.append(Slot(county, policy, year, period, label, months, start, created))
+    return out
+
+
+def _durations(rng: Random) -> tuple[list[str], list[int], int]:
+    """States in order, working days spent in each (until the next), and the publicity length."""
+    states: list[str] = ["draft", "submitted"]
+    days: list[int] = [rng.randint(2, 6)]
+    if rng.random() < 0.04:
+        states += ["returned", "submitted"]
+        days += [rng.randint(1, 3), rng.randint(1, 3)]
+    publicity_len = rng.randint(3, 5)
+    days += [
+        rng.randint(1, 3) if rng.random() > 0.03 else rng.randint(4, 6),      # first review
+        publicity_len + 1,                                                     # publicity, then approval starts
+        rng.randint(2, 8) if rng.random() > 0.04 else rng.randint(11, 13),    # approval
+        rng.randint(1, 4),                                                     # finance check
+        rng.randint(1, 2),                                                     # bank
+        rng.randint(1, 4),                                                     # results published
+    ]
+    states += ["publicity", "approval", "finance_check", "bank", "paid", "published"]
+    return states, days, publicity_len
+
+
+def _at(d: date, rng: Random) -> datetime:
+    return datetime.combine(d, time(rng.randint(8, 17), rng.randint(0, 59)), tzinfo=SHANGHAI)
+
+
+def plan_timeline(slot: Slot, rng: Random) -> None:
+    """Fill the slot's state, events and dates (forward from `created`, or back from AS_OF)."""
+    if slot.cancelled:
+        cancelled_on = add_workdays(slot.created, rng.randint(1, 4))
+        slot.events = [(None, "draft", _at(slot.created, rng)), ("draft", "cancelled", _at(cancelled_on, rng))]
+        slot.state = "cancelled"
+        slot.step_started_on = cancelled_on
+        return
+    states, days, publicity_len = _durations(rng)
+    if slot.forced == "returned" and "returned" not in states:
+        states[2:2] = ["returned", "submitted"]
+        days[1:1] = [1, 1]
+    if slot.forced is not None:
+        k = len(states) - 1 - states[::-1].index(slot.forced)
+        if slot.forced == "returned":
+            k = states.index("returned")
+        back = 1 if slot.forced in ("publicity", "bank", "paid") else rng.randint(1, 2)
+        dates = [date.min] * (k + 1)
+        dates[k] = add_workdays(AS_OF, -back)
+        for i in range(k - 1, -1, -1):
+            dates[i] = add_workdays(dates[i + 1], -days[i])
+        slot.created = dates[0]
+        states = states[: k + 1]
+    else:
+        dates = [slot.created]
+        for i in range(len(states) - 1):
+            nxt = add_workdays(dates[-1], days[i])
+            if nxt > AS_OF:
+                break
+            dates.append(nxt)
+        states = states[: len(dates)]
+    prev: str | None = None
+    slot.events = []
+    for state, d in zip(states, dates):
+        slot.events.append((prev, state, _at(d, rng)))
+        prev = state
+        if state == "publicity":
+            slot.publicity_start = d
+            slot.publicity_end = add_workdays(d, publicity_len)
+        elif state == "paid":
+            slot.paid_on = d
+        elif state == "published":
+            slot.published_on = d
+    slot.state = states[-1]
+    slot.step_started_on = dates[-1]
+    step = STEP_OF_STATE.get(slot.state)
+    slot.step_due_on = due_date(step, dates[-1]) if step else None

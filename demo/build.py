@@ -1,0 +1,853 @@
+"""The demo data build behind `yikatong demo` (demo/cli.py holds the command line).
+
+Builds a complete, deterministic batch database for demo mode (DESIGN.md "Demo mode"): three
+real counties with their townships and invented villages, departments, 21 real subsidy
+policies per year 2021–2026 with standards, documents and change history, one project per
+policy entry, batches in every workflow state with working-day timelines, people with valid
+ID numbers (incl. historical region codes) and Luhn-valid cards, N payment lines (about 2 %
+failed with the bank's reason, most re-issued), outbox entries and a few audit entries — plus
+the fixed sample people (demo/samples.py, written once to `<data dir>/demo_people.json` for
+everyone to read through demo/people.py) that demo mode shows on the home page, and one
+operator account per role (demo/accounts.py) to try the back office with.
+
+The same seed always gives the same people, numbers and lines (`random.Random(seed)`, a fixed
+"today"); only encryption nonces and the audit timestamps differ between builds.
+A rebuild starts from an empty batch database. Outside demo mode the command refuses to run.
+"""
+
+from __future__ import annotations
+
+import json
+import time as _time
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from itertools import accumulate
+from pathlib import Path
+from random import Random
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import insert, inspect, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.orm import Session
+
+from admin import outbox
+from admin.audit import trail
+from admin.fieldcrypt import cipher
+from admin.models import (
+    Base,
+    Batch,
+    CardAccount,
+    Department,
+    PaymentLine,
+    Person,
+    Policy,
+    PolicyChange,
+    Project,
+    Region,
+    WorkflowEvent,
+)
+from core import migrate, personkey, regions
+from core.config import Config
+from core.db import Database
+from core.deadlines import due_date
+from core.timeutil import SHANGHAI
+from core.workdays import add_workdays
+from demo import accounts
+from demo.batches import EVENT_TEXT, Slot, plan_timeline, slots_for
+from demo.data import (
+    AS_OF,
+    COUNTIES,
+    COUNTY_BY_CODE,
+    DEPARTMENTS,
+    FAILURE_RATE,
+    FAILURE_WEIGHTS,
+    FAILURES,
+    GROUP_BIRTH_YEARS,
+    POLICIES,
+    POLICY_BY_KEY,
+    YEARS,
+    PolicySpec,
+)
+from demo.marker import MARKER_FILE, read_marker
+from demo.people import DEMO_PEOPLE_FILE, write_demo_people
+from demo.persons import (
+    Card,
+    GenPerson,
+    Village,
+    id_prefix,
+    make_cards,
+    make_id_number,
+    make_name,
+    make_phone,
+    random_birth,
+    villages_for,
+)
+from demo.samples import SamplePerson, public_view, sample_people
+
+__all__ = ["DEFAULT_LINES", "DEFAULT_SEED", "GENERATOR_VERSION", "BuildReport", "DemoError", "build",
+           "build_if_changed", "is_current"]
+
+DEFAULT_LINES = 20000
+DEFAULT_SEED = 20260101
+GENERATOR_VERSION = 2  # 2: demo operator accounts (demo/accounts.py)
+CHUNK = 5000
+CENT = Decimal("0.01")
+TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
+
+# (county, policy) whose latest batch is held in a given state, so every state is present.
+FORCED: tuple[tuple[str, str, str], ...] = (
+    ("410423", "GLJT", "publicity"),
+    ("500241", "CXYL", "bank"),
+    ("500241", "STHL", "approval"),
+    ("530128", "KNCJ", "paid"),
+    ("410423", "NCDB", "draft"),
+    ("410423", "CXYL", "submitted"),
+    ("530128", "CXYL", "finance_check"),
+    ("500241", "NCDB", "returned"),
+)
+
+
+class DemoError(Exception):
+    """The demo build cannot run (message in Chinese)."""
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    lines: int
+    persons: int
+    batches: int
+    policies: int
+    seconds: float
+    skipped: bool = False
+    database_bytes: int | None = None
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds else 0.0
+
+
+# --- marker -----------------------------------------------------------------------------------
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # pragma: no cover - Config already parsed it
+        return url
+
+
+def _marker(config: Config, lines: int, seed: int) -> dict[str, Any]:
+    return {"lines": lines, "seed": seed, "version": GENERATOR_VERSION,
+            "batch_database": _safe_url(config.batch_database_url)}
+
+
+def _database_has_data(url: str) -> bool:
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            if not inspect(conn).has_table("payment_lines"):
+                return False
+            return conn.execute(select(Batch.id).limit(1)).first() is not None
+    except Exception:
+        return False
+    finally:
+        db.dispose()
+
+
+def is_current(config: Config, lines: int, seed: int) -> bool:
+    """Whether the marker says this exact demo data is already in the batch database."""
+    marker = read_marker(config.data_dir)
+    if marker is None:
+        return False
+    wanted = _marker(config, lines, seed)
+    if any(marker.get(k) != v for k, v in wanted.items()):
+        return False
+    return _database_has_data(config.batch_database_url)
+
+
+# --- public entry points ----------------------------------------------------------------------
+
+
+def _require_demo(config: Config) -> None:
+    if not config.demo:
+        raise DemoError("演示数据只能在演示模式下生成（设置 YIKATONG_DEMO=1）：生成时会清空批次数据库")
+
+
+def build_if_changed(config: Config, lines: int, seed: int, *, progress: bool = False) -> BuildReport:
+    _require_demo(config)
+    if is_current(config, lines, seed):
+        return BuildReport(lines, 0, 0, 0, 0.0, skipped=True)
+    return build(config, lines, seed, progress=progress)
+
+
+def build(config: Config, lines: int, seed: int, *, progress: bool = False) -> BuildReport:
+    """Rebuild the batch database with demo data (N payment lines in total)."""
+    _require_demo(config)
+    started = _time.perf_counter()
+    plan = _Plan(seed, lines)
+    marker_path = config.data_dir / MARKER_FILE
+    marker_path.unlink(missing_ok=True)  # an interrupted build leaves no stale marker or people
+    (config.data_dir / DEMO_PEOPLE_FILE).unlink(missing_ok=True)
+    _reset_database(config)
+    db = Database(config.batch_database_url)
+    try:
+        with _progress(progress, plan.line_total + len(plan.persons)) as advance:
+            with db.session() as session:
+                conn = session.connection()
+                if db.is_sqlite:
+                    conn.exec_driver_sql("PRAGMA synchronous=OFF")
+                    conn.exec_driver_sql("PRAGMA cache_size=-65536")
+                _Writer(conn, config, plan, advance).write()
+                _emit_and_audit(session, plan)
+                accounts.create_accounts(session, config)
+            if not db.is_sqlite:
+                _fix_sequences(db)
+    finally:
+        db.dispose()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    write_demo_people(config.data_dir, public_view(plan.samples))
+    marker_path.write_text(json.dumps(_marker(config, lines, seed), ensure_ascii=False, indent=2), encoding="utf-8")
+    seconds = _time.perf_counter() - started
+    return BuildReport(plan.line_total, len(plan.persons), len(plan.slots), len(plan.policy_rows), seconds,
+                       database_bytes=_database_bytes(config.batch_database_url))
+
+
+# --- database reset ---------------------------------------------------------------------------
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _database_bytes(url: str) -> int | None:
+    path = _sqlite_path(url)
+    return path.stat().st_size if path and path.exists() else None
+
+
+def _reset_database(config: Config) -> None:
+    url = config.batch_database_url
+    path = _sqlite_path(url)
+    if path is not None and url != config.public_database_url:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    else:
+        migrate.downgrade(url, "batch", "base")  # drops only the batch tables (a shared database keeps the public store)
+    migrate.upgrade(url, "batch")
+
+
+def _fix_sequences(db: Database) -> None:
+    """Rows were inserted with explicit ids: move PostgreSQL's sequences past them."""
+    with db.session() as session:
+        for table in Base.metadata.sorted_tables:
+            if "id" not in table.c or not table.c.id.primary_key:
+                continue
+            session.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+            ))
+
+
+# --- plan: everything decided before writing ---------------------------------------------------
+
+
+def _q(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _num(value: Decimal) -> str:
+    """12 → "12", 12.5 → "12.50" (for standards written as text)."""
+    value = _q(value)
+    return f"{value:.0f}" if value == value.to_integral_value() else f"{value:.2f}"
+
+
+def _age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    policy_id: int
+    project_id: int
+    amount_min: Decimal
+    amount_max: Decimal
+
+
+def _months(spec: PolicySpec) -> int:
+    return {"year": 12, "half": 6, "quarter": 3}[spec.period]
+
+
+def _rate(spec: PolicySpec, county: str, year: int) -> Decimal:
+    return spec.rate[county] + spec.rate_step * (year - YEARS[0])
+
+
+def _monthly(spec: PolicySpec, county: str, year: int) -> Decimal:
+    return spec.monthly[county] + spec.monthly_step * (year - YEARS[0])
+
+
+def _bounds(spec: PolicySpec, county: str, year: int) -> tuple[Decimal, Decimal]:
+    months = _months(spec)
+    if spec.model == "per_mu":
+        rate = _rate(spec, county, year)
+        return _q(rate * spec.area[0]), _q(rate * spec.area[1])
+    if spec.model == "band":
+        return _q(spec.bands[80] * months), _q(spec.bands[100] * months)
+    if spec.model == "fixed":
+        amount = _q(_monthly(spec, county, year) * months)
+        return amount, amount
+    return _q(spec.low), _q(spec.high)
+
+
+def _standard_text(spec: PolicySpec, county: str, year: int) -> str:
+    values: dict[str, Any] = {"low": _num(spec.low), "high": _num(spec.high),
+                              "low_m": _num(spec.low / 3), "high_m": _num(spec.high / 3)}
+    if spec.model == "per_mu":
+        values["rate"] = _rate(spec, county, year)
+    if spec.model == "fixed":
+        monthly = _monthly(spec, county, year)
+        values["monthly"] = monthly
+        values["yearly"] = monthly * 12
+    if spec.model == "range":
+        values["monthly"] = "5"
+    for band, amount in spec.bands.items():
+        values[f"b{band}"] = amount
+    return spec.standard.format(**values)
+
+
+@cache
+def _band_amount(key: str, band: int, months: int) -> Decimal:
+    return _q(POLICY_BY_KEY[key].bands[band] * months)
+
+
+@cache
+def _fixed_amount(key: str, county: str, year: int, months: int) -> Decimal:
+    return _q(_monthly(POLICY_BY_KEY[key], county, year) * months)
+
+
+def _amount(spec: PolicySpec, slot: Slot, person: GenPerson, rng: Random) -> tuple[Decimal, Decimal | None]:
+    """(amount, quantity) of one line; quantities and personal amounts are kept per person."""
+    if spec.model == "per_mu":
+        qty = person.area.get(spec.key)
+        if qty is None:
+            lo, hi = spec.area
+            qty = _q(lo + (hi - lo) * Decimal(rng.random() ** 1.6))
+            person.area[spec.key] = qty
+        return _q(_rate(spec, slot.county, slot.year) * qty), qty  # type: ignore[operator]
+    if spec.model == "band":
+        age = _age_on(person.birth_date, slot.start)
+        band = 100 if age >= 100 else 90 if age >= 90 else 80
+        return _band_amount(spec.key, band, slot.months), None
+    if spec.model == "fixed":
+        return _fixed_amount(spec.key, slot.county, slot.year, slot.months), None
+    amount = person.area.get(spec.key)
+    if amount is None:
+        steps = int((spec.high - spec.low) / 10)
+        amount = _q(spec.low + 10 * rng.randint(0, steps))
+        person.area[spec.key] = amount
+    return amount, None  # type: ignore[return-value]
+
+
+class _Plan:
+    """Regions, departments, policies, projects, batches and people for one seed and N."""
+
+    def __init__(self, seed: int, lines: int) -> None:
+        self.seed = seed
+        self.lines = lines
+        self.villages: dict[str, list[Village]] = {
+            c.code: villages_for(c, Random(f"{seed}:villages:{c.code}")) for c in COUNTIES
+        }
+        self._departments()
+        self._policies(Random(f"{seed}:policies"))
+        self._slots(Random(f"{seed}:timeline"))
+        self.samples: list[SamplePerson] = sample_people(seed)
+        self.persons: list[GenPerson] = []
+        self.cards_total = 0
+        self.used_ids: set[str] = {s.id_number for s in self.samples}
+        self.used_cards: set[str] = {n for s in self.samples for n in s.card_numbers}
+        self._sample_persons()
+        self.sample_rows_total = sum(len(v) for v in self.sample_plan.values())
+        if lines < self.sample_rows_total + 50:
+            raise DemoError(f"--lines 至少为 {self.sample_rows_total + 50}（含固定示例人员的 {self.sample_rows_total} 条）")
+        self._allocate(lines - self.sample_rows_total)
+        self._population(Random(f"{seed}:persons"))
+        self.line_total = lines
+
+    # structure
+
+    def _departments(self) -> None:
+        self.departments: list[dict[str, Any]] = []
+        self.department_id: dict[tuple[str, str], int] = {}
+        for county in COUNTIES:
+            for key, suffix in DEPARTMENTS.items():
+                did = len(self.departments) + 1
+                self.department_id[(county.code, key)] = did
+                self.departments.append({"id": did, "code": f"{county.code}-{key}",
+                                         "name": county.short + suffix, "region_code": county.code})
+
+    def _policies(self, rng: Random) -> None:
+        self.policy_rows: list[dict[str, Any]] = []
+        self.project_rows: list[dict[str, Any]] = []
+        self.change_rows: list[dict[str, Any]] = []
+        self.projects: dict[tuple[str, str, int], ProjectInfo] = {}
+        for county in COUNTIES:
+            county_name = regions.full_name(county.code)
+            for spec in POLICIES:
+                if county.code not in spec.counties:
+                    continue
+                previous = ""
+                for year in YEARS:
+                    pid = len(self.policy_rows) + 1
+                    standard = _standard_text(spec, county.code, year)
+                    created = datetime(year - 1, 12, rng.randint(1, 28), 10, 0, tzinfo=SHANGHAI)
+                    self.policy_rows.append({
+                        "id": pid, "code": f"{county.code}{spec.key}", "year": year, "name": spec.name,
+                        "short_name": spec.short_name, "department_id": self.department_id[(county.code, spec.dept)],
+                        "level": spec.level, "budget_source": spec.budget_source,
+                        "scope": f"{county_name}行政区域内符合条件的{spec.beneficiaries}",
+                        "beneficiaries": spec.beneficiaries, "standard": standard,
+                        "document_title": spec.document_title, "document_number": spec.document_number,
+                        "document_url": spec.document_url, "delivery": spec.delivery, "region_code": county.code,
+                        "status": "published", "created_at": created, "updated_at": created,
+                    })
+                    low, high = _bounds(spec, county.code, year)
+                    prj = len(self.project_rows) + 1
+                    self.project_rows.append({
+                        "id": prj, "code": f"{county.code}{spec.key}{year}", "name": f"{year}年{spec.name}",
+                        "policy_id": pid, "department_id": self.department_id[(county.code, spec.dept)],
+                        "region_code": county.code, "unit": spec.unit, "amount_min": low, "amount_max": high,
+                        "period_kind": spec.period, "active": year == YEARS[-1],
+                    })
+                    self.projects[(county.code, spec.key, year)] = ProjectInfo(pid, prj, low, high)
+                    if previous:
+                        changed = previous != standard
+                        self.change_rows.append(self._change(
+                            pid, f"{year}年度清单：" + ("调整补贴标准" if changed else "延续上年标准执行"),
+                            {"standard": {"before": previous, "after": standard}} if changed else {"standard": standard},
+                            "approved", created, county.code, spec.dept))
+                    else:
+                        self.change_rows.append(self._change(
+                            pid, "纳入补贴政策清单", {"document_number": spec.document_number},
+                            "approved", created, county.code, spec.dept))
+                    previous = standard
+                if spec.key in ("GDDL", "GLJT", "CXYL"):
+                    self.change_rows.append(self._change(
+                        self.policy_rows[-1]["id"], f"拟调整{YEARS[-1] + 1}年度补贴标准（待审核）",
+                        {"standard": {"before": previous, "after": "待财政部门核定后公布"}}, "pending",
+                        datetime.combine(AS_OF - timedelta(days=6), time(15, 20), tzinfo=SHANGHAI),
+                        county.code, spec.dept))
+
+    def _change(self, policy_id: int, summary: str, change: dict[str, Any], status: str,
+                at: datetime, county: str, dept: str) -> dict[str, Any]:
+        reviewed = status != "pending"
+        return {
+            "id": len(self.change_rows) + 1, "policy_id": policy_id, "summary": summary, "change": change,
+            "status": status, "requested_by": f"{county}.{dept.lower()}.op", "requested_at": at,
+            "reviewed_by": f"{county}.czj.reviewer" if reviewed else None,
+            "reviewed_at": at + timedelta(days=3) if reviewed else None,
+            "review_comment": "同意" if reviewed else "",
+        }
+
+    def _slots(self, rng: Random) -> None:
+        slots: list[Slot] = []
+        for county in COUNTIES:
+            for spec in POLICIES:
+                if county.code in spec.counties:
+                    slots.extend(slots_for(county.code, spec, rng))
+            # one batch created by mistake and cancelled
+            template = next(s for s in slots if s.key == (county.code, "LSJZ") and s.period == "2023H2")
+            slots.append(Slot(template.county, template.policy, template.year, template.period, template.label,
+                              template.months, template.start, template.created, cancelled=True))
+        latest: dict[tuple[str, str], Slot] = {}
+        for slot in slots:
+            if not slot.cancelled:
+                latest[slot.key] = slot
+        for county, key, state in FORCED:
+            latest[(county, key)].forced = state
+        for slot in slots:
+            plan_timeline(slot, rng)
+        self.all_slots = slots
+
+    # sample people
+
+    def _sample_persons(self) -> None:
+        self.sample_plan: dict[int, list[tuple[GenPerson, str | None, bool]]] = {}
+        self.sample_gen: list[GenPerson] = []
+        by_key: dict[tuple[str, str], list[int]] = {}
+        for index, slot in enumerate(self.all_slots):
+            if not slot.cancelled:
+                by_key.setdefault(slot.key, []).append(index)
+        for sample in self.samples:
+            spec = sample.spec
+            cards = [Card(0, number, bank, "active", date(2015, 6, 1))
+                     for number, bank in zip(sample.card_numbers, sample.bank_names)]
+            if spec.card_change:
+                cards[0].status, cards[0].closed_on = "closed", spec.card_change[0]
+                cards[1].opened_on = spec.card_change[1]
+            person = GenPerson(0, sample.id_number, spec.name, spec.birth, spec.sex,
+                               self.villages[spec.county][spec.village], None, cards)
+            self.sample_gen.append(person)
+            pending = dict(spec.pending)
+            failures = {(p, period): (code, reissued) for p, period, code, reissued in spec.failures}
+            for key in spec.policies:
+                for index in by_key.get((spec.county, key), []):
+                    slot = self.all_slots[index]
+                    if not (slot.final or pending.get(key) == slot.state == slot.forced):
+                        continue
+                    code, reissued = failures.get((key, slot.period), (None, False))
+                    rows = self.sample_plan.setdefault(index, [])
+                    rows.append((person, code, reissued))
+                    if (code and reissued) or _closed_card_failure(person, slot) is not None:
+                        rows.append((person, "+", False))  # placeholder: the re-issue row
+
+    # allocation of N over the batches
+
+    def _allocate(self, generated: int) -> None:
+        weights = [
+            s.policy.weight * COUNTY_BY_CODE[s.county].weight * (0.2 if s.cancelled else 1.0)
+            for s in self.all_slots
+        ]
+        total = sum(weights)
+        quotas = [generated * w / total for w in weights]
+        counts = [int(q) for q in quotas]
+        order = sorted(range(len(quotas)), key=lambda i: (counts[i] - quotas[i], i))
+        for i in order[: generated - sum(counts)]:
+            counts[i] += 1
+        for i, slot in enumerate(self.all_slots):
+            if (slot.forced or slot.cancelled) and counts[i] == 0:
+                donor = max(range(len(counts)), key=lambda j: (counts[j], -j))
+                counts[donor] -= 1
+                counts[i] = 1
+        kept: list[Slot] = []
+        sample_plan: dict[int, list[tuple[GenPerson, str | None, bool]]] = {}
+        for i, slot in enumerate(self.all_slots):
+            slot.count = counts[i]
+            rows = self.sample_plan.get(i, [])
+            if slot.count == 0 and not rows:
+                continue
+            slot.id = len(kept) + 1
+            if rows:
+                sample_plan[slot.id] = rows
+            kept.append(slot)
+        self.slots = kept
+        self.sample_plan = sample_plan
+
+    # population
+
+    def _population(self, rng: Random) -> None:
+        pool: dict[tuple[str, str], int] = {}
+        for slot in self.slots:
+            pool[slot.key] = max(pool.get(slot.key, 0), slot.count)
+        self.members: dict[tuple[str, str], list[GenPerson]] = {}
+        self.offsets: dict[tuple[str, str], int] = {}
+        self.drift: dict[tuple[str, str], int] = {}
+        card_id = 1
+        for county in COUNTIES:
+            needed: dict[str, int] = {}
+            for spec in POLICIES:
+                group = spec.group
+                # room for turnover: each year a few beneficiaries leave and others join
+                size = pool.get((county.code, spec.key), 0) * (1 + TURNOVER * (len(YEARS) - 1))
+                needed[group] = max(needed.get(group, 0), int(size + 0.999))
+            groups: dict[str, list[GenPerson]] = {}
+            for group in ("old", "farmer", "senior", "disabled", "poor", "child", "parent", "veteran", "ranger", "student"):
+                members = list(groups["old"]) if group == "senior" else []
+                first, last = GROUP_BIRTH_YEARS[group]
+                while len(members) < needed.get(group, 0):
+                    person, card_id = self._person(rng, county.code, first, last, card_id)
+                    members.append(person)
+                groups[group] = members
+            for spec in POLICIES:
+                members = groups[spec.group]
+                key = (county.code, spec.key)
+                self.members[key] = members
+                self.offsets[key] = rng.randrange(len(members)) if members else 0
+                self.drift[key] = int(pool.get(key, 0) * TURNOVER + 0.999)
+        for person in self.sample_gen:
+            person.id = len(self.persons) + 1
+            self.persons.append(person)
+            for card in person.cards:
+                card.id = card_id
+                card_id += 1
+        self.cards_total = card_id - 1
+
+    def _person(self, rng: Random, county_code: str, first: int, last: int, card_id: int) -> tuple[GenPerson, int]:
+        county = COUNTY_BY_CODE[county_code]
+        birth = random_birth(rng, first, last)
+        sex = "M" if rng.random() < 0.5 else "F"
+        number = make_id_number(id_prefix(county, birth, rng), birth, sex, rng, self.used_ids)
+        name = make_name(rng, sex, birth.year, county.surnames)
+        village = rng.choice(self.villages[county_code])
+        phone = make_phone(rng) if rng.random() < 0.65 else None
+        cards = make_cards(rng, card_id, self.used_cards)
+        person = GenPerson(len(self.persons) + 1, number, name, birth, sex, village, phone, cards)
+        self.persons.append(person)
+        return person, card_id + len(cards)
+
+
+def _closed_card_failure(person: GenPerson, slot: Slot) -> Card | None:
+    """The roster still carried a card the bank has closed: returns that card."""
+    if not slot.final:
+        return None
+    card = person.card_on(slot.created)
+    if card.status == "closed" and card.closed_on is not None and card.closed_on <= slot.created:
+        return card
+    return None
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+class _Writer:
+    def __init__(self, conn: Connection, config: Config, plan: _Plan, advance: Callable[[int], None]) -> None:
+        self.conn = conn
+        self.plan = plan
+        self.advance = advance
+        self.cipher = cipher(config.field_key)
+        self.hmac_key = config.hmac_key
+        self.line_rng = Random(f"{plan.seed}:lines")
+        self.next_line_id = 1
+        self.stamp = datetime.combine(AS_OF, time(9, 0), tzinfo=SHANGHAI)
+        self.failure_codes = [code for code, _ in FAILURE_WEIGHTS]
+        self.failure_cum = list(accumulate(w for _, w in FAILURE_WEIGHTS))
+
+    def _insert(self, model: Any, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), CHUNK):
+            self.conn.execute(insert(model.__table__), rows[start:start + CHUNK])
+
+    def write(self) -> None:
+        plan = self.plan
+        self._insert(Region, self._regions())
+        self._insert(Department, plan.departments)
+        self._insert(Policy, plan.policy_rows)
+        self._insert(PolicyChange, plan.change_rows)
+        self._insert(Project, plan.project_rows)
+        self._persons()
+        self._batches()
+        self._lines()
+
+    def _regions(self) -> list[dict[str, Any]]:
+        rows: dict[str, dict[str, Any]] = {}
+        for county in COUNTIES:
+            for region in regions.path(county.code) + regions.children(county.code):
+                rows[region.code] = {"code": region.code, "name": region.name, "level": region.level,
+                                     "parent_code": region.parent_code}
+            for village in self.plan.villages[county.code]:
+                rows[village.code] = {"code": village.code, "name": village.name, "level": "village",
+                                      "parent_code": village.township_code}
+        return list(rows.values())
+
+    def _persons(self) -> None:
+        persons: list[dict[str, Any]] = []
+        cards: list[dict[str, Any]] = []
+        encrypt = self.cipher.encrypt
+        for person in self.plan.persons:
+            key = personkey.person_key(self.hmac_key, person.id_number)
+            persons.append({
+                "id": person.id, "person_key": key, "id_number_enc": encrypt(person.id_number),
+                "id_last4": person.id_number[-4:], "name": person.name, "birth_date": person.birth_date,
+                "sex": person.sex, "region_code": person.village.code,
+                "phone_enc": encrypt(person.phone) if person.phone else None,
+                "created_at": self.stamp, "updated_at": self.stamp,
+            })
+            for card in person.cards:
+                cards.append({
+                    "id": card.id, "person_id": person.id, "card_number_enc": encrypt(card.number),
+                    "card_digest": personkey.card_digest(self.hmac_key, key, card.number),
+                    "card_last4": card.number[-4:], "bank_name": card.bank_name, "status": card.status,
+                    "opened_on": card.opened_on, "closed_on": card.closed_on,
+                })
+            if len(persons) >= CHUNK:
+                self._flush_persons(persons, cards)
+        self._flush_persons(persons, cards)
+
+    def _flush_persons(self, persons: list[dict[str, Any]], cards: list[dict[str, Any]]) -> None:
+        if persons:
+            self.conn.execute(insert(Person.__table__), persons)
+            self.advance(len(persons))
+        if cards:
+            self.conn.execute(insert(CardAccount.__table__), cards)
+        persons.clear()
+        cards.clear()
+
+    def _actor(self, slot: Slot, role: str) -> str:
+        dept = slot.policy.dept.lower()
+        return {
+            "op": f"{slot.county}.{dept}.op", "reviewer": f"{slot.county}.{dept}.reviewer",
+            "leader": f"{slot.county}.{dept}.leader", "finance": f"{slot.county}.czj.reviewer",
+            "bank": f"{slot.county}.bank.op",
+        }[role]
+
+    def _batches(self) -> None:
+        batches: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for slot in self.plan.slots:
+            county = COUNTY_BY_CODE[slot.county]
+            project = self.plan.projects[(slot.county, slot.policy.key, slot.year)]
+            title = f"{county.short}{slot.label}{slot.policy.name}发放"
+            if slot.cancelled:
+                title += "（第二批，已撤销）"
+            batches.append({
+                "id": slot.id, "code": slot.code, "project_id": project.project_id, "region_code": slot.county,
+                "year": slot.year, "period": slot.period, "title": title, "state": slot.state,
+                "created_by": self._actor(slot, "op"), "created_at": slot.events[0][2],
+                "step_started_on": slot.step_started_on, "step_due_on": slot.step_due_on,
+                "publicity_start": slot.publicity_start, "publicity_end": slot.publicity_end,
+                "publicity_place": f"各行政村（社区）村务公开栏、{county.short}人民政府门户网站" if slot.publicity_start else "",
+                "paid_on": slot.paid_on, "published_on": slot.published_on,
+            })
+            for from_state, to_state, at in slot.events:
+                role, comment = EVENT_TEXT[(from_state, to_state)]
+                step = {"submitted": "first_verification", "publicity": "publicity", "approval": "approval",
+                        "finance_check": "finance_check", "bank": "bank_crediting", "paid": "results_publication",
+                        "returned": "correction"}.get(to_state)
+                events.append({
+                    "id": len(events) + 1, "batch_id": slot.id, "from_state": from_state, "to_state": to_state,
+                    "actor": self._actor(slot, role), "at": at, "comment": comment,
+                    "due_on": due_date(step, at.date()) if step else None,
+                })
+        self._insert(Batch, batches)
+        self._insert(WorkflowEvent, events)
+
+    # lines
+
+    def _lines(self) -> None:
+        rows: list[dict[str, Any]] = []
+        plan = self.plan
+        for slot in plan.slots:
+            slot_rows: list[dict[str, Any]] = []
+            reissues: list[dict[str, Any]] = []
+            for person, code, reissued in plan.sample_plan.get(slot.id, []):
+                if code == "+":
+                    continue
+                self._line(slot, person, slot_rows, reissues, forced=code, reissue=reissued, random_failure=False)
+            members = plan.members.get(slot.key, [])
+            offset = plan.offsets.get(slot.key, 0) + plan.drift.get(slot.key, 0) * (slot.year - YEARS[0])
+            remaining = slot.count
+            i = 0
+            while remaining > 0:
+                person = members[(offset + i) % len(members)]
+                i += 1
+                remaining -= self._line(slot, person, slot_rows, reissues, random_failure=remaining > 1,
+                                        allow_reissue=remaining > 1)
+            for n, row in enumerate(slot_rows + reissues, start=1):
+                row["line_no"] = n
+            rows.extend(slot_rows)
+            rows.extend(reissues)
+            if len(rows) >= CHUNK:
+                self._flush_lines(rows)
+        self._flush_lines(rows)
+
+    def _flush_lines(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            # Re-issues point at lines of the same batch: a chunk always holds whole batches.
+            self.conn.execute(insert(PaymentLine.__table__), rows)
+            self.advance(len(rows))
+            rows.clear()
+
+    def _line(self, slot: Slot, person: GenPerson, rows: list[dict[str, Any]], reissues: list[dict[str, Any]], *,
+              forced: str | None = None, reissue: bool = False, random_failure: bool = True,
+              allow_reissue: bool = True) -> int:
+        """Append the line (and its re-issue) of one person; returns the rows added."""
+        rng = self.line_rng
+        amount, qty = _amount(slot.policy, slot, person, rng)
+        card = person.card_on(slot.created)
+        row = {
+            "id": self.next_line_id, "batch_id": slot.id, "line_no": 0, "person_id": person.id,
+            "card_account_id": card.id, "village_code": person.village.code, "quantity": qty,
+            "amount": amount, "state": "pending", "check_issues": [], "failure_code": None,
+            "failure_reason": None, "reissue_of_id": None, "paid_on": None,
+            "updated_at": slot.events[-1][2],
+        }
+        self.next_line_id += 1
+        rows.append(row)
+        if slot.state == "cancelled":
+            row["state"] = "withdrawn"
+            return 1
+        if not slot.final:
+            if slot.state == "returned" and len(rows) == 1:
+                row["check_issues"] = [{"code": "NAME_CARD_MISMATCH",
+                                        "message": "姓名与社会保障卡登记信息不一致，请核实后更正"}]
+            return 1
+        closed = _closed_card_failure(person, slot)
+        new_card: Card | None = None
+        if closed is not None:
+            code = "ACCOUNT_CLOSED"
+            newer = [c for c in person.cards if c.opened_on > closed.opened_on]
+            new_card = newer[0] if newer else None
+            reissue = new_card is not None and allow_reissue
+        elif forced:
+            code = forced
+        elif random_failure and rng.random() < FAILURE_RATE:
+            code = self.failure_codes[bisect_right(self.failure_cum, rng.random() * self.failure_cum[-1])]
+            reissue = allow_reissue and code != "ACCOUNT_CLOSED" and rng.random() < 0.85
+        else:
+            row["state"], row["paid_on"] = "paid", slot.paid_on
+            return 1
+        assert slot.paid_on is not None
+        row["failure_code"], row["failure_reason"] = code, FAILURES[code]
+        reissue_on = add_workdays(slot.paid_on, rng.randint(3, 5))
+        if new_card is not None:
+            reissue_on = max(reissue_on, add_workdays(new_card.opened_on, 2))
+        if reissue and reissue_on <= AS_OF:
+            row["state"] = "reissued"
+            reissues.append({
+                **row, "id": self.next_line_id, "card_account_id": (new_card or person.current_card).id,
+                "state": "paid", "failure_code": None, "failure_reason": None, "reissue_of_id": row["id"],
+                "paid_on": reissue_on, "check_issues": [],
+            })
+            self.next_line_id += 1
+            return 2
+        recent = slot.state == "paid" or (AS_OF - slot.paid_on).days <= 30
+        row["state"] = "failed" if recent else "returned"
+        return 1
+
+
+def _emit_and_audit(session: Session, plan: _Plan) -> None:
+    """Outbox entries for everything the indexer publishes; a few batch-level audit entries."""
+    for row in plan.policy_rows:
+        outbox.emit(session, "policy", row["id"])
+    for slot in plan.slots:
+        if slot.state in ("publicity", "paid", "published"):
+            outbox.emit(session, "batch", slot.id)
+    trail.record(session, actor="system", action="demo.build", object_type="database", object_id="batch",
+                 after={"seed": plan.seed, "lines": plan.line_total, "version": GENERATOR_VERSION})
+    for slot in plan.slots:
+        if slot.forced or slot.cancelled:
+            previous = slot.events[-1][0]
+            role, _comment = EVENT_TEXT[(previous, slot.state)]
+            trail.record(session, actor=f"{slot.county}.{slot.policy.dept.lower()}.{role}",
+                         action=f"batch.{slot.state}", object_type="batch", object_id=slot.id,
+                         region_code=slot.county, before={"state": previous}, after={"state": slot.state})
+    session.flush()
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+class _progress:
+    """A rich progress bar on stderr (or nothing)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        self.bar = Progress(TextColumn("生成演示数据"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=Console(stderr=True))
+        self.bar.start()
+        task = self.bar.add_task("demo", total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.stop()
