@@ -240,6 +240,7 @@ class PaymentLine(Base):
     check_issues: Mapped[list[Any]] = mapped_column(default=list)  # [{code, message}] from roster checks
     failure_code: Mapped[str | None] = mapped_column(String(32))
     failure_reason: Mapped[str | None] = mapped_column(String(200))
+    advice: Mapped[str | None] = mapped_column(String(200))  # what the person should do (withdrawn lines)
     reissue_of_id: Mapped[int | None] = mapped_column(ForeignKey("payment_lines.id"))
     paid_on: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
@@ -276,12 +277,14 @@ class WorkflowEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     comment: Mapped[str] = mapped_column(Text, default="")
     due_on: Mapped[date | None] = mapped_column(Date)
+    action: Mapped[str | None] = mapped_column(String(32))  # the workflow action (admin/workflow.py)
 
 
 class AuditEntry(Base):
     """Append-only, hash-chained audit trail (see admin/audit/trail.py)."""
 
     __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_object", "object_type", "object_id"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     actor: Mapped[str] = mapped_column(String(64))
@@ -325,6 +328,7 @@ class DeadlineOverride(Base):
     days: Mapped[int] = mapped_column(Integer)
     project_code: Mapped[str | None] = mapped_column(String(32))
     region_code: Mapped[str | None] = mapped_column(String(12))
+    source: Mapped[str] = mapped_column(String(200), default="")  # the local document that sets it
 
 
 class OutboxEntry(Base):
@@ -381,3 +385,65 @@ class KioskDevice(Base):
     device_id: Mapped[str] = mapped_column(String(40), unique=True)
     location: Mapped[str] = mapped_column(String(200))
     region_code: Mapped[str] = mapped_column(String(12))
+
+
+# --- the approval chain (admin/workflow.py) ---------------------------------------------------
+
+
+class Objection(Base):
+    """An objection (异议) to one line during publicity, and what was done about it."""
+
+    __tablename__ = "objections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("payment_lines.id"), index=True)
+    received_on: Mapped[date] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(String(16))  # withdraw / correct / dismiss
+    reason: Mapped[str] = mapped_column(Text)
+    amount_before: Mapped[Decimal | None] = mapped_column(Money)
+    amount_after: Mapped[Decimal | None] = mapped_column(Money)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class PublicityPosting(Base):
+    """The record that the list was posted on a village notice board (村务公开栏)."""
+
+    __tablename__ = "publicity_postings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    village_code: Mapped[str] = mapped_column(String(12))
+    place: Mapped[str] = mapped_column(String(200))
+    posted_on: Mapped[date] = mapped_column(Date)
+    removed_on: Mapped[date | None] = mapped_column(Date)
+    photo_ref: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class PaymentRequest(Base):
+    """资金支付申请: the payment plan of a batch, with its totals per disbursing bank."""
+
+    __tablename__ = "payment_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_on: Mapped[date] = mapped_column(Date)
+    line_count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[Decimal] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+    banks: Mapped[list["PaymentRequestBank"]] = relationship(order_by="PaymentRequestBank.bank_name")
+
+
+class PaymentRequestBank(Base):
+    """One disbursing bank's share of a payment request (bank = the card account's bank_name)."""
+
+    __tablename__ = "payment_request_banks"
+    __table_args__ = (UniqueConstraint("request_id", "bank_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("payment_requests.id"))
+    bank_name: Mapped[str] = mapped_column(String(64))  # "" when the card's bank is not registered
+    line_count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[Decimal] = mapped_column(Money)

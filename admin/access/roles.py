@@ -55,7 +55,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "reference.import": frozenset({"department_operator", "system_admin"}),
     "operator.manage": frozenset({"system_admin"}),
     "audit.view": frozenset({"auditor", "system_admin"}),
+    # the approval chain (admin/workflow.py); finance never edits a line, only passes or returns
+    "batch.submit": frozenset({"township_clerk", "department_operator"}),
+    "batch.review": frozenset({"department_reviewer"}),  # first review and approval (pass / return)
+    "batch.publicity": frozenset({"department_operator", "department_reviewer"}),
+    "batch.posting": frozenset({"township_clerk", "department_operator", "department_reviewer"}),
+    "batch.finance": frozenset({"finance_reviewer"}),  # finance check and payment request
+    "batch.cancel": frozenset({"department_operator"}),
+    "deadline.edit": frozenset({"system_admin"}),
 }
+# Workflow steps act on the batch as a whole: the batch must lie inside the actor's region (a
+# township clerk submits a batch of that township, not a county-wide one).
+BATCH_WORKFLOW_ACTIONS = frozenset({"batch.submit", "batch.review", "batch.publicity", "batch.finance",
+                                    "batch.cancel"})
 # Editing a batch's lines is only possible while it is still being entered.
 EDITABLE_BATCH_STATES = frozenset({"draft", "returned"})
 # Lines can be marked for re-check until the results are public.
@@ -152,7 +164,8 @@ def can(actor: Actor | None, action: str, obj: Any = None) -> bool:
             return False
         if action == "line.flag" and obj.state not in FLAGGABLE_BATCH_STATES:
             return False
-        if action == "batch.create" and not region_inside(obj.region_code, actor.region_code):
+        if action in BATCH_WORKFLOW_ACTIONS | {"batch.create"} and not region_inside(obj.region_code,
+                                                                                    actor.region_code):
             return False
         return True
     if isinstance(obj, Project):
