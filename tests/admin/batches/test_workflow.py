@@ -1,4 +1,4 @@
-"""The approval chain (admin/workflow.py) on a real database: one township batch walked through
+"""The approval chain (admin/batches/workflow.py) on a real database: one township batch walked through
 submit → return → resubmit → first review → publicity (objections) → approval → finance check →
 payment request by one operator per role; every other operator is refused and changes nothing."""
 
@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from admin import audit, batches, operators, roles, workflow
+from admin.access import operators, roles
+from admin.audit import trail as audit
+from admin.batches import service as batches, workflow
 from admin.models import (
     AuditEntry,
     Batch,
@@ -25,7 +27,7 @@ from admin.models import (
     PublicityPosting,
     WorkflowEvent,
 )
-from admin.workflow import WorkflowError
+from admin.batches.workflow import WorkflowError
 from tests.admin.conftest import COUNTY, TEST_PASSWORD, TOWNSHIP
 from tests.admin.conftest import test_password_hash as password_hash
 

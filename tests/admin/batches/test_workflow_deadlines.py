@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from admin import batches, workflow
+from admin.batches import service as batches, workflow
 from admin.models import AuditEntry, Batch, DeadlineOverride, Operator, Project
-from admin.workflow import WorkflowError
+from admin.batches.workflow import WorkflowError
 from tests.admin.conftest import TOWNSHIP
 
 

@@ -1,7 +1,7 @@
 """The approval chain of a batch (审批流程): the one module that moves a batch from state to state.
 
 States are those of :class:`admin.models.BatchState`. The actions, the states they start from,
-where they lead and who may take them (the permission is checked by :func:`admin.roles.can`,
+where they lead and who may take them (the permission is checked by :func:`admin.access.roles.can`,
 which also applies the region and project scope)::
 
     action             from → to                                   permission: roles
@@ -85,7 +85,8 @@ from typing import Any
 from sqlalchemy import String, Text, and_, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from admin import audit, outbox
+from admin import outbox
+from admin.audit import trail
 from admin.models import (
     BATCH_STATE_LABELS,
     AuditEntry,
@@ -105,7 +106,7 @@ from admin.models import (
     Region,
     WorkflowEvent,
 )
-from admin.roles import ROLE_LABELS, Actor, actor_of, can, region_inside, region_overlaps, scope_batches
+from admin.access.roles import ROLE_LABELS, Actor, actor_of, can, region_inside, region_overlaps, scope_batches
 from core.deadlines import DEFAULT_RULES, Step, due_date, rule_for
 from core.timeutil import SHANGHAI, format_date_zh, local, now
 from core.workdays import add_workdays, workdays_between
@@ -483,7 +484,7 @@ def _withdraw(ctx: _Ctx, line: PaymentLine, code: str, reason: str) -> None:
     line.failure_code = code
     line.failure_reason = reason[:200]
     line.advice = WITHDRAWAL_ADVICE[code]
-    audit.record(ctx.session, actor=ctx.actor.username, action="line.withdraw", object_type="payment_line",
+    trail.record(ctx.session, actor=ctx.actor.username, action="line.withdraw", object_type="payment_line",
                  object_id=line.id, region_code=line.village_code, before=before, after=_line_snapshot(line))
 
 
@@ -556,7 +557,7 @@ def _run_return(ctx: _Ctx, v: dict[str, Any]) -> _Outcome:
     for line, remark in remarks:
         before = _line_snapshot(line)
         line.check_issues = [*(line.check_issues or []), {"code": "RETURNED", "message": f"{by}：{remark}"}]
-        audit.record(ctx.session, actor=ctx.actor.username, action="line.remark", object_type="payment_line",
+        trail.record(ctx.session, actor=ctx.actor.username, action="line.remark", object_type="payment_line",
                      object_id=line.id, region_code=line.village_code, before=before,
                      after={**_line_snapshot(line), "remark": remark})
     after = {"reason": v["reason"], "line_remarks": {str(line.line_no): remark for line, remark in remarks}}
@@ -647,7 +648,7 @@ def _run_objection(ctx: _Ctx, v: dict[str, Any]) -> _Outcome:
         before = _line_snapshot(line)
         line.amount = amount.quantize(TWO_PLACES)
         record.amount_after = line.amount
-        audit.record(ctx.session, actor=ctx.actor.username, action="line.correct", object_type="payment_line",
+        trail.record(ctx.session, actor=ctx.actor.username, action="line.correct", object_type="payment_line",
                      object_id=line.id, region_code=line.village_code, before=before, after=_line_snapshot(line))
         earliest = ctx.due(Step.PUBLICITY, ctx.today)
         batch.publicity_end = max(batch.publicity_end or earliest, earliest)
@@ -927,7 +928,7 @@ def perform(session: Session, operator: Actor | Operator, batch_id: int, name: s
     event = WorkflowEvent(batch_id=batch.id, from_state=from_state, to_state=to_state, actor=actor.username,
                           at=_business_time(today), comment=outcome.comment, due_on=batch.step_due_on, action=name)
     session.add(event)
-    audit.record(session, actor=actor.username, action=f"workflow.{name}", object_type="batch", object_id=batch.id,
+    trail.record(session, actor=actor.username, action=f"workflow.{name}", object_type="batch", object_id=batch.id,
                  region_code=batch.region_code,
                  before={"state": from_state, "step_due_on": due_before.isoformat() if due_before else None},
                  after={"state": to_state, "step_due_on": batch.step_due_on.isoformat() if batch.step_due_on else None,
@@ -1058,7 +1059,7 @@ def set_deadline_override(session: Session, operator: Actor | Operator, form: Ma
         session.add(row)
     row.days, row.source = int(days), v["source"] or ""
     session.flush()
-    audit.record(session, actor=actor.username, action="deadline.set", object_type="deadline_override",
+    trail.record(session, actor=actor.username, action="deadline.set", object_type="deadline_override",
                  object_id=row.id, region_code=region, before=before, after=_override_snapshot(row))
     return row
 
@@ -1071,7 +1072,7 @@ def delete_deadline_override(session: Session, operator: Actor | Operator, overr
         raise WorkflowError("not_found", "没有这条时限设置。")
     if not can(actor, "deadline.edit", row.region_code or ""):
         raise WorkflowError("forbidden", "只有该区划的系统管理员可以删除这条时限设置。")
-    audit.record(session, actor=actor.username, action="deadline.delete", object_type="deadline_override",
+    trail.record(session, actor=actor.username, action="deadline.delete", object_type="deadline_override",
                  object_id=row.id, region_code=row.region_code or "", before=_override_snapshot(row))
     session.delete(row)
     session.flush()
