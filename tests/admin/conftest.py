@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pytest
+from sqlalchemy import select
 
 from core.validation import id_check_digit, luhn_check_digit
 
@@ -240,3 +242,34 @@ def county_admin(seeded, batch_db, config) -> dict[str, int]:
                 s, config, actor="seed", username=username, name="测试员", role=role, region_code=region,
                 password=TEST_PASSWORD, must_change_password=False, password_hash=test_password_hash()).id
     return ids
+
+
+# --- a refused request changes nothing -----------------------------------------------------------
+
+
+def table_rows(db) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the batch database (audit trail and outbox included), by table,
+    in primary-key order."""
+    from admin.models import Base
+
+    with db.engine.connect() as conn:
+        return {table.name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))]
+                for table in Base.metadata.sorted_tables}
+
+
+@pytest.fixture
+def unchanged(batch_db) -> Callable[[], Any]:
+    """``with unchanged(): <requests that must be refused>`` fails unless every table of the batch
+    database holds the same rows afterwards: rosters, operators, policies, workflow events, and
+    neither an audit entry nor an outbox entry more."""
+
+    @contextlib.contextmanager
+    def check() -> Iterator[None]:
+        before = table_rows(batch_db)
+        yield
+        after = table_rows(batch_db)
+        changed = {name: f"{len(before[name])} -> {len(after[name])} rows"
+                   for name in before if before[name] != after[name]}
+        assert not changed, f"a refused request changed the batch database: {changed}"
+
+    return check

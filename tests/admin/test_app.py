@@ -32,9 +32,10 @@ def test_session_cookie_flags(client, login):
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
 
 
-def test_post_without_csrf_is_refused_and_changes_nothing(user_client, seeded, batch_db, roster):
+def test_post_without_csrf_is_refused_and_changes_nothing(user_client, seeded, batch_db, roster, unchanged):
     c = user_client("clerk")
-    response = c.post(f"/batches/{seeded['batch']}/lines", data=dict(zip(roster.header, roster.row(1))))
+    with unchanged():
+        response = c.post(f"/batches/{seeded['batch']}/lines", data=dict(zip(roster.header, roster.row(1))))
     assert response.status_code == 403
     assert "页面已过期" in response.text
     with batch_db.session() as s:
@@ -138,16 +139,18 @@ def test_department_sees_only_its_projects(user_client, seeded, config, batch_db
     assert "明细 3 行" in civil.get(f"/batches/{seeded['batch']}").text
 
 
-def test_auditor_reads_everything_in_region_and_changes_nothing(user_client, seeded, config, batch_db, roster, get_csrf):
+def test_auditor_reads_everything_in_region_and_changes_nothing(user_client, seeded, config, batch_db, roster, get_csrf,
+                                                                unchanged):
     ids = seed_lines(config, batch_db, seeded, roster)
     auditor = user_client("auditor")
     assert "明细 3 行" in auditor.get(f"/batches/{seeded['batch']}").text
     assert auditor.get("/audit").status_code == 200
     token = get_csrf(auditor, f"/batches/{seeded['batch']}")
-    r = auditor.post(f"/batches/{seeded['batch']}/lines/delete", data={"line_id": [str(ids[1])], "confirm": "yes",
-                                                                       "csrf_token": token})
-    assert r.status_code == 403
-    assert auditor.get(f"/batches/{seeded['batch']}/lines/{ids[1]}").status_code == 403
+    with unchanged():
+        r = auditor.post(f"/batches/{seeded['batch']}/lines/delete", data={"line_id": [str(ids[1])], "confirm": "yes",
+                                                                           "csrf_token": token})
+        assert r.status_code == 403
+        assert auditor.get(f"/batches/{seeded['batch']}/lines/{ids[1]}").status_code == 403
     other = user_client("other_auditor")
     assert other.get(f"/batches/{seeded['batch']}").status_code == 404
     assert seeded["batch_code"] not in other.get("/batches").text
@@ -155,13 +158,14 @@ def test_auditor_reads_everything_in_region_and_changes_nothing(user_client, see
         assert s.execute(select(func.count(PaymentLine.id))).scalar_one() == 3
 
 
-def test_finance_and_bank_cannot_edit_rosters(user_client, seeded, get_csrf, roster):
+def test_finance_and_bank_cannot_edit_rosters(user_client, seeded, get_csrf, roster, unchanged):
     for username in ("finance", "bank"):
         c = user_client(username)
         token = get_csrf(c, "/batches")
-        r = c.post(f"/batches/{seeded['batch']}/lines", data={**dict(zip(roster.header, roster.row(1))),
-                                                              "csrf_token": token})
-        assert r.status_code == 403
+        with unchanged():
+            r = c.post(f"/batches/{seeded['batch']}/lines", data={**dict(zip(roster.header, roster.row(1))),
+                                                                  "csrf_token": token})
+            assert r.status_code == 403
 
 
 def test_import_mixed_file_is_staged_fixed_and_committed(user_client, seeded, get_csrf, roster, batch_db):
@@ -221,7 +225,7 @@ def test_batch_only_for_published_policy_of_this_year(user_client, seeded, batch
     assert "请选择您负责的补贴项目" in r.text
 
 
-def test_policy_change_review_and_publication_through_outbox(user_client, seeded, get_csrf, batch_db):
+def test_policy_change_review_and_publication_through_outbox(user_client, seeded, get_csrf, batch_db, unchanged):
     op = user_client("civil_op")
     token = get_csrf(op, f"/policies/{seeded['policy']}")
     r = op.post(f"/policies/{seeded['policy']}/changes", data={"summary": "提高标准", "standard": "每人每月200元",
@@ -230,8 +234,9 @@ def test_policy_change_review_and_publication_through_outbox(user_client, seeded
     # the agriculture department may not touch it
     agri = user_client("agri_op")
     t2 = get_csrf(agri, "/policies")
-    assert agri.post(f"/policies/{seeded['policy']}/changes", data={"summary": "x", "standard": "y",
-                                                                     "csrf_token": t2}).status_code == 403
+    with unchanged():
+        assert agri.post(f"/policies/{seeded['policy']}/changes", data={"summary": "x", "standard": "y",
+                                                                         "csrf_token": t2}).status_code == 403
     reviewer = user_client("civil_rev")
     page = reviewer.get(f"/policies/{seeded['policy']}")
     change_id = re.search(r"/policy-changes/(\d+)/review", page.text).group(1)
