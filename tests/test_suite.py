@@ -57,7 +57,8 @@ def run_sample(tmp_path: Path, *, ci: str | None, deselect_browser: bool = False
     (tmp_path / "conftest.py").write_text(CONFTEST, "utf-8")
     (tmp_path / "pytest.ini").write_text(INI, "utf-8")
     record = tmp_path / "record.json"
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CI", "PYTEST_ADDOPTS", "YIKATONG_TEST_DATABASE_URL") and not k.startswith("PYTEST_XDIST")}
     env.update({"PYTHONPATH": str(ROOT), "YIKATONG_TEST_RECORD": str(record)})
     if ci is not None:
         env["CI"] = ci
