@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_ENV := YIKATONG_DEMO=1
 
-.PHONY: install run demo index serve admin test test-pg lint bench clean
+.PHONY: install run demo index serve admin test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,11 @@ serve: install
 admin: install
 	$(DEMO_ENV) $(BIN)/yikatong admin serve
 
-## make test: import contracts + the whole suite (set YIKATONG_TEST_DATABASE_URL for PostgreSQL)
+## make test: import contracts + the whole suite on every leg this machine serves (scripts/test):
+## SQLite, PostgreSQL when a server answers, Redis, the browser. Installs the system packages as root
+## (scripts/test-deps); SKIP_BROWSER=1 runs without them; PYTEST_ARGS=… goes to pytest.
 test: install lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+	SKIP_BROWSER=$(SKIP_BROWSER) $(BIN)/python scripts/test $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/lint-imports

@@ -1,7 +1,9 @@
 """Shared fixtures: real databases (SQLite files, or PostgreSQL when YIKATONG_TEST_DATABASE_URL
-is set — CI runs the whole suite both ways), a test Config, and the in-process search engine.
+is set — `make test` runs the whole suite both ways), a test Config, the in-process search engine,
+and the Redis at YIKATONG_TEST_REDIS_URL.
 
-Each test gets its own fresh schema, so tests never see each other's rows.
+Each test gets its own fresh schema, so tests never see each other's rows. The rules of a whole
+run (skips fail under CI, the record `make test` summarises) are in tests/suite.py.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from typing import Iterator
 from urllib.parse import quote
 
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 
 from core.config import Config
 from core.db import Database
 
+pytest_plugins = ("tests.suite",)
+
 PG_URL = os.environ.get("YIKATONG_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("YIKATONG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _fresh_url(tmp_path: Path, name: str) -> tuple[str, object]:
@@ -108,3 +114,18 @@ def make_config(tmp_path: Path, batch_db_url: str, public_db_url: str):
 @pytest.fixture
 def config(make_config) -> Config:
     return make_config()
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """YIKATONG_TEST_REDIS_URL once a Redis answers there; otherwise the test is skipped with the
+    reason (a failure under CI, see tests/suite.py). Marks the test ``redis`` for the run record."""
+    request.applymarker(pytest.mark.redis)
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.skip(f"no Redis at {REDIS_URL} ({error.__class__.__name__}); set YIKATONG_TEST_REDIS_URL")
+    finally:
+        client.close()
+    return REDIS_URL

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pytest
+from sqlalchemy import select
 
+from admin.batches import service
+from admin.models import Base, Batch, PaymentLine
 from core.validation import id_check_digit, luhn_check_digit
 
 HEADER = ["姓名", "身份证号", "社保卡号", "手机号", "金额", "村"]
@@ -253,11 +257,6 @@ def add_line(c, get_csrf, batch_id, values):
 
 def seed_lines(config, batch_db, seeded, roster):
     """Two lines in the clerk's township and one in the other township, in the civil batch."""
-    from sqlalchemy import select
-
-    from admin.batches import service
-    from admin.models import Batch, PaymentLine
-
     with batch_db.session() as s:
         batch = s.get(Batch, seeded["batch"])
         for i, village in ((1, "王庄村"), (2, "李湾村"), (3, "张店村")):
@@ -266,3 +265,32 @@ def seed_lines(config, batch_db, seeded, roster):
             assert result.ok, result.issues
     with batch_db.session() as s:
         return {n: id_ for n, id_ in s.execute(select(PaymentLine.line_no, PaymentLine.id))}
+
+
+# --- a refused request changes nothing -----------------------------------------------------------
+
+
+def table_rows(db) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the batch database (audit trail and outbox included), by table,
+    in primary-key order."""
+    with db.engine.connect() as conn:
+        return {table.name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))]
+                for table in Base.metadata.sorted_tables}
+
+
+@pytest.fixture
+def unchanged(batch_db) -> Callable[[], Any]:
+    """``with unchanged(): <requests that must be refused>`` fails unless every table of the batch
+    database holds the same rows afterwards: rosters, operators, policies, workflow events, and
+    neither an audit entry nor an outbox entry more."""
+
+    @contextlib.contextmanager
+    def check() -> Iterator[None]:
+        before = table_rows(batch_db)
+        yield
+        after = table_rows(batch_db)
+        changed = {name: f"{len(before[name])} -> {len(after[name])} rows"
+                   for name in before if before[name] != after[name]}
+        assert not changed, f"a refused request changed the batch database: {changed}"
+
+    return check

@@ -5,7 +5,6 @@ speaks WeChat's protocol (signed query strings; in safe mode, bodies encrypted w
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 import time
 from typing import Any, Iterator
@@ -16,6 +15,7 @@ from starlette.testclient import TestClient
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
+from tests.conftest import REDIS_URL  # noqa: F401  (the bot tests import it from here)
 from tests.portal.conftest import (  # noqa: F401  (the portal's fixtures, shared)
     Seeded,
     _index_templates,
@@ -24,7 +24,6 @@ from tests.portal.conftest import (  # noqa: F401  (the portal's fixtures, share
     seeded,
 )
 
-REDIS_URL = os.environ.get("YIKATONG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 _msg_ids = itertools.count(int(time.time() * 1000))
 
 

@@ -13,12 +13,8 @@ from tests.bot.conftest import REDIS_URL, WechatTester, bind_person, bot_runtime
 
 
 @pytest.fixture
-def redis_client():
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError:
-        pytest.fail(f"Redis not reachable at {REDIS_URL} (set YIKATONG_TEST_REDIS_URL)")
+def redis_client(redis_url):
+    client = redis.Redis.from_url(redis_url)
     prefix = f"test:{secrets.token_hex(6)}:"
     yield client, prefix
     for key in client.scan_iter(prefix + "*"):

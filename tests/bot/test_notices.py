@@ -86,7 +86,7 @@ def test_failed_send_stays_queued_and_is_retried(public_db, search_engine, seede
 
 
 @pytest.fixture
-def redis_prefix_config(make_config):
+def redis_prefix_config(make_config, redis_url):
     config = make_config(REDIS_URL=REDIS_URL, WECHAT_SECRET="s3cret")
     yield config
     client = redis.Redis.from_url(REDIS_URL)

@@ -6,6 +6,9 @@ import gzip
 
 import pytest
 
+from core import personkey
+from portal.statements import make_statement_token
+
 
 def test_home_page_has_layout_nav_and_search(client):
     response = client.get("/")
@@ -109,9 +112,20 @@ def test_gzip(client):
     assert len(gzip.compress(raw.content)) < len(raw.content)
 
 
-@pytest.mark.parametrize("path", ["/query", "/api/query", "/kiosk", "/statements/x", "/complaints"])
+@pytest.mark.parametrize("path", ["/query", "/api/query", "/kiosk", "/complaints"])
 def test_personal_paths_are_never_cached(client, path):
     response = client.get(path)
+    assert response.headers["cache-control"] == "no-store"
+    assert "etag" not in response.headers
+
+
+def test_a_statement_is_never_cached(client, config, seeded):
+    # a real statement link of a seeded person (the page shows the full name and every amount)
+    person = seeded.people[0]
+    token = make_statement_token(config.session_secret, personkey.person_key(config.hmac_key, person.id_number),
+                                 2024, person.name)
+    response = client.get(f"/statement/{token}")
+    assert response.status_code == 200 and person.name in response.text
     assert response.headers["cache-control"] == "no-store"
     assert "etag" not in response.headers
 

@@ -30,9 +30,10 @@ def test_session_cookie_flags(client, login):
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
 
 
-def test_post_without_csrf_is_refused_and_changes_nothing(user_client, seeded, batch_db, roster):
+def test_post_without_csrf_is_refused_and_changes_nothing(user_client, seeded, batch_db, roster, unchanged):
     c = user_client("clerk")
-    response = c.post(f"/batches/{seeded['batch']}/lines", data=dict(zip(roster.header, roster.row(1))))
+    with unchanged():
+        response = c.post(f"/batches/{seeded['batch']}/lines", data=dict(zip(roster.header, roster.row(1))))
     assert response.status_code == 403
     assert "页面已过期" in response.text
     with batch_db.session() as s:

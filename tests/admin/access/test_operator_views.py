@@ -97,16 +97,18 @@ def test_edit_role_region_projects_is_audited(user_client, county_admin, get_csr
         assert s.get(Operator, clerk).role == "department_operator"
 
 
-def test_other_county_operator_neither_readable_nor_changeable(user_client, county_admin, get_csrf, batch_db):
+def test_other_county_operator_neither_readable_nor_changeable(user_client, county_admin, get_csrf, batch_db,
+                                                              unchanged):
     c = user_client("county_admin")
     outsider = county_admin["outsider"]
     token = get_csrf(c, "/operators")
     assert c.get(f"/operators/{outsider}").status_code == 404
-    for path, data in ((f"/operators/{outsider}", {"role": "auditor", "region_code": "410423"}),
-                       (f"/operators/{outsider}/active", {"active": "no"}),
-                       (f"/operators/{outsider}/reset-password", {}),
-                       (f"/operators/{outsider}/unlock", {})):
-        assert c.post(path, data={**data, "csrf_token": token}).status_code == 404, path
+    with unchanged():
+        for path, data in ((f"/operators/{outsider}", {"role": "auditor", "region_code": "410423"}),
+                           (f"/operators/{outsider}/active", {"active": "no"}),
+                           (f"/operators/{outsider}/reset-password", {}),
+                           (f"/operators/{outsider}/unlock", {})):
+            assert c.post(path, data={**data, "csrf_token": token}).status_code == 404, path
     with batch_db.session() as s:
         op = s.get(Operator, outsider)
         assert op.active and op.role == "township_clerk"
@@ -114,13 +116,20 @@ def test_other_county_operator_neither_readable_nor_changeable(user_client, coun
                                                   AuditEntry.action != "operator.create")).first() is None
 
 
-def test_non_admins_cannot_manage_operators(user_client, seeded, get_csrf):
+def test_non_admins_cannot_manage_operators(user_client, seeded, get_csrf, unchanged):
+    clerk2 = seeded["users"]["clerk2"]
     for username in ("clerk", "auditor", "civil_op"):
         c = user_client(username)
         assert c.get("/operators").status_code == 403
         token = get_csrf(c, "/batches")
-        assert c.post(f"/operators/{seeded['users']['clerk2']}/active",
-                      data={"active": "no", "csrf_token": token}).status_code == 403
+        with unchanged():
+            for path, data in (("/operators", {"username": "sneaky", "name": "李四", "role": "system_admin",
+                                               "region_code": "41"}),
+                               (f"/operators/{clerk2}/active", {"active": "no"}),
+                               (f"/operators/{clerk2}", {"role": "system_admin", "region_code": "41"}),
+                               (f"/operators/{clerk2}/reset-password", {}),
+                               (f"/operators/{clerk2}/unlock", {})):
+                assert c.post(path, data={**data, "csrf_token": token}).status_code == 403, (username, path)
 
 
 def test_deactivate_reactivate_reset_and_unlock(user_client, county_admin, get_csrf, batch_db, seeded, login):
