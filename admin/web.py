@@ -8,7 +8,7 @@
   into an error page or its JSON twin `{"error": {"code", "message"}}`;
 - request parsing: `as_id`, `path_id`, `page_number` (`PAGE_SIZE` lines a page), `form_data` (the
   POSTed form, CSRF-checked), `read_upload`;
-- JSON twins: `wants_json` (a `.json` path or Accept: application/json), `json_response`.
+- JSON twins: `wants_json` and the JSON encoder are core/web.py's (one for both apps); `json_response` adds no-store.
 
 Nothing here knows a feature: admin/app.py assembles the app from the features' routes.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -34,7 +33,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.config import Config
 from core.db import Database
-from core.timeutil import format_date_zh, format_datetime_zh, local
+from core.timeutil import format_date_zh, format_datetime_zh
+from core.web import json_response as core_json_response
+from core.web import wants_json
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("yikatong.admin")
@@ -213,29 +214,9 @@ async def read_upload(request: Request, max_bytes: int) -> tuple[FormData, bytes
 # --- JSON twins -------------------------------------------------------------------------------
 
 
-def wants_json(request: Request) -> bool:
-    """The JSON twin of a page was asked for: a `.json` path, or Accept: application/json."""
-    return request.url.path.endswith(".json") or (
-        "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get("accept", ""))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, datetime):
-        return local(value).isoformat(timespec="seconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def json_response(data: Any, *, status: int = 200) -> JSONResponse:
-    """A JSON twin: amounts as "0.00" strings, dates ISO 8601, never cached."""
-    return JSONResponse(_plain(data), status_code=status, headers={"Cache-Control": "no-store"})
+    """A JSON twin: the one encoder of core/web.py (amounts as "0.00" strings, dates ISO 8601), never cached."""
+    return core_json_response(data, status=status, headers={"Cache-Control": "no-store"})
 
 
 # --- error pages ------------------------------------------------------------------------------
@@ -243,7 +224,7 @@ def json_response(data: Any, *, status: int = 200) -> JSONResponse:
 
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
     if wants_json(request):
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+        return core_json_response({"error": {"code": code, "message": message}}, status=status)
     return render(request, "error.html", {"status": status, "message": message}, status=status)
 
 
