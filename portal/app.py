@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -35,6 +36,7 @@ from portal import (
     statements,
     statistics,
 )
+from portal.cache import ResponseCache
 from portal.errors import exception_handlers
 from portal.services import STATIC_DIR, TEMPLATES_DIR, PublicServices, SamplePeople
 from search import make_engine
@@ -57,7 +59,7 @@ def build_services(config: Config, search: SearchEngine | None = None, *,
                    sample_people: SamplePeople | None = None) -> PublicServices:
     engine = search or make_engine(
         data_dir=config.data_dir, meili_url=config.meili_url, meili_key=config.meili_api_key,
-        prefix=config.search_index_prefix,
+        prefix=config.search_index_prefix, redis_url=config.redis_url,
     )
     return PublicServices(
         config=config,
@@ -92,7 +94,8 @@ def create_app(config: Config | None = None, *, search: SearchEngine | None = No
     routes = [*portal_routes(), *extra_routes,
               Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static")]
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan,
-                    middleware=middleware.stack(config))
+                    middleware=[Middleware(ResponseCache, generation=svc.search.generation),
+                                *middleware.stack(config)])
     app.state.services = svc
     app.state.templates = svc.templates
     app.state.config = config
