@@ -12,11 +12,13 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from core import regions
 from core.config import Config, load_config
 from core.db import Database
 from core.web import install_url_for
@@ -88,6 +90,7 @@ def create_app(config: Config | None = None, *, search: SearchEngine | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(regions.load)  # not on the first request of a fresh worker
         yield
         svc.public_db.dispose()
 

@@ -15,7 +15,9 @@ What may be cached — all of these, checked on every request and on every respo
 * the path is one of :data:`CACHEABLE` (home, policy list and details, disclosure search,
   statistics, open-data page) and none of :data:`portal.middleware.PRIVATE_PREFIXES`;
 * the method is GET; the response is a 200 that :class:`portal.middleware.HttpCaching` marked
-  ``public`` with an ETag, and sets no cookie.
+  ``public`` with an ETag, and sets no cookie. A view whose answer depends on more than the
+  indexes says ``Cache-Control: no-cache`` (revalidate every time: the ETag still gives 304) and
+  is not kept (the home page in demo mode, which shows the sample-people file).
 
 Personal answers (the personal query, statements, kiosk, WeChat, complaints, the JSON API) fail
 every one of these tests: they are never stored, so nobody can be served another person's
@@ -101,7 +103,7 @@ def _storable(status: int, headers: list[tuple[bytes, bytes]]) -> str | None:
             return None
         if name == b"cache-control":
             lowered = value.lower()
-            if b"no-store" in lowered or b"private" in lowered:
+            if b"no-store" in lowered or b"private" in lowered or b"no-cache" in lowered:
                 return None
             public = b"public" in lowered
         elif name == b"etag":
