@@ -35,6 +35,7 @@ from core.config import load_config
 
 GRACEFUL_SECONDS = 30
 HEALTHCHECK_SECONDS = 30
+BACKLOG = 2048
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +81,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
+    # listening from now on: connections made while the workers start wait in the backlog
+    # instead of being refused
+    sock.listen(BACKLOG)
     sock.set_inheritable(True)
     return sock
 

@@ -136,6 +136,8 @@ class Server:
         out = []
         for pid in _children(self.proc.pid):
             try:
+                if b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    continue  # multiprocessing's resource tracker, not a worker
                 status = Path(f"/proc/{pid}/status").read_text()
             except OSError:
                 continue

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from core import regions
-from core.web import route
+from core.web import json_response, route, wants_json
 from search.base import MAX_PER_PAGE, MAX_WINDOW, InvalidQuery, SearchEngine, SearchQuery, SearchResult
 from search.tokenize import MAX_QUERY_CHARS, MAX_QUERY_TERMS, query_terms
 from portal.errors import PublicError
@@ -344,6 +344,8 @@ def _collect(request: Request) -> tuple[DisclosureParams, dict[str, Any]]:
 
 async def disclosures(request: Request) -> Response:
     p, data = await run_in_threadpool(_collect, request)
+    if wants_json(request):  # the page's links are not part of the JSON twin
+        return json_response(data)
     context = {
         "p": p,
         "facet_groups": facet_groups(request, p, data),

@@ -66,13 +66,14 @@ class FileGeneration:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._where = str(self.path)  # os.stat of a str: no path object converted per request
         self._stamp: tuple[int, int, int] | None = None
         self._value = 0
         self._lock = threading.Lock()
 
     def current(self) -> int | None:
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._where)
         except FileNotFoundError:
             return 0
         except OSError:
