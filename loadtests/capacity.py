@@ -444,6 +444,10 @@ def main() -> int:
         size, notes = prepare_data(args, env)
         people = json.loads(subprocess.run([str(BIN / "yikatong"), "demo", "people", "--json"], env=env,
                                            check=True, capture_output=True, text=True).stdout)
+        # served as production serves: not in demo mode (no banner, no sample people on the home
+        # page), with the secrets the demo generated (the same person keys)
+        secrets_file = json.loads((data_dir / "secrets.json").read_text(encoding="utf-8"))
+        env = {**env, **secrets_file, "YIKATONG_DEMO": "0"}
         for workers in [int(w) for w in args.workers.split(",")]:
             hello = Server(workers, env, hello=True)
             try:
@@ -493,7 +497,7 @@ def main() -> int:
         f"Data: `yikatong demo --lines {args.lines:,}` indexed ({size}). "
         f"Load: wrk, {args.connections} keep-alive connections, 2 client threads on the same machine, "
         f"closed loop without think time, {args.duration} s per target after a 1 s warm-up. "
-        "Servers: `yikatong serve --workers N` (shared TCP_NODELAY socket, access log off); the "
+        "Servers: `yikatong serve --workers N` outside demo mode (shared TCP_NODELAY socket, access log off); the "
         "hello-world is served by the same code. Ratio = req/s ÷ hello-world req/s at the same workers.",
         "",
         *table(runs, ceilings),
