@@ -124,8 +124,6 @@ class ResponseCache:
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._bytes = 0
         self._inflight: dict[Key, asyncio.Future[Entry | None]] = {}
-        self.hits = 0
-        self.misses = 0
 
     def _key(self, scope: Scope) -> tuple[Key, str | None] | None:
         """The request's cache key and its If-None-Match (None: not cacheable)."""
@@ -180,10 +178,8 @@ class ResponseCache:
             if entry is not None and entry.generation != generation:
                 entry = None
         if entry is not None:
-            self.hits += 1
             await self._replay(entry, if_none_match, send)
             return
-        self.misses += 1
         await self._compute(scope, receive, send, key, generation)
 
     async def _compute(self, scope: Scope, receive: Receive, send: Send, key: Key, generation: int) -> None:

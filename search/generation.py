@@ -16,7 +16,8 @@ Where the number lives (:func:`make_generation`):
   workers on several machines (Meilisearch, PostgreSQL) see the indexer's bumps. A reader asks
   Redis at most every :data:`REDIS_RECHECK` seconds, so a publication is seen within that time
   (well inside the 5-second freshness bound). Redis not answering → :meth:`current` is ``None``
-  (callers then do not cache) and :meth:`bump` raises (the indexer's chunk is retried).
+  (callers then do not cache; it is asked again after :data:`REDIS_RETRY` seconds) and
+  :meth:`bump` raises (the indexer's chunk is retried).
 
 Imports only the standard library (and ``redis`` lazily): the search package stays independent.
 """
@@ -34,6 +35,8 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = ["REDIS_RECHECK", "FileGeneration", "Generation", "ProcessGeneration", "RedisGeneration", "generation_path", "make_generation"]
 
 REDIS_RECHECK = 0.25
+REDIS_RETRY = 5.0
+REDIS_TIMEOUT = 0.5
 
 
 @runtime_checkable
@@ -136,9 +139,12 @@ class RedisGeneration:
             try:
                 raw = self._client.get(self.key)
                 self._value = int(raw or 0)
+                self._checked = now
             except (redis.RedisError, ValueError):
+                # unknown: nothing is served from a cache; ask again only after a pause, since
+                # the caller may be an event loop that waits for the timeout
                 self._value = None
-            self._checked = now
+                self._checked = now + REDIS_RETRY - self._recheck
             return self._value
 
     def bump(self) -> int:
@@ -158,7 +164,7 @@ def make_generation(data_dir: Path | str | None, redis_url: str | None = None, p
         # Lazy on purpose: the redis client (~0.1 s to import) is only needed with REDIS_URL.
         import redis
 
-        client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        client = redis.Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         return RedisGeneration(client, "yikatong:generation:" + prefix)
     if data_dir is None:
         return ProcessGeneration()
