@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEMO_ENV := YIKATONG_DEMO=1
 
-.PHONY: install run demo index serve admin test lint bench clean
+.PHONY: install run demo index serve admin test lint bench bench-steps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,16 @@ test: install lint
 lint: install
 	$(BIN)/lint-imports
 
-## make bench: demo build rate, search latency, locust runs (figures go to docs/benchmarks.md)
+## make bench: capacity of the public side beside a hello-world, 1 and 2 workers, wrk (writes docs/benchmarks.md)
+##   default 1,000,000 demo lines, 15 s per target; quick: make bench LINES=100000 DURATION=5
+BENCH_LINES := $(if $(filter command line environment,$(origin LINES)),$(LINES),1000000)
+DURATION ?= 15
+CONNECTIONS ?= 50
 bench: install
+	$(BIN)/python loadtests/capacity.py --lines $(BENCH_LINES) --duration $(DURATION) --connections $(CONNECTIONS)
+
+## make bench-steps: demo build rate, index rebuild, roster check, search latency per query class, locust
+bench-steps: install
 	$(BIN)/python loadtests/bench.py
 
 clean:

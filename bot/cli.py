@@ -73,7 +73,8 @@ def _notify(args: argparse.Namespace) -> int:
     db = Database(config.public_database_url)
     try:
         search = make_engine(data_dir=config.data_dir, meili_url=config.meili_url,
-                             meili_key=config.meili_api_key, prefix=config.search_index_prefix)
+                             meili_key=config.meili_api_key, prefix=config.search_index_prefix,
+                             redis_url=config.redis_url)
         report = notify(db, search, make_sender(config), template_id=args.template_id or config.wechat_template_id or "",
                         base_url=config.public_base_url)
     finally:

@@ -41,7 +41,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEILI_URL", None, "Meilisearch server URL. Unset: the embedded search engine under the data folder."),
     Setting("MEILI_API_KEY", None, "Meilisearch API key.", secret=True),
     Setting("SEARCH_INDEX_PREFIX", "", "Prefix for index names (several deployments or test runs on one Meilisearch)."),
-    Setting("REDIS_URL", None, "Redis URL for rate limits, WeChat de-duplication and token cache. Unset: in-process."),
+    Setting("REDIS_URL", None, "Redis URL for rate limits, WeChat de-duplication, token cache and the index generation the response cache is keyed by (set it when portal workers run on several machines). Unset: in-process, generation in the data folder."),
     Setting("YIKATONG_HMAC_KEY", None, "Secret key of the person key (HMAC of the normalised ID number). Must be the same on the internal and public side.", secret=True),
     Setting("YIKATONG_SESSION_SECRET", None, "Secret for signed cookies, CSRF tokens and signed links.", secret=True),
     Setting("YIKATONG_FIELD_KEY", None, "Key that encrypts ID and card numbers at rest in the batch database (Fernet, urlsafe base64 of 32 bytes).", secret=True),

@@ -78,7 +78,7 @@ class _Context:
     def engine(self) -> Any:
         c = self.config
         try:
-            return make_engine(c.data_dir, c.meili_url, c.meili_api_key, c.search_index_prefix)
+            return make_engine(c.data_dir, c.meili_url, c.meili_api_key, c.search_index_prefix, c.redis_url)
         except SearchUnavailable as exc:
             _fail(f"搜索服务不可用：{exc}")
 

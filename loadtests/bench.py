@@ -1,4 +1,4 @@
-"""`make bench`: the figures of docs/benchmarks.md, measured end to end on this machine.
+"""`make bench-steps`: the step figures of docs/benchmarks.md, measured end to end on this machine.
 
     .venv/bin/python loadtests/bench.py [--lines 1000000] [--users 50] [--seconds 30]
 

@@ -14,3 +14,8 @@ async def hello(request):
 
 
 app = Starlette(routes=[Route("/", hello)])
+
+
+def create_app() -> Starlette:
+    """The app as a factory: served by `cli.serve.serve_public` like the portal (make bench)."""
+    return app

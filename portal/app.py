@@ -12,10 +12,13 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from core import regions
 from core.config import Config, load_config
 from core.db import Database
 from core.web import install_url_for
@@ -35,6 +38,7 @@ from portal import (
     statements,
     statistics,
 )
+from portal.cache import ResponseCache
 from portal.errors import exception_handlers
 from portal.services import STATIC_DIR, TEMPLATES_DIR, PublicServices, SamplePeople
 from search import make_engine
@@ -57,7 +61,7 @@ def build_services(config: Config, search: SearchEngine | None = None, *,
                    sample_people: SamplePeople | None = None) -> PublicServices:
     engine = search or make_engine(
         data_dir=config.data_dir, meili_url=config.meili_url, meili_key=config.meili_api_key,
-        prefix=config.search_index_prefix,
+        prefix=config.search_index_prefix, redis_url=config.redis_url,
     )
     return PublicServices(
         config=config,
@@ -86,13 +90,15 @@ def create_app(config: Config | None = None, *, search: SearchEngine | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(regions.load)  # not on the first request of a fresh worker
         yield
         svc.public_db.dispose()
 
     routes = [*portal_routes(), *extra_routes,
               Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static")]
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan,
-                    middleware=middleware.stack(config))
+                    middleware=[Middleware(ResponseCache, generation=svc.search.generation),
+                                *middleware.stack(config)])
     app.state.services = svc
     app.state.templates = svc.templates
     app.state.config = config

@@ -13,7 +13,8 @@ Bad input is a 400 with a stable code: ``query_too_long``, ``too_many_terms``, `
 JSON: ``{hits, total, page, per_page, pages, facets, query, drilldown}``.
 
 Facets are names (county, township, village, project_name); links need codes. A facet value is
-turned into its code by one small search (``resolve_code``), cached for a few minutes.
+turned into its code by one small search (``resolve_code``), cached for a few minutes and only
+while the index generation (search.generation) does not change.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from core import regions
-from core.web import route
+from core.web import json_response, route, wants_json
 from search.base import MAX_PER_PAGE, MAX_WINDOW, InvalidQuery, SearchEngine, SearchQuery, SearchResult
 from search.tokenize import MAX_QUERY_CHARS, MAX_QUERY_TERMS, query_terms
 from portal.errors import PublicError
@@ -204,6 +205,15 @@ _CODE_OF: dict[str, tuple[str, int | None]] = {
 }
 
 
+def facet_code_cache(extras: dict[str, Any], engine: SearchEngine) -> dict[Any, Any]:
+    """The facet-code cache of the current index generation (a new one after every change)."""
+    generation = engine.generation.current()
+    held = extras.get("facet_codes")
+    if held is None or held[0] != generation or generation is None:
+        held = extras["facet_codes"] = (generation, {})
+    return held[1]
+
+
 def resolve_code(engine: SearchEngine, cache: dict[Any, Any], facet: str, value: str,
                  within: str | None = None) -> str | None:
     """The code behind a facet value (a region or project name), by one search cached in ``cache``."""
@@ -315,7 +325,7 @@ def _collect(request: Request) -> tuple[DisclosureParams, dict[str, Any]]:
     p = parse_params(request.query_params)
     svc = services(request)
     engine = svc.search
-    cache = svc.extras.setdefault("facet_codes", {})
+    cache = facet_code_cache(svc.extras, engine)
     result = search_disclosures(engine, p)
     data = {
         "hits": result.hits,
@@ -334,6 +344,8 @@ def _collect(request: Request) -> tuple[DisclosureParams, dict[str, Any]]:
 
 async def disclosures(request: Request) -> Response:
     p, data = await run_in_threadpool(_collect, request)
+    if wants_json(request):  # the page's links are not part of the JSON twin
+        return json_response(data)
     context = {
         "p": p,
         "facet_groups": facet_groups(request, p, data),

@@ -70,7 +70,10 @@ async def home(request: Request) -> Response:
     latest = await run_in_threadpool(latest_results, request)
     people = await run_in_threadpool(sample_people, request)
     data = {"latest": latest, "channels": channels(request)}
-    return respond(request, "home.html", {"people": people}, data)
+    # With sample people (demo mode) the page also shows a file the index generation does not
+    # cover: revalidated on every request (ETag still answers 304), never kept by portal.cache.
+    headers = {"Cache-Control": "no-cache"} if services(request).sample_people is not None else None
+    return respond(request, "home.html", {"people": people}, data, headers=headers)
 
 
 def _safe_next(value: str | None, fallback: str) -> str:

@@ -396,11 +396,15 @@ async def guarded_lookup(request: Request, *, id_number: str, name: str | None =
     svc = services(request)
     pk = person_key_for(svc.config.hmac_key, id_number)
     client = client or client_address(request)
-    await run_in_threadpool(enforce_query_limits, svc.limiter, svc.config, client, pk)
-    result = await run_in_threadpool(
-        lookup_person, svc.search, svc.config.hmac_key, id_number=id_number, name=name,
-        card_digits=card_digits, card_number=card_number,
-    )
-    if result is None:
-        await run_in_threadpool(record_failed_lookup, svc.limiter, svc.config, pk)
-    return result
+
+    def limited_lookup() -> PersonPayments | None:
+        # one trip to the thread pool for the limits, the lookup and the failure count: each trip
+        # costs about as much as the lookup itself (docs/deploy.md, "Where the time goes")
+        enforce_query_limits(svc.limiter, svc.config, client, pk)
+        result = lookup_person(svc.search, svc.config.hmac_key, id_number=id_number, name=name,
+                               card_digits=card_digits, card_number=card_number)
+        if result is None:
+            record_failed_lookup(svc.limiter, svc.config, pk)
+        return result
+
+    return await run_in_threadpool(limited_lookup)

@@ -28,8 +28,8 @@ __all__ = ["routes", "statement_links"]
 def statement_links(request: Request, person: PersonPayments) -> dict[int, str]:
     """The statement (明白条) link of each year with paid lines (a short-lived token, no ID number)."""
     secret = services(request).config.session_secret
-    return {y.year: path_for(request, "statement_page",
-                             token=make_statement_token(secret, person.person_key, y.year, person.name or ""))
+    base = path_for(request, "statement_page", token="-")[:-1]  # route lookup once, not per year
+    return {y.year: base + make_statement_token(secret, person.person_key, y.year, person.name or "")
             for y in person.years if y.paid}
 
 

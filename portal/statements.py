@@ -61,6 +61,7 @@ class StatementTokenError(Exception):
         self.expired = expired
 
 
+@lru_cache(maxsize=8)
 def _fernet(secret: str) -> Fernet:
     key = hashlib.sha256(("yikatong statement\x1f" + secret).encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))

@@ -3,6 +3,7 @@
 * :mod:`search.base` — the port (:class:`~search.base.SearchEngine`, queries, results, errors);
 * :mod:`search.embedded` — tantivy under the data folder (the default, zero set-up);
 * :mod:`search.meili` — Meilisearch, when ``MEILI_URL`` is set;
+* :mod:`search.generation` — the index generation caches are keyed by;
 * :mod:`search.schemas` — the four index specs; :mod:`search.tokenize` — the Chinese word streams.
 
 Imports only :mod:`core` (and its own modules): never a side of the wall.
@@ -14,17 +15,24 @@ from pathlib import Path
 
 from search.base import SearchEngine
 from search.embedded import EmbeddedEngine
+from search.generation import make_generation
 
 __all__ = ["make_engine"]
 
 
 def make_engine(data_dir: Path, meili_url: str | None = None, meili_key: str | None = None,
-                prefix: str = "") -> SearchEngine:
-    """The Meilisearch engine when ``meili_url`` is set, else the embedded one in ``data_dir``."""
+                prefix: str = "", redis_url: str | None = None) -> SearchEngine:
+    """The Meilisearch engine when ``meili_url`` is set, else the embedded one in ``data_dir``.
+
+    Its ``generation`` (:mod:`search.generation`) is kept in Redis when ``redis_url`` is set,
+    else in a file beside the indexes in ``data_dir``: writers and readers of one deployment
+    pass the same settings, so they share it.
+    """
+    generation = make_generation(data_dir, redis_url, prefix)
     if meili_url:
         # Lazy on purpose: the meilisearch client (and its requests stack, ~0.2 s to import) is a
         # heavy dependency that only a deployment with MEILI_URL needs.
         from search.meili import MeiliEngine
 
-        return MeiliEngine(meili_url, meili_key, prefix=prefix)
-    return EmbeddedEngine(Path(data_dir) / "search", prefix=prefix)
+        return MeiliEngine(meili_url, meili_key, prefix=prefix, generation=generation)
+    return EmbeddedEngine(Path(data_dir) / "search", prefix=prefix, generation=generation)

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from search.generation import Generation
 from search.tokenize import MAX_QUERY_CHARS, MAX_QUERY_TERMS, query_terms
 
 __all__ = [
@@ -115,7 +116,13 @@ class SearchResult:
 
 @runtime_checkable
 class SearchEngine(Protocol):
-    """What the indexer writes through and the portal/bot read through."""
+    """What the indexer writes through and the portal/bot read through.
+
+    ``generation`` (:mod:`search.generation`) changes after every write the engine made visible;
+    readers key their caches by it.
+    """
+
+    generation: Generation
 
     def ensure_index(self, spec: IndexSpec) -> None:
         """Create the index or bring its settings up to ``spec`` (idempotent)."""

@@ -8,6 +8,8 @@ Layout of ``root``::
 
     registry.json      {"indexes": {name: {"dir": "<version dir>", "spec": {...}}}}
     registry.lock      flock held while the registry is changed
+    generation         the index generation (search.generation), bumped after every commit
+                       and registry change: caches of readers are keyed by it
     v/<name>-<time>-<random>/   one tantivy index per version (+ spec.json, write.lock)
 
 Processes share the folder: the indexer writes, portal and bot processes read.
@@ -63,6 +65,7 @@ from search.base import (
     validate_index_name,
     validate_query,
 )
+from search.generation import FileGeneration, Generation, generation_path
 from search.tokenize import index_tokens, query_phrases
 
 __all__ = ["EmbeddedEngine", "sort_key"]
@@ -192,9 +195,11 @@ def _build_schema(spec: IndexSpec) -> tantivy.Schema:
 class EmbeddedEngine:
     """The :class:`~search.base.SearchEngine` over tantivy in a local folder."""
 
-    def __init__(self, root: Path | str, prefix: str = "") -> None:
+    def __init__(self, root: Path | str, prefix: str = "", generation: Generation | None = None) -> None:
         self.root = Path(root)
         self.prefix = prefix
+        # bumped after every commit and registry change (see search.generation)
+        self.generation: Generation = generation or FileGeneration(generation_path(self.root, prefix))
         try:
             (self.root / "v").mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -249,6 +254,7 @@ class EmbeddedEngine:
                 os.replace(tmp, self._registry_path)
                 _fsync_dir(self.root)
                 self._read_registry(force=True)
+                self.generation.bump()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -286,6 +292,7 @@ class EmbeddedEngine:
                     raise
                 writer.commit()
                 writer.wait_merging_threads()
+                self.generation.bump()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 

@@ -64,6 +64,7 @@ from search.base import (
     validate_index_name,
     validate_query,
 )
+from search.generation import Generation, ProcessGeneration
 from search.schemas import SPECS
 from search.tokenize import index_tokens, query_phrases, stream_has_phrase
 
@@ -172,9 +173,11 @@ class MeiliEngine:
 
     def __init__(self, url: str, api_key: str | None = None, prefix: str = "",
                  timeout: float = 10, task_timeout_ms: int = 600_000,
-                 task_poll_ms: int = 50) -> None:
+                 task_poll_ms: int = 50, generation: Generation | None = None) -> None:
         self.url = url
         self.prefix = prefix
+        # bumped after every write task that succeeded (see search.generation)
+        self.generation: Generation = generation or ProcessGeneration()
         self.client = meilisearch.Client(url, api_key, timeout=timeout)
         self.task_timeout_ms = task_timeout_ms
         self.task_poll_ms = task_poll_ms
@@ -212,6 +215,7 @@ class MeiliEngine:
             if code == "index_not_found":
                 raise IndexNotFound(f"search index {name!r} does not exist")
             raise TaskFailed(code, message)
+        self.generation.bump()
         return task
 
     def _spec(self, name: str) -> IndexSpec:

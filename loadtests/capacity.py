@@ -1,0 +1,521 @@
+"""`make bench`: the capacity of the public side at payment-day load, beside the ceiling, in one run.
+
+    .venv/bin/python loadtests/capacity.py [--lines 1000000] [--duration 15] [--connections 50]
+                                          [--data-dir DIR] [--workers 1,2] [--redis-url URL]
+                                          [--no-write]
+
+1. data: ``yikatong demo --lines N`` and ``yikatong index rebuild`` in a temporary data folder
+   (or reuse ``--data-dir`` when it already holds an index);
+2. servers: ``yikatong serve --workers W`` (the production path: shared TCP_NODELAY socket) and a
+   bare Starlette hello-world (``loadtests/hello.py``) served the same way, for each W;
+3. load: ``wrk`` (Debian package ``wrk``), ``--connections`` keep-alive connections in a closed
+   loop with no think time, 2 client threads on the same machine, ``--duration`` seconds per
+   target: hello-world; disclosure search (a mix of 1-, 2- and 3+-character terms with and
+   without filters, repeating as real traffic does); a cold mix where no query repeats; one
+   county with facets; near-static pages; the personal query ``POST /api/query`` with the rate
+   limiter on (limits lifted so it refuses nothing; with Redis too when ``--redis-url``/
+   ``REDIS_URL`` is set);
+4. memory: resident size of each worker after the runs;
+5. freshness: under the search load, a batch of the demo is published inside (its final state
+   and outbox event, as the workflow's last step writes them) while ``yikatong index sync
+   --follow`` runs; the time until ``/disclosures.json`` shows it is measured.
+
+Prints one Markdown table (req/s, p50, p95, p99, errors, ratio to the hello-world of the same
+worker count) and writes it to ``docs/benchmarks.md`` between the ``capacity`` markers (and to
+``artifacts/capacity.md``). Nothing outside the temporary folder is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DOC = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- capacity:start -->", "<!-- capacity:end -->"
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+TWO = ["王庄", "庄村", "李家", "张湾", "高龄", "耕地", "补贴", "低保", "街道", "生态", "养老", "社区"]
+LONG = ["高龄津贴", "耕地地力保护", "鲁山县", "城乡居民基础养老金", "残疾人", "种粮农民"]
+
+# The targets of issue 17 (2 workers): req/s at least, p95 at most (ms); None = not set.
+TARGETS = {
+    "disclosure search, mix": (2000, 30.0),
+    "disclosure search, cold (no repeats)": (500, 100.0),
+    "one county with facets": (1000, 60.0),
+    "near-static pages": ("50%", None),
+    "personal query": (3000, 20.0),
+    "personal query (Redis limiter)": (3000, 20.0),
+}
+
+
+@dataclass
+class Run:
+    target: str
+    workers: int
+    requests: int
+    seconds: float
+    p50: float
+    p95: float
+    p99: float
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+# --- plumbing ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port: int, path: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"server on port {port} did not come up")
+
+
+def need_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk 未安装，正在安装 Debian 软件包 wrk …", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    sys.exit("make bench 需要 wrk（Debian 软件包 wrk）：sudo apt-get install -y wrk")
+
+
+class Server:
+    """``yikatong serve`` (or the hello-world through the same serving code) in its own process group."""
+
+    def __init__(self, workers: int, env: dict[str, str], hello: bool = False) -> None:
+        self.port = free_port()
+        if hello:
+            code = ("import sys; sys.path.insert(0, %r); from cli.serve import serve_public; "
+                    "serve_public('127.0.0.1', %d, workers=%d, app='loadtests.hello:create_app')"
+                    % (str(ROOT), self.port, workers))
+            args = [sys.executable, "-c", code]
+        else:
+            args = [str(BIN / "yikatong"), "serve", "--port", str(self.port), "--workers", str(workers)]
+        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_http(self.port, "/" if hello else "/healthz")
+
+    def worker_rss_mb(self) -> list[float]:
+        out = []
+        for pid in _children(self.proc.pid):
+            try:
+                if b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    continue  # multiprocessing's resource tracker, not a worker
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            match = re.search(r"VmRSS:\s+(\d+) kB", status)
+            if match:
+                out.append(int(match.group(1)) / 1024)
+        return out
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+# --- wrk scripts ---------------------------------------------------------------------------------
+
+LUA_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("YK %d %d %d %.3f %.3f %.3f\n", summary.requests, summary.duration,
+    e.status + e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def lua_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def script_round_robin(requests: list[tuple[str, str, str | None]]) -> str:
+    """Each thread walks the list from its own offset: (method, path, JSON body or None)."""
+    rows = ",\n".join("{%s, %s, %s}" % (lua_string(m), lua_string(p), lua_string(b) if b else "nil")
+                      for m, p, b in requests)
+    return f"""
+local reqs = {{
+{rows}
+}}
+local counter = 0
+setup = function(thread) counter = counter + 1; thread:set("tid", counter) end
+local i = nil
+request = function()
+  if i == nil then i = ((tid or 1) * 7919) % #reqs end
+  i = i % #reqs + 1
+  local r = reqs[i]
+  if r[3] then
+    return wrk.format(r[1], r[2], {{["Content-Type"] = "application/json"}}, r[3])
+  end
+  return wrk.format(r[1], r[2])
+end
+""" + LUA_DONE
+
+
+def script_cold(terms: list[str], regions: list[str]) -> str:
+    """The n-th request is the n-th combination of term × region × year × kind × sort; thread t
+    takes n = t, t + T, …: no URL repeats within a run (well over a million combinations)."""
+    return f"""
+local terms = {{{", ".join(lua_string(urlencode({"q": t})) for t in terms)}}}
+local regions = {{{", ".join(lua_string(r) for r in regions)}}}
+local years = {{"", "&year=2024", "&year=2025", "&year=2023", "&year=2022"}}
+local kinds = {{"", "&kind=result", "&kind=publicity"}}
+local sorts = {{"", "&sort=amount", "&sort=date_asc", "&sort=amount_asc"}}
+local counter = 0
+setup = function(thread) counter = counter + 1; thread:set("tid", counter) end
+local n = nil
+request = function()
+  if n == nil then n = tid - 1 end
+  local k = n
+  n = n + 2
+  local t = terms[k % #terms + 1]; k = math.floor(k / #terms)
+  local r = regions[k % #regions + 1]; k = math.floor(k / #regions)
+  local y = years[k % #years + 1]; k = math.floor(k / #years)
+  local kd = kinds[k % #kinds + 1]; k = math.floor(k / #kinds)
+  local s = sorts[k % #sorts + 1]
+  return wrk.format("GET", "/disclosures.json?" .. t .. "&region=" .. r .. y .. kd .. s)
+end
+""" + LUA_DONE
+
+
+def run_wrk(wrk: str, port: int, script: str, seconds: int, connections: int, tmp: Path) -> tuple[int, float, float, float, float, int]:
+    path = tmp / f"wrk-{time.monotonic_ns()}.lua"
+    path.write_text(script, encoding="utf-8")
+    out = subprocess.run([wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(path),
+                          f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"^YK (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)$", out, re.M)
+    if not match:
+        raise RuntimeError(f"wrk gave no summary:\n{out}")
+    requests, micros, errors = int(match[1]), int(match[2]), int(match[3])
+    return requests, micros / 1e6, float(match[4]), float(match[5]), float(match[6]), errors
+
+
+# --- workloads ---------------------------------------------------------------------------------
+
+
+def workloads(port: int, people: list[dict[str, str]]) -> dict[str, str]:
+    """The wrk script of each target, from what the served index holds."""
+    base = f"http://127.0.0.1:{port}"
+    top = httpx.get(base + "/disclosures.json", params={"per_page": 1}, timeout=60).json()
+    counties = [d["code"] for d in top["drilldown"]]
+    townships: list[str] = []
+    for county in counties:
+        answer = httpx.get(base + "/disclosures.json", params={"region": county, "per_page": 1}, timeout=60).json()
+        townships += [d["code"] for d in answer["drilldown"]]
+    projects = [p["code"] for p in top["projects"]][:20]
+    policies = [h["id"] for h in httpx.get(base + "/policies.json", params={"per_page": 10}, timeout=60).json()["hits"]]
+    rng = random.Random(17)
+    mix: list[tuple[str, str, str | None]] = []
+    for _ in range(160):  # ~40% 1 char, 40% 2 chars, 20% 3+ / two terms; half with a filter
+        roll = rng.random()
+        q = (rng.choice(SURNAMES) if roll < 0.4 else rng.choice(TWO) if roll < 0.8
+             else rng.choice(LONG) if roll < 0.9 else rng.choice(SURNAMES) + " " + rng.choice(TWO))
+        params = {"q": q}
+        if rng.random() < 0.5:
+            choice = rng.random()
+            if choice < 0.4:
+                params["region"] = rng.choice(counties + townships)
+            elif choice < 0.7:
+                params["year"] = str(rng.choice([2023, 2024, 2025]))
+            else:
+                params["project"] = rng.choice(projects)
+        mix.append(("GET", "/disclosures.json?" + urlencode(params) if rng.random() < 0.5
+                    else "/disclosures?" + urlencode(params), None))
+    county = counties[0]
+    static = [("GET", p, None) for p in ["/", "/policies", "/policies.json", "/statistics", "/statistics.json",
+                                         *[f"/policies/{i}" for i in policies[:5]]]]
+    personal = [("POST", "/api/query", json.dumps({"id_number": p["id_number"], "name": p["name"],
+                                                   "card_digits": p["card_last4"]}, ensure_ascii=False))
+                for p in people]
+    cold_terms = list(SURNAMES) + TWO + LONG + [a + b for a in SURNAMES[:8] for b in "家庄营村"]
+    return {
+        "disclosure search, mix": script_round_robin(mix),
+        "disclosure search, cold (no repeats)": script_cold(cold_terms, counties + townships),
+        "one county with facets": script_round_robin([("GET", f"/disclosures.json?region={county}", None),
+                                                      ("GET", f"/disclosures?region={county}", None)]),
+        "near-static pages": script_round_robin(static),
+        "personal query": script_round_robin(personal),
+    }
+
+
+# --- freshness -----------------------------------------------------------------------------------
+
+
+def publish_one_batch(env: dict[str, str]) -> tuple[str, str] | None:
+    """Write what the workflow's last step writes for one demo batch still short of publication
+    (lines paid, batch published, one outbox event), committed in one transaction. Returns the
+    project code and year to look for, or None when the demo left no such batch."""
+    from sqlalchemy import DateTime, bindparam, create_engine, text
+
+    from core.config import Config
+    from core.timeutil import now
+
+    config = Config.from_env(env)
+    engine = create_engine(config.batch_database_url)
+    with engine.begin() as conn:
+        row = conn.execute(text(
+            "SELECT b.id, p.code, b.year FROM batches b JOIN projects p ON p.id = b.project_id "
+            "WHERE b.state IN ('bank', 'paid', 'finance_check', 'approval') ORDER BY b.id DESC LIMIT 1")).first()
+        if row is None:
+            return None
+        batch_id, project, year = row
+        conn.execute(text("UPDATE payment_lines SET state = 'paid', paid_on = CURRENT_DATE "
+                          "WHERE batch_id = :b AND state = 'pending'"), {"b": batch_id})
+        conn.execute(text("UPDATE batches SET state = 'published', paid_on = CURRENT_DATE, "
+                          "published_on = CURRENT_DATE WHERE id = :b"), {"b": batch_id})
+        conn.execute(text("INSERT INTO outbox (topic, key, created_at) VALUES ('batch', :k, :c)")
+                     .bindparams(bindparam("c", type_=DateTime(timezone=True))), {"k": str(batch_id), "c": now()})
+    engine.dispose()
+    return project, str(year)
+
+
+def freshness(wrk: str, server: Server, script: str, env: dict[str, str], seconds: int, connections: int,
+              tmp: Path) -> str:
+    follower = subprocess.Popen([str(BIN / "yikatong"), "index", "sync", "--follow"], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    path = tmp / "fresh.lua"
+    path.write_text(script, encoding="utf-8")
+    load = subprocess.Popen([wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(path),
+                             f"http://127.0.0.1:{server.port}"], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(max(2.0, seconds / 3))
+        client = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=10)
+        started = time.monotonic()
+        published = publish_one_batch(env)
+        if published is None:
+            return "no batch left short of publication in the demo data: freshness not measured"
+        project, year = published
+        url = "/disclosures.json?" + urlencode({"project": project, "year": year, "kind": "result", "per_page": 1})
+        before = None
+        while True:
+            total = client.get(url).json()["total"]
+            elapsed = time.monotonic() - started
+            if before is None:
+                before = total
+            if total != before or elapsed > 30:
+                break
+            time.sleep(0.02)
+        seen = "visible" if total != before else "NOT visible"
+        return (f"a batch published inside (project {project}, {year}) was {seen} on the portal after "
+                f"**{elapsed:.2f} s**, under the search load, with `yikatong index sync --follow` (1 s rounds)")
+    finally:
+        load.wait()
+        follower.send_signal(signal.SIGINT)
+        try:
+            follower.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(follower.pid, signal.SIGKILL)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def prepare_data(args: argparse.Namespace, env: dict[str, str]) -> tuple[str, list[str]]:
+    notes = []
+    data_dir = Path(env["YIKATONG_DATA_DIR"])
+    if not (data_dir / "search" / "registry.json").exists():
+        started = time.perf_counter()
+        subprocess.run([str(BIN / "yikatong"), "demo", "--lines", str(args.lines), "--seed", "20260101"],
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+        demo_s = time.perf_counter() - started
+        started = time.perf_counter()
+        subprocess.run([str(BIN / "yikatong"), "index", "rebuild", "--quiet"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        notes.append(f"demo build {demo_s:.0f} s, index rebuild {time.perf_counter() - started:.0f} s")
+    status = json.loads(subprocess.run([str(BIN / "yikatong"), "index", "status", "--json"], env=env,
+                                       check=True, capture_output=True, text=True).stdout)
+    counts = status.get("indexes") or status.get("documents") or {}
+    size = ", ".join(f"{k} {v.get('documents', v) if isinstance(v, dict) else v:,}" for k, v in counts.items())
+    return size, notes
+
+
+def table(runs: list[Run], ceilings: dict[int, float]) -> list[str]:
+    out = ["| target | workers | req/s | p50 | p95 | p99 | errors | ratio to ceiling | target (2 workers) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in runs:
+        ceiling = ceilings.get(r.workers) or 0
+        ratio = f"{r.rate / ceiling:.0%}" if ceiling and not r.target.startswith("hello") else "—"
+        goal = TARGETS.get(r.target)
+        verdict = "—"
+        if goal and r.workers == 2:
+            rate_goal, p95_goal = goal
+            if rate_goal == "50%":
+                ok = ceiling and r.rate >= 0.5 * ceiling
+                verdict = f"≥ 50% of ceiling: {'met' if ok else 'not met'}"
+            else:
+                ok = r.rate >= rate_goal and (p95_goal is None or r.p95 <= p95_goal)
+                verdict = f"≥ {rate_goal:,} req/s, p95 ≤ {p95_goal:g} ms: {'met' if ok else 'not met'}"
+        out.append(f"| {r.target} | {r.workers} | {r.rate:,.0f} | {r.p50:.1f} ms | {r.p95:.1f} ms | {r.p99:.1f} ms | "
+                   f"{r.errors} | {ratio} | {verdict} |")
+    return out
+
+
+def write_doc(text: str) -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    block = f"{START}\n{text}\n{END}"
+    if START in doc and END in doc:
+        doc = doc[:doc.index(START)] + block + doc[doc.index(END) + len(END):]
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(doc, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per target")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2")
+    parser.add_argument("--data-dir", type=Path, help="reuse this data folder (built there when empty)")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or None,
+                        help="also measure the personal query with the Redis rate limiter")
+    parser.add_argument("--only", action="append", help="run only targets whose name starts with this")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args()
+    wrk = need_wrk()
+    tmp = Path(tempfile.mkdtemp(prefix="yikatong-capacity-"))
+    data_dir = args.data_dir or tmp / "data"
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith("DATABASE_URL") and k not in ("MEILI_URL", "REDIS_URL", "SEARCH_INDEX_PREFIX")}
+    env.update({"YIKATONG_DEMO": "1", "YIKATONG_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT),
+                "LOG_LEVEL": "WARNING",
+                # the limiter runs on every query but refuses none: one client address sends them all
+                "RATE_LIMIT_QUERY_PER_CLIENT": "1000000000/60", "RATE_LIMIT_KIOSK_PER_DEVICE": "1000000000/60"})
+    sys.path.insert(0, str(ROOT))
+    load_start = os.getloadavg()[0]
+    runs: list[Run] = []
+    ceilings: dict[int, float] = {}
+    notes: list[str] = []
+    memory: list[str] = []
+    fresh = ""
+    try:
+        size, notes = prepare_data(args, env)
+        people = json.loads(subprocess.run([str(BIN / "yikatong"), "demo", "people", "--json"], env=env,
+                                           check=True, capture_output=True, text=True).stdout)
+        # served as production serves: not in demo mode (no banner, no sample people on the home
+        # page), with the secrets the demo generated (the same person keys)
+        secrets_file = json.loads((data_dir / "secrets.json").read_text(encoding="utf-8"))
+        env = {**env, **secrets_file, "YIKATONG_DEMO": "0"}
+        for workers in [int(w) for w in args.workers.split(",")]:
+            hello = Server(workers, env, hello=True)
+            try:
+                script = script_round_robin([("GET", "/", None)])
+                run_wrk(wrk, hello.port, script, 1, args.connections, tmp)
+                result = run_wrk(wrk, hello.port, script, args.duration, args.connections, tmp)
+                runs.append(Run("hello-world (ceiling)", workers, *result))
+                ceilings[workers] = runs[-1].rate
+            finally:
+                hello.stop()
+            server = Server(workers, env)
+            try:
+                scripts = workloads(server.port, people)
+                for name, script in scripts.items():
+                    if args.only and not any(name.startswith(o) for o in args.only):
+                        continue
+                    run_wrk(wrk, server.port, script, 1, args.connections, tmp)  # warm-up second
+                    result = run_wrk(wrk, server.port, script, args.duration, args.connections, tmp)
+                    runs.append(Run(name, workers, *result))
+                    print(table(runs[-1:], ceilings)[-1], file=sys.stderr)
+                rss = server.worker_rss_mb()
+                memory.append(f"{workers} worker(s): RSS per worker " + ", ".join(f"{m:.0f} MB" for m in rss))
+                if workers == max(int(w) for w in args.workers.split(",")) and not args.only:
+                    fresh = freshness(wrk, server, scripts["disclosure search, mix"], env,
+                                      max(args.duration, 6), args.connections, tmp)
+            finally:
+                server.stop()
+            if args.redis_url and workers == 2:
+                redis_env = {**env, "REDIS_URL": args.redis_url,
+                             "SEARCH_INDEX_PREFIX": f"bench{os.getpid()}_"}
+                server = Server(workers, redis_env)
+                try:
+                    script = workloads(server.port, people)["personal query"]
+                    run_wrk(wrk, server.port, script, 1, args.connections, tmp)
+                    result = run_wrk(wrk, server.port, script, args.duration, args.connections, tmp)
+                    runs.append(Run("personal query (Redis limiter)", workers, *result))
+                finally:
+                    server.stop()
+    finally:
+        if not args.data_dir:
+            shutil.rmtree(tmp, ignore_errors=True)
+    lines = [
+        f"### Capacity run {time.strftime('%Y-%m-%d %H:%M')} (`make bench`)",
+        "",
+        f"Machine: {platform.node()}, {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+        f"Python {platform.python_version()}; load average at the start {load_start:.1f}. "
+        f"Data: `yikatong demo --lines {args.lines:,}` indexed ({size}). "
+        f"Load: wrk, {args.connections} keep-alive connections, 2 client threads on the same machine, "
+        f"closed loop without think time, {args.duration} s per target after a 1 s warm-up. "
+        "Servers: `yikatong serve --workers N` outside demo mode (shared TCP_NODELAY socket, access log off); the "
+        "hello-world is served by the same code. Ratio = req/s ÷ hello-world req/s at the same workers.",
+        "",
+        *table(runs, ceilings),
+        "",
+        *(f"- Memory: {m}." for m in memory),
+        *([f"- Freshness: {fresh}."] if fresh else []),
+        *(f"- {n}." for n in notes),
+        "- Personal query: limits lifted for the run (one client address sends every query) but the "
+        "limiter runs on each one; in-process limiter unless the Redis row says otherwise.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    (ROOT / "artifacts" / "capacity.md").write_text(text + "\n", encoding="utf-8")
+    if not args.no_write:
+        write_doc(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
