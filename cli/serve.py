@@ -17,20 +17,25 @@ then stops one old worker (which finishes its requests in flight), one worker at
 listening socket stays open throughout, so no connection is refused. ``TTIN``/``TTOU`` add or
 remove a worker; ``TERM``/``INT`` stop, letting requests in flight finish (up to
 :data:`GRACEFUL_SECONDS`).
+
+`--with-admin` (what `make run` uses) runs the admin app in its own process (`yikatong admin
+serve`, a child of this one, stopped with it): the portal and the admin never share an event loop
+or a GIL, so a heavy roster import cannot stall citizens' pages.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
+import subprocess
+import sys
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from admin.batches.imports import cleanup_staged
-from cli.apps import admin_app, public_app
+from cli.apps import admin_app
 from core import migrate
 from core.config import load_config
 
@@ -48,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--access-log", action="store_true",
                        help="log every request (off by default: the reverse proxy logs access)")
     serve.add_argument("--with-admin", action="store_true",
-                       help="also serve the admin app on --admin-port (demo convenience)")
+                       help="also serve the admin app on --admin-port, in its own process (demo convenience)")
     serve.add_argument("--admin-port", type=int, default=8001)
     serve.set_defaults(handler=_serve)
 
@@ -68,18 +73,20 @@ def _serve(args: argparse.Namespace) -> int:
         serve_public(args.host, args.port, workers=args.workers, access_log=args.access_log)
         return 0
 
-    migrate.upgrade(config.batch_database_url, "batch")
-    servers = [
-        uvicorn.Server(uvicorn.Config(public_app(config), host=args.host, port=args.port, log_level="info")),
-        uvicorn.Server(uvicorn.Config(admin_app(config), host=args.host, port=args.admin_port,
-                                      log_level="info")),
-    ]
-    print(f"公开门户 http://{args.host}:{args.port}/   内部管理 http://{args.host}:{args.admin_port}/")
-
-    async def run_all() -> None:
-        await asyncio.gather(*(server.serve() for server in servers))
-
-    asyncio.run(run_all())
+    # The admin app in a process of its own (same environment, so the same config).
+    admin = subprocess.Popen([sys.executable, "-m", "cli", "admin", "serve",
+                              "--host", args.host, "--port", str(args.admin_port)])
+    print(f"内部管理 http://{args.host}:{args.admin_port}/")
+    try:
+        # the supervisor returns after a graceful stop (TERM/INT), then the admin is stopped too
+        serve_public(args.host, args.port, workers=args.workers, access_log=args.access_log)
+    finally:
+        admin.terminate()
+        try:
+            admin.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            admin.kill()
+            admin.wait()
     return 0
 
 

@@ -34,6 +34,7 @@ from admin.models import Batch, CardAccount, Department, PaymentLine, Person, Pr
 from core import personkey, regions
 from core.config import Config
 from core.db import Database
+from core.spreadsheets import xlsx_row
 from demo.data import COUNTY_BY_CODE, GROUP_BIRTH_YEARS
 from demo.marker import read_marker
 from demo.persons import make_card_number, make_id_number, make_name, random_birth
@@ -271,13 +272,13 @@ def roster_file(config: Config, bad: int = len(BAD_KINDS), *, session: Any = Non
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "花名册"
-    sheet.append(list(COLUMNS))
+    sheet.append(xlsx_row(sheet, COLUMNS))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for column, width in {"A": 12, "B": 22, "C": 24, "D": 15, "E": 12, "F": 16}.items():
         sheet.column_dimensions[column].width = width
     for row in rows:
-        sheet.append(row)
+        sheet.append(xlsx_row(sheet, row))
         for cell in sheet[sheet.max_row][:4]:
             cell.number_format = "@"
     out = io.BytesIO()

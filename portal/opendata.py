@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute
 
+from core.spreadsheets import csv_row, csv_text
 from core.web import route
 
 from search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine
@@ -34,7 +35,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("village", "村（社区）"), ("project_name", "补贴项目"), ("policy_name", "政策"), ("department", "主管部门"),
     ("year", "年度"), ("period", "发放期间"), ("amount", "金额（元）"), ("date", "日期"), ("batch_code", "批次号"),
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_cap(max_rows: int) -> int:
@@ -45,15 +45,14 @@ def _cell(doc: dict[str, Any], field: str) -> str:
     value = doc.get(field)
     if field == "kind":
         value = KIND_LABELS.get(str(value), value)
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return csv_text(value)
 
 
 def csv_rows(engine: SearchEngine, p: DisclosureParams, cap: int, first_page: Any = None) -> Iterator[str]:
     """The CSV text in chunks: BOM + header, then one chunk per search page."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([label for _, label in COLUMNS])
+    writer.writerow(csv_row(label for _, label in COLUMNS))
     yield "\ufeff" + buffer.getvalue()
     sent, page = 0, 1
     result = first_page

@@ -25,6 +25,7 @@ from admin.access.auth import current_actor
 from admin.audit import trail
 from admin.models import AuditEntry
 from admin.web import PAGE_SIZE, XLSX, AdminError, json_response, page_number, render, services, wants_json
+from core.spreadsheets import xlsx_row
 from core.timeutil import SHANGHAI, format_datetime_zh
 
 EXPORT_MAX_ROWS = 200_000
@@ -125,13 +126,14 @@ async def audit_export(request: Request) -> Response:
     def build(session: Any) -> bytes:
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("审计日志")
-        sheet.append(["序号", "时间", "操作人", "操作", "对象类型", "对象编号", "区划", "修改前", "修改后", "哈希"])
+        sheet.append(xlsx_row(sheet, ["序号", "时间", "操作人", "操作", "对象类型", "对象编号", "区划", "修改前", "修改后",
+                                      "哈希"]))
         stmt = _query(actor, f).order_by(AuditEntry.id).limit(EXPORT_MAX_ROWS)
         for e in session.execute(stmt).scalars():
-            sheet.append([e.id, format_datetime_zh(e.at), e.actor, ACTION_LABELS.get(e.action, e.action),
-                          e.object_type, e.object_id, e.region_code,
-                          json.dumps(e.before, ensure_ascii=False) if e.before else "",
-                          json.dumps(e.after, ensure_ascii=False) if e.after else "", e.hash])
+            sheet.append(xlsx_row(sheet, [e.id, format_datetime_zh(e.at), e.actor, ACTION_LABELS.get(e.action, e.action),
+                                          e.object_type, e.object_id, e.region_code,
+                                          json.dumps(e.before, ensure_ascii=False) if e.before else "",
+                                          json.dumps(e.after, ensure_ascii=False) if e.after else "", e.hash]))
         out = io.BytesIO()
         workbook.save(out)
         return out.getvalue()

@@ -9,6 +9,12 @@
   only) that the progress page reads, so every server process can show it.
 - `cleanup_staged` removes both kinds once untouched for 7 days (`yikatong admin cleanup`, and
   at every start of the admin server).
+- `import_slots` bounds the file imports running at once in this process (rosters, staged
+  commits, the person registry, reference lists): `MAX_IMPORTS_PER_OPERATOR` per operator and
+  `MAX_IMPORTS` in all. A busy refusal is an `AdminError` (429 `import_in_progress` for the
+  operator's own running import, 503 `imports_busy` when the server is full) raised before the
+  file is read; a slot is held until the import is done (for a background import, until its
+  thread ends).
 """
 
 from __future__ import annotations
@@ -34,10 +40,76 @@ from admin.web import AdminError
 from core.config import Config
 from core.db import Database
 
-__all__ = ["BACKGROUND_IMPORT_BYTES", "PHASES", "STAGED_MAX_AGE_DAYS", "cleanup_staged", "discard_staged",
-           "job_discard", "job_read", "job_write", "load_staged", "running_imports", "stage", "start_import"]
+__all__ = ["BACKGROUND_IMPORT_BYTES", "MAX_IMPORTS", "MAX_IMPORTS_PER_OPERATOR", "PHASES", "STAGED_MAX_AGE_DAYS",
+           "ImportSlot", "ImportSlots", "cleanup_staged", "discard_staged", "import_slots", "job_discard", "job_read",
+           "job_write", "load_staged", "running_imports", "stage", "start_import"]
 
 log = logging.getLogger("yikatong.admin")
+
+# --- how many imports run at once --------------------------------------------------------------
+# Reading and checking a file is CPU work in a thread of the admin process (2 cores on a small
+# server): a few at once keep the admin pages responsive.
+
+MAX_IMPORTS_PER_OPERATOR = 1
+MAX_IMPORTS = 2
+
+
+class ImportSlot:
+    """One running import; `release()` (or leaving the `with` block) frees it, once."""
+
+    def __init__(self, slots: ImportSlots, operator_id: int) -> None:
+        self._slots = slots
+        self.operator_id = operator_id
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._slots._release(self.operator_id)
+
+    def __enter__(self) -> ImportSlot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class ImportSlots:
+    """The imports running in this process: at most `per_operator` for one operator, `total` in all."""
+
+    def __init__(self, per_operator: int, total: int) -> None:
+        self.per_operator = per_operator
+        self.total = total
+        self._lock = threading.Lock()
+        self._running: dict[int, int] = {}
+
+    def acquire(self, operator_id: int) -> ImportSlot:
+        """A slot for one import, or `AdminError` 429/503 with a Chinese message when busy."""
+        with self._lock:
+            if self._running.get(operator_id, 0) >= self.per_operator:
+                raise AdminError(429, "import_in_progress",
+                                 "您上传的上一个文件还在导入中，请等它完成后再上传下一个文件（进度可在批次页面查看）。")
+            if sum(self._running.values()) >= self.total:
+                raise AdminError(503, "imports_busy",
+                                 "系统正在处理其他导入，暂时不能开始新的导入。请过一两分钟再上传，文件不用修改。")
+            self._running[operator_id] = self._running.get(operator_id, 0) + 1
+        return ImportSlot(self, operator_id)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(self._running.values())
+
+    def _release(self, operator_id: int) -> None:
+        with self._lock:
+            left = self._running.get(operator_id, 0) - 1
+            if left > 0:
+                self._running[operator_id] = left
+            else:
+                self._running.pop(operator_id, None)
+
+
+import_slots = ImportSlots(MAX_IMPORTS_PER_OPERATOR, MAX_IMPORTS)
+
 
 # --- staged imports (a file whose lines are being fixed) --------------------------------------
 
@@ -144,11 +216,12 @@ PHASES = {"reading": "正在读取文件", "checking": "正在逐行检查（身
 
 
 def start_import(config: Config, db: Database, actor: Actor, batch_id: int, data: bytes, filename: str,
-                 load_batch: Callable[[Session], Batch]) -> str:
+                 load_batch: Callable[[Session], Batch], slot: ImportSlot) -> str:
     """Read, check and import in a thread (one transaction: all or nothing); progress in a job file.
 
     `load_batch(session)` loads the batch again inside the thread's transaction, with the
-    operator's permission checked (it raises `AdminError` when the batch moved out of reach)."""
+    operator's permission checked (it raises `AdminError` when the batch moved out of reach).
+    The thread releases `slot` when it ends."""
     token = secrets.token_urlsafe(12)
     status: dict[str, Any] = {"batch_id": batch_id, "operator_id": actor.id, "filename": filename[:100],
                               "state": "running", "phase": "reading", "done": 0, "total": 0,
@@ -184,8 +257,14 @@ def start_import(config: Config, db: Database, actor: Actor, batch_id: int, data
             update(state="error", message=message)
         finally:
             running_imports.pop(token, None)
+            slot.release()
 
     thread = threading.Thread(target=work, name=f"roster-import-{token}", daemon=True)
     running_imports[token] = thread
-    thread.start()
+    try:
+        thread.start()
+    except BaseException:
+        running_imports.pop(token, None)
+        slot.release()
+        raise
     return token

@@ -4,6 +4,13 @@ Two layers:
 
 - `read_roster(data, filename)` → `RosterFile`: the file itself (encoding, format, header).
   A file that cannot be read at all raises `RosterFileError` with a Chinese message.
+  Reading is bounded (`read_table`, also used for the person registry and reference lists):
+  at most `MAX_FILE_BYTES` uploaded; rows are streamed (CSV by `csv.reader`, .xlsx by openpyxl in
+  read-only mode) and only non-empty rows count towards `MAX_LINES`, where reading stops. An
+  .xlsx is refused before any row is read when it unzips to more than `MAX_UNZIPPED_BYTES`, when
+  a part holds more than `MAX_SHEET_ROWS` row elements, or when its sheet's dimension claims
+  more than `MAX_SHEET_ROWS` rows; and while reading when a row lies past `MAX_SHEET_ROWS` (a
+  dimension that understates). At most `MAX_COLUMNS` columns of a row are read.
 - `check_lines(rows)`: checks that need no database (ID number, card, name, phone, amount,
   village given, the same person twice in the file). Results carry the spreadsheet row number
   (the header is row 1) so a clerk finds the line in Excel.
@@ -18,11 +25,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Generator, Iterable, Sequence
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font
@@ -30,6 +39,7 @@ from sqlalchemy import select
 
 from admin.models import Batch, CardAccount, PaymentLine, Person, ReferenceEntry, Region
 from core import personkey
+from core.spreadsheets import xlsx_row
 from core.validation import (
     ValidationIssue,
     check_amount,
@@ -47,8 +57,12 @@ from core.workdays import today as today_shanghai
 __all__ = [
     "COLUMNS",
     "LineResult",
+    "MAX_COLUMNS",
     "MAX_FILE_BYTES",
     "MAX_LINES",
+    "MAX_SHARED_STRINGS_BYTES",
+    "MAX_SHEET_ROWS",
+    "MAX_UNZIPPED_BYTES",
     "RosterFile",
     "RosterFileError",
     "RosterRow",
@@ -77,7 +91,14 @@ ALIASES: dict[str, str] = {
 }
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
-MAX_LINES = 200_000
+MAX_LINES = 200_000  # non-empty data lines of one file
+# Rows an .xlsx sheet may span, empty ones included: the line cap, the header and room for titles
+# and blank rows. More is refused from the sheet's <dimension> before any row is read.
+MAX_SHEET_ROWS = MAX_LINES + 1_000
+MAX_COLUMNS = 100  # columns read per row (a roster has fewer than 20)
+# What an .xlsx may unzip to, all parts together, and its shared strings (held in memory).
+MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
+MAX_SHARED_STRINGS_BYTES = 64 * 1024 * 1024
 
 
 class RosterFileError(ValueError):
@@ -134,6 +155,9 @@ class RosterFile:
     encoding: str | None
     columns: list[str]
     rows: list[RosterRow]
+
+
+Rows = Generator[Sequence[Any], None, None]  # a table's rows as read, streamed
 
 
 def _issue(code: str, message: str) -> ValidationIssue:
@@ -196,7 +220,7 @@ def _looks_binary(data: bytes) -> bool:
     return controls > max(8, len(sample) // 100)
 
 
-def _rows_from_csv(data: bytes) -> tuple[Iterable[list[Any]], str]:
+def _rows_from_csv(data: bytes) -> tuple[Rows, str]:
     if _looks_binary(data):
         raise RosterFileError(
             "not_a_spreadsheet",
@@ -210,27 +234,142 @@ def _rows_from_csv(data: bytes) -> tuple[Iterable[list[Any]], str]:
         delimiter = "\t"
     elif first_line.count(";") > first_line.count(","):
         delimiter = ";"
+
+    def rows() -> Rows:
+        try:
+            yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        except csv.Error:
+            raise RosterFileError(
+                "not_a_spreadsheet", "CSV 文件格式损坏，无法逐行读取。请用 Excel 重新另存为 CSV。") from None
+
+    return rows(), encoding
+
+
+def _sheet_too_large(rows: str) -> RosterFileError:
+    return RosterFileError(
+        "too_many_rows",
+        f"表格的使用范围{rows}，超过了 {MAX_SHEET_ROWS:,} 行的上限（花名册每个文件最多 {MAX_LINES:,} 行数据）。"
+        "如果多出来的是空行或只设置了格式的行，请在 Excel 中删除这些行，或把数据复制到新的工作簿后另存为 .xlsx 再上传；"
+        "数据确实很多时，请拆分成几个文件分别导入。",
+    )
+
+
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+_DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref\s*=\s*[\"'][A-Za-z$]*\$?(\d*)(?::[A-Za-z$]*?\$?(\d+))?")
+
+
+def _claimed_rows(head: bytes) -> int:
+    """The last row a sheet's <dimension> claims (0: none in this part's first chunk)."""
+    match = _DIMENSION.search(head)
+    if match is None:
+        return 0
+    return int(match.group(2) or match.group(1) or 0)
+
+
+def _row_elements_over(archive: zipfile.ZipFile, part: zipfile.ZipInfo, limit: int) -> bool:
+    """Whether a part holds more than `limit` row elements, counted on the unzipped stream;
+    a sheet whose dimension claims more is refused at its first chunk."""
+    count, rest, first = 0, b"", True
+    with archive.open(part) as stream:
+        while chunk := stream.read(1 << 20):
+            if first:
+                first = False
+                claimed = _claimed_rows(chunk)
+                if claimed > limit:
+                    raise _sheet_too_large(f"有 {claimed:,} 行（含空行）")
+            window = rest + chunk
+            boundary = len(window) - 64  # a tag starting past here is counted with the next chunk
+            for match in _ROW_TAG.finditer(window):
+                if match.start() >= boundary:
+                    break
+                count += 1
+            if count > limit:
+                return True
+            rest = window[max(boundary, 0):]
+    return count + len(_ROW_TAG.findall(rest)) > limit
+
+
+def _check_archive(data: bytes) -> None:
+    """Refuse an .xlsx that unzips to too much, or whose sheets hold more row elements than a sheet
+    may span, before openpyxl reads any of it (to open a workbook, openpyxl parses a sheet that
+    has no <dimension> through to its end)."""
+    corrupt = RosterFileError("not_a_spreadsheet", "Excel 文件已损坏，请重新保存后上传。")
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error:
-        raise RosterFileError("not_a_spreadsheet", "CSV 文件格式损坏，无法逐行读取。请用 Excel 重新另存为 CSV。") from None
-    return rows, encoding
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+        raise corrupt from None
+    with archive:
+        parts = archive.infolist()
+        total = sum(part.file_size for part in parts)
+        strings = sum(part.file_size for part in parts if part.filename.lower().endswith("sharedstrings.xml"))
+        if total > MAX_UNZIPPED_BYTES or strings > MAX_SHARED_STRINGS_BYTES:
+            raise RosterFileError(
+                "file_too_large",
+                f"Excel 文件解压后内容过多（超过 {MAX_UNZIPPED_BYTES // (1024 * 1024)} MB），无法导入。"
+                "请删除多余的工作表、空行和格式后另存，或拆分成几个文件分别导入。",
+            )
+        for part in parts:
+            try:
+                over = _row_elements_over(archive, part, MAX_SHEET_ROWS)
+            except RosterFileError:
+                raise
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
+                    zlib.error):  # a damaged, encrypted or oddly compressed part
+                raise corrupt from None
+            if over:
+                raise RosterFileError(
+                    "too_many_rows",
+                    f"Excel 文件中有工作表超过 {MAX_SHEET_ROWS:,} 行（含空行），超过了上限（花名册每个文件最多 "
+                    f"{MAX_LINES:,} 行数据）。请只保留花名册所在的工作表，删除多余的空行后另存为 .xlsx 再上传；"
+                    "数据确实很多时，请拆分成几个文件分别导入。",
+                )
 
 
-def _rows_from_xlsx(data: bytes) -> Iterable[list[Any]]:
+def _rows_from_xlsx(data: bytes) -> Rows:
+    """The first sheet's rows, streamed (read-only mode), each padded to at most `MAX_COLUMNS`.
+
+    Refused before any row is read when the sheet's dimension claims more than `MAX_SHEET_ROWS`
+    rows; the dimension is then set aside (openpyxl would pad every row up to it) and reading
+    stops at the first row past `MAX_SHEET_ROWS`."""
+    _check_archive(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # zip/xml errors of every kind: the file is not a usable workbook
         raise RosterFileError(
             "not_a_spreadsheet", "Excel 文件已损坏或不是 .xlsx 格式，请在 Excel 中重新另存为 .xlsx 后上传。"
         ) from None
-    try:
-        sheet = workbook.worksheets[0]
-        return [list(row) for row in sheet.iter_rows(values_only=True)]
-    except Exception:
-        raise RosterFileError("not_a_spreadsheet", "Excel 文件内容无法读取，请在 Excel 中重新另存为 .xlsx 后上传。") from None
-    finally:
+    if not workbook.worksheets:
         workbook.close()
+        raise RosterFileError("not_a_spreadsheet", "Excel 文件里没有工作表，请在 Excel 中重新另存为 .xlsx 后上传。")
+    sheet = workbook.worksheets[0]
+    claimed = sheet.max_row
+    if claimed is not None and claimed > MAX_SHEET_ROWS:
+        workbook.close()
+        raise _sheet_too_large(f"有 {claimed:,} 行（含空行）")
+    sheet.reset_dimensions()
+
+    def rows() -> Rows:
+        try:
+            for index, row in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
+                if index > MAX_SHEET_ROWS:
+                    raise _sheet_too_large(f"超过 {MAX_SHEET_ROWS:,} 行（含空行）")
+                yield row
+        except RosterFileError:
+            raise
+        except Exception:
+            raise RosterFileError(
+                "not_a_spreadsheet", "Excel 文件内容无法读取，请在 Excel 中重新另存为 .xlsx 后上传。") from None
+        finally:
+            workbook.close()
+
+    return rows()
+
+
+def _blank(cells: Sequence[Any]) -> bool:
+    """A row with nothing in it (fast for the common cases: a filled row, a row of None)."""
+    if any(cells):
+        return False
+    return cells.count(None) == len(cells) or all(c is None or c == "" for c in cells)
 
 
 def read_table(data: bytes, filename: str, columns: Sequence[str], required: Sequence[str],
@@ -241,7 +380,8 @@ def read_table(data: bytes, filename: str, columns: Sequence[str], required: Seq
     Values are keyed by canonical column name; blank rows are skipped but keep their numbers.
     """
     aliases = aliases if aliases is not None else ALIASES
-    if not data or not data.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+    blank = b" \t\r\n\x00\xef\xbb\xbf"
+    if not data or not data[:65536].strip(blank) and not data.strip(blank):  # no copy of a large file
         raise RosterFileError("empty_file", "文件是空的，请选择填写好的文件。")
     if len(data) > MAX_FILE_BYTES:
         raise RosterFileError(
@@ -253,6 +393,7 @@ def read_table(data: bytes, filename: str, columns: Sequence[str], required: Seq
             "old_excel_format", "不支持旧版 Excel（.xls）文件，请在 Excel 中“另存为” .xlsx 格式后上传。"
         )
     encoding: str | None = None
+    table: Rows
     if data.startswith(b"PK\x03\x04"):
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise RosterFileError("not_a_spreadsheet", "Excel 文件已损坏，请重新保存后上传。")
@@ -260,6 +401,16 @@ def read_table(data: bytes, filename: str, columns: Sequence[str], required: Seq
     else:
         table, encoding = _rows_from_csv(data)
         fmt = "csv"
+    try:
+        header, out = _read_lines(table, columns, required, aliases, template_hint)
+    finally:
+        table.close()  # an .xlsx read stopped early closes its workbook
+    return fmt, encoding, header, out
+
+
+def _read_lines(table: Rows, columns: Sequence[str], required: Sequence[str],
+                aliases: dict[str, str], template_hint: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """The header and the non-empty lines of a table, stopping past `MAX_LINES` of them."""
 
     def clean(cell: Any) -> str:
         text = _clean_header(cell) if aliases is ALIASES else "".join(
@@ -270,8 +421,10 @@ def read_table(data: bytes, filename: str, columns: Sequence[str], required: Seq
     header: list[str] | None = None
     header_row = 0
     for index, cells in enumerate(iterator, start=1):
-        if any(_cell_text(c) != "" for c in cells):
+        if not _blank(cells) and any(_cell_text(c) != "" for c in cells):
             header = [clean(c) for c in cells]
+            while header and header[-1] == "":
+                header.pop()
             header_row = index
             break
     if header is None:
@@ -291,6 +444,8 @@ def read_table(data: bytes, filename: str, columns: Sequence[str], required: Seq
     position = {name: header.index(name) for name in columns if name in header}
     out: list[tuple[int, dict[str, Any]]] = []
     for index, cells in enumerate(iterator, start=header_row + 1):
+        if _blank(cells):
+            continue
         values = {name: (_cell_text(cells[i]) if i < len(cells) else "") for name, i in position.items()}
         if all(v == "" for v in values.values()):
             continue
@@ -301,7 +456,7 @@ def read_table(data: bytes, filename: str, columns: Sequence[str], required: Seq
         out.append((index, values))
     if not out:
         raise RosterFileError("no_lines", "文件只有表头，没有数据行。")
-    return fmt, encoding, header, out
+    return header, out
 
 
 def read_roster(data: bytes, filename: str = "") -> RosterFile:
@@ -550,7 +705,7 @@ def template_xlsx() -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "花名册"
-    sheet.append(list(COLUMNS))
+    sheet.append(xlsx_row(sheet, COLUMNS))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     widths = {"A": 12, "B": 22, "C": 24, "D": 15, "E": 12, "F": 16}
@@ -566,7 +721,7 @@ def template_xlsx() -> bytes:
         "手机号可以不填；金额单位为元，最多两位小数。",
         "村：填写村（社区）全称，如“王庄村”，或12位村级区划代码。",
     ):
-        notes.append([line])
+        notes.append(xlsx_row(notes, [line]))
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -30,6 +30,7 @@ from admin.fieldcrypt import cipher
 from admin.models import Batch, BatchState, CardAccount, PaymentLine, Person, Project, Region, WorkflowEvent
 from core import personkey
 from core.config import Config
+from core.spreadsheets import xlsx_row
 from core.timeutil import today
 from core.validation import parse_id_number
 
@@ -280,7 +281,7 @@ def error_report_xlsx(results: Sequence[LineResult]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "问题行"
-    sheet.append(["行号", *rosters.COLUMNS, "问题说明"])
+    sheet.append(xlsx_row(sheet, ["行号", *rosters.COLUMNS, "问题说明"]))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     red = PatternFill("solid", fgColor="FFF2CC")
@@ -288,8 +289,8 @@ def error_report_xlsx(results: Sequence[LineResult]) -> bytes:
         if result.ok:
             continue
         raw = result.row.raw
-        sheet.append([result.line_no, *(rosters.as_text(raw.get(c, "")) for c in rosters.COLUMNS),
-                      "；".join(i.message for i in result.issues)])
+        sheet.append(xlsx_row(sheet, [result.line_no, *(rosters.as_text(raw.get(c, "")) for c in rosters.COLUMNS),
+                                      "；".join(i.message for i in result.issues)]))
         for cell in sheet[sheet.max_row]:
             cell.fill = red
     for column, width in {"A": 8, "B": 12, "C": 22, "D": 24, "E": 15, "F": 12, "G": 14, "H": 80}.items():

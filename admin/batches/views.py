@@ -40,6 +40,7 @@ from admin.web import (
     services,
     wants_json,
 )
+from core.spreadsheets import xlsx_row
 from core.timeutil import today
 
 SORTS = {"created": Batch.id.desc(), "code": Batch.code, "period": Batch.period.desc(), "state": Batch.state}
@@ -343,25 +344,32 @@ async def roster_import(request: Request) -> Response:
     if upload is None or isinstance(upload, str) or not upload.filename:
         flash(request, "请选择要导入的花名册文件（.xlsx 或 CSV）", "error")
         return redirect(f"/batches/{batch_id}")
-    data = await upload.read(rosters.MAX_FILE_BYTES + 1)
     filename = upload.filename
     config = services(request).config
     await services(request).db.run(lambda s: load_batch(s, actor, batch_id, "roster.import"))
-    if len(data) >= imports.BACKGROUND_IMPORT_BYTES:
-        token = imports.start_import(config, services(request).db, actor, batch_id, data, filename,
-                                     lambda session: load_batch(session, actor, batch_id, "roster.import"))
-        return redirect(f"/batches/{batch_id}/import-jobs/{token}")
-
-    def run(session: Any) -> Any:
-        batch = load_batch(session, actor, batch_id, "roster.import")
-        return service.import_roster(session, config, batch, data, filename, actor=actor.username,
-                                     scope_region=roles.scope_region_for(actor))
-
+    slot = imports.import_slots.acquire(actor.id)  # 429/503 when busy, before the file is read
+    background = False
     try:
+        data = await upload.read(rosters.MAX_FILE_BYTES + 1)
+        if len(data) >= imports.BACKGROUND_IMPORT_BYTES:
+            token = imports.start_import(config, services(request).db, actor, batch_id, data, filename,
+                                         lambda session: load_batch(session, actor, batch_id, "roster.import"),
+                                         slot)
+            background = True
+            return redirect(f"/batches/{batch_id}/import-jobs/{token}")
+
+        def run(session: Any) -> Any:
+            batch = load_batch(session, actor, batch_id, "roster.import")
+            return service.import_roster(session, config, batch, data, filename, actor=actor.username,
+                                         scope_region=roles.scope_region_for(actor))
+
         outcome = await services(request).db.run(run)
     except RosterFileError as exc:
         flash(request, "文件无法导入：" + exc.message, "error")
         return redirect(f"/batches/{batch_id}")
+    finally:
+        if not background:
+            slot.release()
     if outcome.ok:
         flash(request, f"已导入 {outcome.imported} 行")
         return redirect(f"/batches/{batch_id}")
@@ -496,7 +504,8 @@ async def staged_commit(request: Request) -> Response:
         return service.import_rows(session, config, batch, rows, actor=actor.username,
                                    scope_region=roles.scope_region_for(actor), source=filename)
 
-    outcome = await services(request).db.run(run)
+    with imports.import_slots.acquire(actor.id):
+        outcome = await services(request).db.run(run)
     if not outcome.ok:
         flash(request, "仍有行未通过检查，整个文件暂未导入", "error")
         return redirect(f"/batches/{batch_id}/imports/{token}")
@@ -533,12 +542,13 @@ async def batch_export(request: Request) -> Response:
         names = dict(session.execute(select(Region.code, Region.name).where(Region.level == "village")).all())
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("发放明细")
-        sheet.append(["批次", batch.code, batch.title])
-        sheet.append(["序号", "姓名", "身份证后4位", "社保卡后4位", "村", "金额（元）", "状态"])
+        sheet.append(xlsx_row(sheet, ["批次", batch.code, batch.title]))
+        sheet.append(xlsx_row(sheet, ["序号", "姓名", "身份证后4位", "社保卡后4位", "村", "金额（元）", "状态"]))
         for line in session.execute(_line_query(actor, batch_id).order_by(PaymentLine.line_no)).scalars():
-            sheet.append([line.line_no, line.person.name, line.person.id_last4,
-                          line.card_account.card_last4 if line.card_account else "",
-                          names.get(line.village_code, line.village_code), f"{line.amount:.2f}", line.state])
+            sheet.append(xlsx_row(sheet, [line.line_no, line.person.name, line.person.id_last4,
+                                          line.card_account.card_last4 if line.card_account else "",
+                                          names.get(line.village_code, line.village_code), f"{line.amount:.2f}",
+                                          line.state]))
         out = io.BytesIO()
         workbook.save(out)
         return out.getvalue()

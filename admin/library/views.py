@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
+from admin.batches.imports import import_slots
 from admin.batches.rosters import MAX_FILE_BYTES, RosterFileError
 from admin.library import policies, projects, references
 from admin.models import Department, Policy, PolicyChange, Project
@@ -237,8 +238,9 @@ async def reference_import(request: Request) -> Response:
         raise forbidden()
     config = services(request).config
     try:
-        outcome = await services(request).db.run(lambda s: references.import_list(
-            s, config, data, filename, actor=actor.username, list_kind=kind, region_code=region))
+        with import_slots.acquire(actor.id):
+            outcome = await services(request).db.run(lambda s: references.import_list(
+                s, config, data, filename, actor=actor.username, list_kind=kind, region_code=region))
     except RosterFileError as exc:
         flash(request, "文件无法导入：" + exc.message, "error")
         return redirect("/persons")

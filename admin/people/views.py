@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
+from admin.batches.imports import import_slots
 from admin.batches.rosters import MAX_FILE_BYTES, RosterFileError
 from admin.library import references
 from admin.models import Person
@@ -68,8 +69,9 @@ async def person_import(request: Request) -> Response:
     _form, data, filename = await read_upload(request, MAX_FILE_BYTES)
     config = services(request).config
     try:
-        outcome = await services(request).db.run(lambda s: persons.import_registry(
-            s, config, data, filename, actor=actor.username, scope_region=actor.region_code))
+        with import_slots.acquire(actor.id):
+            outcome = await services(request).db.run(lambda s: persons.import_registry(
+                s, config, data, filename, actor=actor.username, scope_region=actor.region_code))
     except RosterFileError as exc:
         flash(request, "文件无法导入：" + exc.message, "error")
         return redirect("/persons")
