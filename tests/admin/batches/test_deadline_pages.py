@@ -50,7 +50,8 @@ def test_admin_sets_changes_and_deletes_an_override(user_client, get_csrf, seede
     assert response.status_code == 303 and response.headers["location"] == "/deadlines"
     assert "已保存：审批 7 个工作日" in admin.get("/deadlines").text
     [row] = admin.get("/deadlines.json").json()["overrides"]
-    assert (row["step"], row["days"], row["region_code"], row["project_code"]) == ("approval", 7, "410423", "GLJT-410423")
+    assert (row["step"], row["days"], row["region_code"], row["project_code"]) == (
+        "approval", 7, "410423", "GLJT-410423")
     assert row["project_name"] == "80周岁以上高龄津贴" and row["region_name"] == "鲁山县" and row["default_days"] == 10
     assert row["actions"] == [{"name": "deadline_delete", "label": "删除", "method": "POST",
                                "url": f"/deadlines/{row['id']}/delete", "fields": []}]

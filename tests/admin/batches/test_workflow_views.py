@@ -23,13 +23,14 @@ from starlette.testclient import TestClient
 
 from admin.access import operators
 from admin.batches import workflow
-from admin.models import Batch, Objection, Operator, PaymentLine, PaymentRequest, PublicityPosting
+from admin.models import Objection, Operator, PaymentLine, PaymentRequest, PublicityPosting
 from core.workdays import add_workdays
 from tests.admin.conftest import COUNTY, TEST_PASSWORD, TOWNSHIP, add_line, seed_lines
 from tests.admin.conftest import test_password_hash as password_hash
 
 # A 1×1 PNG: what a phone photo of the notice board stands for.
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+                       "RU5ErkJggg==")
 USERS = ("admin", "clerk", "clerk2", "civil_op", "civil_rev", "agri_op", "agri_rev", "finance", "far_finance", "bank",
          "auditor", "other_auditor")
 JSON = {"Accept": "application/json"}
@@ -111,11 +112,6 @@ class Web:
                 response = self.submit(user, action, values)
                 assert response.status_code == 403, (user, name, response.text)
                 assert response.json()["error"]["code"] in ("forbidden", "separation_of_duties"), (user, name)
-
-
-def batch_row(batch_db, batch_id: int) -> Batch:
-    with batch_db.session() as s:
-        return s.get(Batch, batch_id)
 
 
 def portal_publicity(batch_db, config, engine, portal) -> list[dict[str, Any]]:
@@ -202,7 +198,8 @@ def test_one_batch_walked_through_the_chain_by_following_the_json_actions(
     assert portal_publicity(batch_db, config, engine, public) == []
     opening = {"start": date(2025, 9, 29), "end": date(2025, 10, 10), "place": "王庄村、李湾村村务公开栏"}
     with unchanged():
-        too_short = web.submit("civil_op", web.actions("civil_op", b)["publicity_open"], {**opening, "end": date(2025, 10, 9)})
+        too_short = web.submit("civil_op", web.actions("civil_op", b)["publicity_open"],
+                               {**opening, "end": date(2025, 10, 9)})
         assert too_short.status_code == 400
         assert too_short.json()["error"] == {"code": "publicity_too_short", "field": "end",
                                              "message": too_short.json()["error"]["message"]}
@@ -310,7 +307,8 @@ def test_one_batch_walked_through_the_chain_by_following_the_json_actions(
     assert [e["action"] for e in final["events"]] == [
         None, "submit", "return", "submit", "review_pass", "publicity_open", "publicity_posting", "publicity_posting",
         "objection", "publicity_close", "approve", "finance_pass", "payment_request"]
-    assert [e["actor"] for e in final["events"]][:6] == ["civil_op", "clerk", "civil_rev", "clerk", "civil_rev", "civil_op"]
+    assert [e["actor"] for e in final["events"]][:6] == [
+        "civil_op", "clerk", "civil_rev", "clerk", "civil_rev", "civil_op"]
     with batch_db.session() as s:
         request = s.scalars(select(PaymentRequest)).one()
         assert (request.batch_id, request.line_count, request.total) == (b, 3, Decimal("441.00"))
