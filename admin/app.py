@@ -5,14 +5,16 @@ the routes of each feature package (access, batches, library, people, audit); `y
 serve` runs it on 127.0.0.1:8001 (cli/serve.py, through cli/apps.py). Every page is in Chinese;
 permissions are checked in one place (admin/access/roles.py) by every view.
 
-Two extension points, for whoever assembles the app (demo mode does, in cli/apps.py):
-`extra_routes` (more pages, after the product's own) and `login_notes` (HTML notes shown under
-the login form). By default there are none.
+Three extension points, for whoever assembles the app (demo mode does, in cli/apps.py):
+`extra_routes` (more pages, after the product's own), `login_notes` (HTML notes shown under
+the login form) and `today` (the business day the workflow acts on and counts deadlines from;
+by default today in Asia/Shanghai). By default there are none.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from datetime import date
+from typing import Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
@@ -23,6 +25,7 @@ from admin.access import views as access_views
 from admin.access.auth import SessionMiddleware
 from admin.audit import views as audit_views
 from admin.batches import views as batches_views
+from admin.batches import workflow_views
 from admin.batches.service import period_label
 from admin.library import views as library_views
 from admin.people import views as people_views
@@ -36,14 +39,15 @@ __all__ = ["create_admin_app", "routes"]
 def routes() -> list[BaseRoute]:
     """The product's pages, feature by feature, and the static files."""
     table: list[BaseRoute] = []
-    for feature in (access_views, batches_views, library_views, people_views, audit_views):
+    for feature in (access_views, batches_views, workflow_views, library_views, people_views, audit_views):
         table.extend(feature.routes())
     table.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
     return table
 
 
 def create_admin_app(config: Config | None = None, *, extra_routes: Sequence[BaseRoute] = (),
-                     login_notes: LoginNotes = no_login_notes) -> Starlette:
+                     login_notes: LoginNotes = no_login_notes,
+                     today: Callable[[], date] | None = None) -> Starlette:
     config = config or Config.from_env()
     templates = make_templates()
     templates.env.globals.update(ROLE_LABELS=roles.ROLE_LABELS, can=roles.can, period_label=period_label)
@@ -52,4 +56,6 @@ def create_admin_app(config: Config | None = None, *, extra_routes: Sequence[Bas
     app.add_middleware(SessionMiddleware, secret=config.session_secret)
     app.state.admin = AdminServices(config=config, db=Database(config.batch_database_url), templates=templates,
                                     login_notes=login_notes)
+    if today is not None:
+        app.state.admin.today = today
     return app

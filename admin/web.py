@@ -1,13 +1,14 @@
 """The admin app's web toolkit, shared by every feature's views.
 
-- `services(request)`: the app's `AdminServices` (config, batch database, templates, login notes);
+- `services(request)`: the app's `AdminServices` (config, batch database, templates, login notes,
+  the business-day clock read by `business_day(request)`);
 - rendering: `render` (Jinja2 pages with the operator, CSRF token and flash messages), `redirect`
   (303 after a POST), the Chinese filters `money`, `yuan`, `zh_date`;
 - errors: `AdminError` (status, stable code, Chinese message), `forbidden()`, `not_found()`,
   `LoginRequired`, `PasswordChangeRequired`, and the handlers that turn them (and any 404/405/500)
   into an error page or its JSON twin `{"error": {"code", "message"}}`;
 - request parsing: `as_id`, `path_id`, `page_number` (`PAGE_SIZE` lines a page), `form_data` (the
-  POSTed form, CSRF-checked), `read_upload`;
+  POSTed form, CSRF-checked), `limit_body` (a request refused with 413 past a size), `read_upload`;
 - JSON twins: `wants_json` and the JSON encoder are core/web.py's (one for both apps); `json_response` adds no-store.
 
 Nothing here knows a feature: admin/app.py assembles the app from the features' routes.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -36,6 +38,7 @@ from core.db import Database
 from core.timeutil import format_date_zh, format_datetime_zh
 from core.web import json_response as core_json_response
 from core.web import wants_json
+from core.workdays import today as shanghai_today
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("yikatong.admin")
@@ -57,10 +60,18 @@ class AdminServices:
     db: Database
     templates: Jinja2Templates
     login_notes: LoginNotes = field(default=no_login_notes)
+    # The business day the workflow acts on (deadlines, publicity dates): today in Asia/Shanghai,
+    # unless whoever assembles the app runs it on another calendar (a demo replaying its own day).
+    today: Callable[[], date] = field(default=shanghai_today)
 
 
 def services(request: Request) -> AdminServices:
     return request.app.state.admin
+
+
+def business_day(request: Request) -> date:
+    """The day a workflow action is taken on and deadlines are counted from (``AdminServices.today``)."""
+    return services(request).today()
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -193,6 +204,8 @@ async def form_data(request: Request, *, max_files: int = 1) -> FormData:
     """The POSTed form, CSRF-checked. Uploads are limited in size by the caller."""
     try:
         form = await request.form(max_files=max_files, max_part_size=40 * 1024 * 1024)
+    except AdminError:
+        raise
     except Exception:
         raise AdminError(400, "bad_form", "提交的表单无法读取，请刷新页面后重试。") from None
     check_csrf(request, form)
@@ -200,6 +213,28 @@ async def form_data(request: Request, *, max_files: int = 1) -> FormData:
         # PostgreSQL cannot store NUL in text (psycopg raises ValueError): refuse it up front.
         raise AdminError(400, "bad_form", "提交的内容含有无效字符（空字符），请检查后重试。")
     return form
+
+
+def limit_body(request: Request, max_bytes: int) -> Request:
+    """The same request, refused with 413 once its body exceeds ``max_bytes``: at once when the
+    declared Content-Length says so, else while it is read (a chunked upload cannot grow a
+    temporary file without bound)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (as_id(declared) is None or int(declared) > max_bytes):
+        raise AdminError(413, "too_large", f"提交的内容太大（不超过 {max_bytes // (1024 * 1024)} MB）。")
+    received = 0
+    receive = request.receive
+
+    async def bounded() -> Any:
+        nonlocal received
+        message = await receive()
+        if message.get("type") == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise AdminError(413, "too_large", f"提交的内容太大（不超过 {max_bytes // (1024 * 1024)} MB）。")
+        return message
+
+    return Request(request.scope, bounded)
 
 
 async def read_upload(request: Request, max_bytes: int) -> tuple[FormData, bytes, str]:
@@ -287,4 +322,4 @@ __all__ = ["EXCEPTION_HANDLERS", "PAGE_SIZE", "XLSX", "AdminError", "AdminServic
            "PasswordChangeRequired", "RefuseNul", "as_id", "check_csrf", "csrf_token", "error_response", "flash",
            "forbidden", "form_data", "json_response", "make_templates", "money", "no_login_notes", "not_found",
            "page_number", "path_id", "pop_flashes", "read_upload", "redirect", "render", "services", "wants_json",
-           "yuan", "zh_date"]
+           "yuan", "zh_date", "business_day", "limit_body"]

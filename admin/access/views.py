@@ -19,10 +19,12 @@ from starlette.routing import Route
 
 from admin.access import operators, roles
 from admin.access.auth import current_actor, login_session, logout_session
+from admin.batches import workflow
 from admin.models import BATCH_STATE_LABELS, Batch, Department, Operator, Project
 from admin.web import (
     PAGE_SIZE,
     as_id,
+    business_day,
     flash,
     forbidden,
     form_data,
@@ -103,13 +105,16 @@ async def password_submit(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
+    """Batch counts in scope, and the batches due soon or overdue at a step this operator's role acts on."""
     actor = await current_actor(request)
+    day = business_day(request)
 
-    def counts(session: Any) -> list[tuple[str, int]]:
+    def load(session: Any) -> dict[str, Any]:
         stmt = roles.scope_batches(select(Batch.state, func.count()).group_by(Batch.state), actor)
-        return [(BATCH_STATE_LABELS.get(state, state), n) for state, n in session.execute(stmt)]
+        return {"counts": [(BATCH_STATE_LABELS.get(state, state), n) for state, n in session.execute(stmt)],
+                "due": workflow.due_work(session, actor, day, acting_only=True)}
 
-    return render(request, "access/home.html", {"counts": await services(request).db.run(counts)})
+    return render(request, "access/home.html", {**await services(request).db.run(load), "today": day})
 
 
 # --- operator management ---------------------------------------------------------------------

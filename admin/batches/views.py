@@ -20,14 +20,15 @@ from starlette.routing import Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
-from admin.batches import imports, rosters, service
+from admin.batches import imports, rosters, service, workflow
 from admin.batches.rosters import COLUMNS, RosterFileError
-from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Project, Region
+from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Project, Region, WorkflowEvent
 from admin.web import (
     PAGE_SIZE,
     XLSX,
     AdminError,
     as_id,
+    business_day,
     flash,
     forbidden,
     form_data,
@@ -80,6 +81,9 @@ async def batch_list(request: Request) -> Response:
     actor = await current_actor(request, "batch.view")
     page = page_number(request)
     state = request.query_params.get("state", "")
+    if state and state not in BATCH_STATE_LABELS:
+        raise AdminError(400, "bad_state", "批次状态无效，可选：" + "、".join(
+            f"{key}（{label}）" for key, label in BATCH_STATE_LABELS.items()) + "。")
     project_id = request.query_params.get("project", "")
     q = request.query_params.get("q", "").strip()[:40]
     sort = request.query_params.get("sort", "created")
@@ -160,11 +164,32 @@ def _line_query(actor: roles.Actor, batch_id: int) -> Any:
     return roles.scope_lines(stmt, actor)
 
 
+def event_dict(event: WorkflowEvent) -> dict[str, Any]:
+    return {"id": event.id, "action": event.action, "from_state": event.from_state, "to_state": event.to_state,
+            "actor": event.actor, "at": event.at, "comment": event.comment, "due_on": event.due_on}
+
+
+def workflow_view(session: Any, actor: roles.Actor, batch: Batch, day: Any) -> dict[str, Any]:
+    """Where the batch stands and what this operator may do now: the actions come from the one
+    workflow module, for the page's forms (``_actions.html``) and its JSON twin alike."""
+    events = list(session.scalars(select(WorkflowEvent).where(WorkflowEvent.batch_id == batch.id)
+                                  .order_by(WorkflowEvent.id)))
+    postings = [p for p in workflow.postings(session, batch.id) if roles.region_overlaps(p.village_code,
+                                                                                        actor.region_code)]
+    codes = {p.village_code for p in postings}
+    return {"actions": [a.as_dict() for a in workflow.available_actions(session, actor, batch, today=day)],
+            "blocked": workflow.blocked_actions(session, actor, batch, today=day),
+            "step": workflow.step_info(batch, day), "events": events, "postings": postings,
+            "posting_villages": dict(session.execute(select(Region.code, Region.name)
+                                                     .where(Region.code.in_(codes or {""}))).all())}
+
+
 async def batch_detail(request: Request) -> Response:
     actor = await current_actor(request, "batch.view")
     batch_id = path_id(request, "batch_id")
     page = page_number(request)
     village = request.query_params.get("village", "")
+    day = business_day(request)
 
     def load(session: Any) -> dict[str, Any]:
         batch = load_batch(session, actor, batch_id)
@@ -183,11 +208,16 @@ async def batch_detail(request: Request) -> Response:
                                         .order_by(Region.code)))
         return {"batch": batch, "lines": lines, "total": total[0], "sum": total[1], "village_names": names,
                 "villages": [v[0] for v in villages], "editable": roles.can(actor, "line.edit", batch),
-                "flaggable": roles.can(actor, "line.flag", batch)}
+                "flaggable": roles.can(actor, "line.flag", batch), **workflow_view(session, actor, batch, day)}
 
     data = await services(request).db.run(load)
     if wants_json(request):
-        return json_response({"batch": batch_dict(data["batch"]), "total": data["total"], "sum": data["sum"],
+        batch = data["batch"]
+        return json_response({"id": batch.id, "state": batch.state,
+                              "state_label": BATCH_STATE_LABELS.get(batch.state, batch.state),
+                              "step": data["step"].as_dict(), "actions": data["actions"],
+                              "blocked_actions": data["blocked"], "events": [event_dict(e) for e in data["events"]],
+                              "batch": batch_dict(batch), "total": data["total"], "sum": data["sum"],
                               "page": page, "page_size": PAGE_SIZE,
                               "lines": [line_dict(line, data["village_names"]) for line in data["lines"]]})
     return render(request, "batches/batch.html", {
@@ -585,4 +615,4 @@ def routes() -> list[Route]:
     ]
 
 
-__all__ = ["batch_dict", "line_dict", "load_batch", "routes"]
+__all__ = ["batch_dict", "event_dict", "line_dict", "load_batch", "routes", "workflow_view"]
