@@ -20,7 +20,7 @@ from starlette.routing import Route
 from admin.access.auth import current_actor
 from admin.batches import publicity
 from admin.batches.views import batch_dict, load_batch
-from admin.web import json_response, path_id, render, services, wants_json
+from admin.web import AdminError, json_response, path_id, render, services, wants_json
 from core.masking import load_policy
 
 __all__ = ["routes"]
@@ -47,7 +47,10 @@ async def _village_list(request: Request) -> tuple[publicity.VillageList, str]:
     batch_id = path_id(request, "batch_id")
     paper = publicity.parse_paper(request.query_params.get("paper"))
     config = services(request).config
-    masking = load_policy(config.data_dir)
+    try:
+        masking = load_policy(config.data_dir)  # the deployment's rules, as the indexer reads them
+    except ValueError as exc:
+        raise AdminError(500, "masking_config", f"{exc}。请系统管理员修正后再打印。") from None
 
     def load(session: Any) -> publicity.VillageList:
         batch = load_batch(session, actor, batch_id)
