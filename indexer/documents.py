@@ -18,8 +18,9 @@ name and falls back to a generic reason of the step when the text holds an ID, c
 number, a long run of digits, or the name of another person on the batch in the same village (who
 objected must not be told).
 
-Lines are read in keyset-paginated chunks with one joined query per chunk (no N+1), so a rebuild
-streams over millions of lines in constant memory. Document ids are stable (``publicity-<line>``,
+Lines are read in keyset-paginated chunks with one joined query per chunk (no N+1; a withdrawn
+line adds one query for the names of its batch and village, cached), so a rebuild streams over
+millions of lines in constant memory. Document ids are stable (``publicity-<line>``,
 ``result-<line>``, ``<line>``, ``<policy>``) so re-applying a change is harmless.
 """
 
