@@ -213,6 +213,7 @@ class Batch(Base):
     publicity_start: Mapped[date | None] = mapped_column(Date)
     publicity_end: Mapped[date | None] = mapped_column(Date)
     publicity_place: Mapped[str] = mapped_column(String(200), default="")
+    publicity_contact: Mapped[str] = mapped_column(String(200), default="")  # who takes objections, phone
     paid_on: Mapped[date | None] = mapped_column(Date)
     published_on: Mapped[date | None] = mapped_column(Date)
 

@@ -5,7 +5,7 @@ Commands (a menu CLICK key stands for the same text, see :mod:`bot.menu`):
 =============  ==========================================================================
 查询 / 最新     the bound person's latest lines (paid, pending, failed)
 明白条 [年份]   that year's statement summary (default: the newest year) + a signed link
-失败            failed lines, the reason and what to do
+失败            failed lines and lines that did not pass review or publicity: the reason, what to do
 政策 关键词     policy search in the ``policies`` index
 投诉            link to the complaint form
 绑定 / 解绑     link to the binding page / remove the binding
@@ -47,7 +47,7 @@ HELP = (
     "您可以发送：\n"
     "“查询”—最新补贴发放情况\n"
     "“明白条”或“明白条 2024”—年度明白条\n"
-    "“失败”—发放失败的原因和处理办法\n"
+    "“失败”—发放失败或未通过审核的原因和处理办法\n"
     "“政策 关键词”—查询补贴政策，如“政策 耕地”\n"
     "“投诉”—投诉举报\n"
     "“绑定”/“解绑”—绑定或解除绑定本人身份\n"
@@ -156,7 +156,7 @@ def _not_bound(ctx: BotContext, openid: str) -> str:
 def _line(item) -> str:
     when = item.date_zh or "—"
     text = f"{when} {item.project_name} {item.amount:.2f}元 {item.state_label}"
-    if item.state == "pending":
+    if item.state in ("pending", "withdrawn"):
         text += f"（{item.stage}）"
     return text
 
@@ -165,12 +165,14 @@ def latest(ctx: BotContext, openid: str, _rest: str) -> str:
     person, reply = _person(ctx, openid)
     if person is None:
         return reply
-    items = [i for y in person.years for i in (*y.paid, *y.pending, *y.failed)]
+    items = [i for y in person.years for i in (*y.paid, *y.pending, *y.failed, *y.withdrawn)]
     items.sort(key=lambda i: (i.date or date.max, i.id), reverse=True)
     lines = [f"{n}. {_line(i)}" for n, i in enumerate(items[:LATEST_COUNT], 1)]
     text = "最新补贴发放情况：\n" + "\n".join(lines)
     if person.failed_count:
         text += f"\n有{person.failed_count}笔发放失败，发送“失败”查看原因和处理办法。"
+    if person.withdrawn_count:
+        text += f"\n有{person.withdrawn_count}笔未通过审核，发送“失败”查看原因和处理办法。"
     text += "\n发送“明白条”查看年度明白条。"
     return text
 
@@ -184,7 +186,7 @@ def statement(ctx: BotContext, openid: str, rest: str) -> str:
         return "请按“明白条 2024”的格式发送年份。"
     year = int(match.group()) if match else person.years[0].year
     data = person.year(year)
-    if data is None or not (data.paid or data.pending or data.failed):
+    if data is None or not (data.paid or data.pending or data.failed or data.withdrawn):
         known = "、".join(str(y.year) for y in person.years)
         return f"{year}年暂无公开的发放记录。有记录的年份：{known}。"
     parts = [f"{year}年明白条："]
@@ -198,6 +200,8 @@ def statement(ctx: BotContext, openid: str, rest: str) -> str:
         parts.append(f"待发放 {data.total_pending:.2f}元")
     if data.total_failed:
         parts.append(f"发放失败 {data.total_failed:.2f}元（发送“失败”查看原因）")
+    if data.withdrawn:
+        parts.append(f"未通过审核 {len(data.withdrawn)}笔（发送“失败”查看原因）")
     if data.paid:
         token = make_statement_token(ctx.config.session_secret, person.person_key, year, "")
         parts.append(f"明白条详情（可打印，链接短时有效）：\n{ctx.config.public_base_url}/statement/{token}")
@@ -209,13 +213,21 @@ def failures(ctx: BotContext, openid: str, _rest: str) -> str:
     if person is None:
         return reply
     failed = [i for y in person.years for i in y.failed if i.state in ("failed", "returned")]
-    if not failed:
+    withdrawn = [i for y in person.years for i in y.withdrawn]
+    if not failed and not withdrawn:
         return "您没有发放失败的记录。"
-    parts = [f"发放失败的记录（{len(failed)}笔）："]
-    for n, item in enumerate(failed, 1):
-        when = item.date_zh or f"{item.year}年"
-        parts.append(f"{n}. {when} {item.project_name} {item.amount:.2f}元\n原因：{item.failure_reason}\n"
-                     f"处理办法：{item.advice}")
+    parts = []
+    if withdrawn:  # first: the reply is cut at MAX_REPLY, and these are the newest news
+        parts.append(f"未通过审核的记录（{len(withdrawn)}笔）：")
+        for n, item in enumerate(withdrawn, 1):
+            parts.append(f"{n}. {item.period} {item.project_name} {item.amount:.2f}元 {item.stage}\n"
+                         f"原因：{item.failure_reason}\n处理办法：{item.advice}")
+    if failed:
+        parts.append(f"发放失败的记录（{len(failed)}笔）：")
+        for n, item in enumerate(failed, 1):
+            when = item.date_zh or f"{item.year}年"
+            parts.append(f"{n}. {when} {item.project_name} {item.amount:.2f}元\n原因：{item.failure_reason}\n"
+                         f"处理办法：{item.advice}")
     return "\n".join(parts)
 
 

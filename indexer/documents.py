@@ -6,12 +6,21 @@
   per line that was not withdrawn; a published batch → one ``result`` document (发放结果) per
   *paid* line. A failed line that was re-issued appears once, as its paid re-issue; failed,
   returned and withdrawn lines are never disclosed.
-* ``payments`` (private, per person key): every line of every batch past draft (not cancelled,
-  not withdrawn) — pending with the workflow stage, paid, failed with the bank's reason and what
-  to do, re-issued, returned. Card: last 4 digits and a keyed digest only.
+* ``payments`` (private, per person key): every line of every batch past draft (not cancelled)
+  — pending with the workflow stage, paid, failed with the bank's reason and what to do,
+  re-issued, returned, and withdrawn at first review, approval or after an objection in publicity
+  (``withdrawn``: stage 未通过初审/未通过审批/公示异议核实后撤回, the reviewer's reason and what to
+  do next). A withdrawn line without a withdrawal code (:data:`EXPLAINED_WITHDRAWALS`) is left
+  out. Card: last 4 digits and a keyed digest only.
 
-Lines are read in keyset-paginated chunks with one joined query per chunk (no N+1), so a rebuild
-streams over millions of lines in constant memory. Document ids are stable (``publicity-<line>``,
+The reviewer's reason is free text: :func:`indexer.masking.free_text_or` masks the person's own
+name and falls back to a generic reason of the step when the text holds an ID, card or phone
+number, a long run of digits, or the name of another person on the batch in the same village (who
+objected must not be told).
+
+Lines are read in keyset-paginated chunks with one joined query per chunk (no N+1; a withdrawn
+line adds one query for the names of its batch and village, cached), so a rebuild streams over
+millions of lines in constant memory. Document ids are stable (``publicity-<line>``,
 ``result-<line>``, ``<line>``, ``<policy>``) so re-applying a change is harmless.
 """
 
@@ -26,6 +35,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from admin.batches.workflow import WITHDRAWAL_ADVICE
 from admin.fieldcrypt import FieldCipher, cipher
 from admin.models import (
     Batch,
@@ -43,10 +53,13 @@ from admin.models import (
 from core import personkey, regions
 from core.timeutil import local
 from core.validation import normalize_card_number, normalize_name
-from indexer.masking import MaskingPolicy, card_last4, load_policy, mask_name, redact
+from indexer.masking import MaskingPolicy, card_last4, free_text_or, load_policy, mask_name, redact
 
 __all__ = [
     "CHUNK",
+    "EXPLAINED_WITHDRAWALS",
+    "WITHDRAWN_REASONS",
+    "WITHDRAWN_STAGES",
     "DocumentBuilder",
     "LineDocs",
     "advice_for",
@@ -78,6 +91,19 @@ STAGE_BY_LINE_STATE: dict[str, str] = {
     "reissued": "发放失败，已重新发放",
     "returned": "资金已退回",
 }
+# Withdrawn lines the person is told about (admin/batches/workflow.py sets the code), with the
+# stage shown and the reason used when the reviewer's own words cannot be shown.
+WITHDRAWN_STAGES: dict[str, str] = {
+    "WITHDRAWN_REVIEW": "未通过初审",
+    "WITHDRAWN_APPROVAL": "未通过审批",
+    "WITHDRAWN_OBJECTION": "公示异议核实后撤回",
+}
+WITHDRAWN_REASONS: dict[str, str] = {
+    "WITHDRAWN_REVIEW": "经初审核实，不符合本期发放条件。",
+    "WITHDRAWN_APPROVAL": "经主管部门审批，不符合本期发放条件。",
+    "WITHDRAWN_OBJECTION": "公示期间收到异议，经核实不符合本期发放条件。",
+}
+EXPLAINED_WITHDRAWALS = tuple(code for code in WITHDRAWN_STAGES if code in WITHDRAWAL_ADVICE)
 
 _DEFAULT_FAILURE_ADVICE = "请携带身份证和社会保障卡到乡镇（街道）财政所或主管部门核实账户信息，更正后将重新发放。"
 # (words in the bank's code or reason, what the person should do)
@@ -210,6 +236,7 @@ _LINE_COLUMNS = (
     PaymentLine.state,
     PaymentLine.failure_code,
     PaymentLine.failure_reason,
+    PaymentLine.advice,
     PaymentLine.paid_on,
     Person.person_key,
     Person.name,
@@ -227,7 +254,9 @@ def disclosure_filter() -> ColumnElement[bool]:
 
 def payment_filter() -> ColumnElement[bool]:
     """SQL twin of :meth:`DocumentBuilder._payment`."""
-    return and_(Batch.state.notin_(NO_PAYMENT_STATES), PaymentLine.state != LineState.withdrawn.value)
+    return and_(Batch.state.notin_(NO_PAYMENT_STATES),
+                or_(PaymentLine.state != LineState.withdrawn.value,
+                    PaymentLine.failure_code.in_(EXPLAINED_WITHDRAWALS)))
 
 
 @dataclass
@@ -244,6 +273,7 @@ class DocumentBuilder:
     _names: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
     _regions: dict[tuple[str, str], tuple[list[str], str, str, str]] = field(default_factory=dict, init=False,
                                                                           repr=False)
+    _neighbours: dict[tuple[int, str], frozenset[str]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_config(cls, config: Any, masking: MaskingPolicy | None = None) -> DocumentBuilder:
@@ -332,7 +362,7 @@ class DocumentBuilder:
                 yield LineDocs(
                     row.id,
                     self._disclosure(row, batch) if with_disclosures else None,
-                    self._payment(row, batch, card_enc) if with_payments else None,
+                    self._payment(session, row, batch, card_enc) if with_payments else None,
                 )
 
     # -- helpers -------------------------------------------------------------------------------
@@ -459,8 +489,32 @@ class DocumentBuilder:
             digest = self._names[key] = personkey.name_digest(self.hmac_key, person_key, normalize_name(name))
         return digest
 
-    def _payment(self, row: Any, batch: _BatchInfo, card_enc: str | None) -> dict[str, Any] | None:
-        if batch.state in NO_PAYMENT_STATES or row.state == _WITHDRAWN:
+    def _neighbour_names(self, session: Session, batch_id: int, village_code: str) -> frozenset[str]:
+        """Full names of the people on the batch in the same village (for :meth:`_withdrawal`)."""
+        key = (batch_id, village_code)
+        names = self._neighbours.get(key)
+        if names is None:
+            if len(self._neighbours) > 1000:
+                self._neighbours.clear()
+            names = self._neighbours[key] = frozenset(session.scalars(
+                select(Person.name).distinct().join(PaymentLine, PaymentLine.person_id == Person.id)
+                .where(PaymentLine.batch_id == batch_id, PaymentLine.village_code == village_code)))
+        return names
+
+    def _withdrawal(self, session: Session, row: Any, batch: _BatchInfo) -> tuple[str, str, str]:
+        """Stage, reason (made safe) and advice of a withdrawn line the person is told about."""
+        code = row.failure_code
+        others = self._neighbour_names(session, batch.id, row.village_code) - {row.name}
+        reason = free_text_or(row.failure_reason, WITHDRAWN_REASONS[code], own_names=(row.name,),
+                              other_names=others)
+        advice = free_text_or(row.advice, WITHDRAWAL_ADVICE[code])
+        return WITHDRAWN_STAGES[code], reason, advice
+
+    def _payment(self, session: Session, row: Any, batch: _BatchInfo, card_enc: str | None) -> dict[str, Any] | None:
+        if batch.state in NO_PAYMENT_STATES:
+            return None
+        withdrawn = row.state == _WITHDRAWN
+        if withdrawn and row.failure_code not in EXPLAINED_WITHDRAWALS:
             return None
         amount, cents = format_amount(row.amount)
         last4, digest = self._card(card_enc, row.person_key)
@@ -472,6 +526,11 @@ class DocumentBuilder:
         else:
             day = _iso(row.paid_on) or batch.paid_date or batch.publicity_date
         failed = row.state in _FAILED_STATES
+        stage = stage_for(batch.state, row.state)
+        reason = redact(row.failure_reason, (row.name,)) if failed else ""
+        advice = advice_for(row.state, row.failure_code, row.failure_reason)
+        if withdrawn:
+            stage, reason, advice = self._withdrawal(session, row, batch)
         return {
             "id": str(row.id),
             "person_key": row.person_key,
@@ -487,10 +546,10 @@ class DocumentBuilder:
             "amount_cents": cents,
             "date": day,
             "state": row.state,
-            "stage": stage_for(batch.state, row.state),
-            "failure_code": (row.failure_code or "") if failed else "",
-            "failure_reason": redact(row.failure_reason, (row.name,)) if failed else "",
-            "advice": advice_for(row.state, row.failure_code, row.failure_reason),
+            "stage": stage,
+            "failure_code": (row.failure_code or "") if failed or withdrawn else "",
+            "failure_reason": reason,
+            "advice": advice,
             "region_codes": codes,
             "village": village,
             "batch_code": batch.code,

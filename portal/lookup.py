@@ -13,9 +13,14 @@ Payments document fields relied on (search/schemas.py, ``payments``):
 ``id``, ``person_key``, ``name_digest``, ``card_last4``, ``card_digest``, ``project_code``,
 ``project_name``, ``department``, ``year``, ``period``, ``amount`` ("1234.50", yuan),
 ``date`` ("YYYY-MM-DD", may be empty for pending lines), ``state``
-(pending/paid/failed/returned/reissued), ``stage`` (a batch-state code such as ``approval``,
-or already a Chinese label), ``failure_code``, ``failure_reason``, ``advice``, ``village``,
-``batch_code``.
+(pending/paid/failed/returned/reissued/withdrawn), ``stage`` (a batch-state code such as
+``approval``, or already a Chinese label), ``failure_code``, ``failure_reason``, ``advice``,
+``village``, ``batch_code``.
+
+A ``withdrawn`` line did not pass first review or approval, or was withdrawn after an objection
+during publicity: it goes into its year's ``withdrawn`` list with its stage (未通过初审 …), the
+reason and what the person can do next, so every channel (query page, kiosk, bot) explains it.
+It counts in no total.
 
 Personal data never goes into a URL, a log line or a cache.
 """
@@ -70,6 +75,7 @@ STATE_LABELS: dict[str, str] = {
     "failed": "发放失败",
     "returned": "资金已退回",
     "reissued": "发放失败，已重新发放",
+    "withdrawn": "未通过审核",
 }
 
 # Where a pending line is: the batch states of the internal workflow (kept here because the
@@ -93,6 +99,9 @@ DEFAULT_ADVICE = (
 )
 REISSUED_ADVICE = "已更正信息并重新发放，请查看同一项目的新发放记录。"
 RETURNED_ADVICE = "资金已按规定退回，请咨询户籍所在乡镇（街道）或补贴主管部门重新申请发放。"
+WITHDRAWN_REASON = "经审核，不符合本期发放条件。"
+DEFAULT_REASONS = {"failed": "发放未成功", "withdrawn": WITHDRAWN_REASON}
+WITHDRAWN_ADVICE = "如有疑问，请携带身份证到户籍所在村（社区）、乡镇（街道）或补贴主管部门咨询，可申请复核。"
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -138,9 +147,9 @@ class PaymentItem:
             "state_label": self.state_label,
             "village": self.village,
         }
-        if self.state == "pending":
+        if self.state in ("pending", "withdrawn"):
             out["stage"] = self.stage
-        if self.state in ("failed", "returned", "reissued"):
+        if self.state in ("failed", "returned", "reissued", "withdrawn"):
             out["failure_reason"] = self.failure_reason
             out["advice"] = self.advice
         return out
@@ -152,6 +161,7 @@ class YearPayments:
     paid: list[PaymentItem] = field(default_factory=list)
     pending: list[PaymentItem] = field(default_factory=list)
     failed: list[PaymentItem] = field(default_factory=list)
+    withdrawn: list[PaymentItem] = field(default_factory=list)  # not passed review or publicity: no total
 
     @property
     def total_paid(self) -> Decimal:
@@ -175,6 +185,7 @@ class YearPayments:
             "paid": [i.to_dict() for i in self.paid],
             "pending": [i.to_dict() for i in self.pending],
             "failed": [i.to_dict() for i in self.failed],
+            "withdrawn": [i.to_dict() for i in self.withdrawn],
         }
 
 
@@ -193,6 +204,10 @@ class PersonPayments:
     @property
     def failed_count(self) -> int:
         return sum(1 for y in self.years for i in y.failed if i.state == "failed")
+
+    @property
+    def withdrawn_count(self) -> int:
+        return sum(len(y.withdrawn) for y in self.years)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,6 +243,8 @@ def _item(doc: dict[str, Any]) -> PaymentItem:
         advice = REISSUED_ADVICE
     elif not advice and state == "returned":
         advice = RETURNED_ADVICE
+    elif not advice and state == "withdrawn":
+        advice = WITHDRAWN_ADVICE
     try:
         year = int(doc.get("year") or 0)
     except (TypeError, ValueError):
@@ -246,7 +263,7 @@ def _item(doc: dict[str, Any]) -> PaymentItem:
         date=when,
         state=state,
         stage=STAGE_LABELS.get(stage_code, stage_code) or "办理中",
-        failure_reason=str(doc.get("failure_reason") or ("" if state != "failed" else "发放未成功")),
+        failure_reason=str(doc.get("failure_reason") or DEFAULT_REASONS.get(state, "")),
         advice=advice,
         village=str(doc.get("village") or ""),
     )
@@ -257,17 +274,17 @@ def group_by_year(person_key: str, name: str | None, docs: list[dict[str, Any]])
     years: dict[int, YearPayments] = {}
     for doc in docs:
         item = _item(doc)
-        if item.state == "withdrawn":
-            continue
         bucket = years.setdefault(item.year, YearPayments(item.year))
         if item.state == "paid":
             bucket.paid.append(item)
         elif item.state == "pending":
             bucket.pending.append(item)
+        elif item.state == "withdrawn":
+            bucket.withdrawn.append(item)
         else:
             bucket.failed.append(item)
     for bucket in years.values():
-        for items in (bucket.paid, bucket.pending, bucket.failed):
+        for items in (bucket.paid, bucket.pending, bucket.failed, bucket.withdrawn):
             items.sort(key=lambda i: (i.date or date.min, i.id), reverse=True)
     return PersonPayments(person_key, name, [years[y] for y in sorted(years, reverse=True)])
 

@@ -15,8 +15,6 @@ import json
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from core import pdf as pdf_fonts
 from core.timeutil import format_datetime_zh, now
 from core.web import NO_STORE, path_for, route
 from portal.errors import PublicError
@@ -195,48 +194,27 @@ async def statement_page(request: Request) -> Response:
 
 
 FONT_CANDIDATES: tuple[tuple[str, int], ...] = (
-    # (path, index in a font collection); the first that exists is used.
+    # A font shipped with the portal comes first, then the machine's (core.pdf.SYSTEM_FONTS).
     (str(STATIC_DIR / "fonts" / "statement.ttf"), 0),
-    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),  # CJK only: digits from DejaVu
 )
-LATIN_FALLBACK = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
-@lru_cache(maxsize=1)
 def find_cjk_font() -> tuple[str, int] | None:
     """A CJK font for the PDF (Debian ``fonts-wqy-microhei`` or ``fonts-droid-fallback``)."""
-    for path, index in FONT_CANDIDATES:
-        if Path(path).is_file():
-            return path, index
-    return None
+    return pdf_fonts.find_cjk_font(*FONT_CANDIDATES)
 
 
 def render_pdf(statement: Statement) -> bytes:
     """The statement as an A4 PDF (fpdf2)."""
-    # Lazy on purpose: fpdf2 (with fontTools and Pillow, ~0.25 s to import) is a heavy dependency
-    # that only a PDF download needs.
-    from fpdf import FPDF, FontFace
+    # Lazy on purpose: fpdf2 is a heavy dependency that only a PDF download needs (core/pdf.py).
+    from fpdf import FontFace
     from fpdf.enums import XPos, YPos
 
     font = find_cjk_font()
     if font is None:
         raise PublicError(503, "pdf_unavailable", "PDF暂不可用，请打开明白条页面后使用浏览器的“打印”功能。",
                           headers=NO_STORE)
-    path, index = font
-    pdf = FPDF(format="A4", unit="mm")
-    pdf.set_margins(18, 18, 18)
-    pdf.set_auto_page_break(True, margin=18)
-    pdf.set_title(f"{statement.year}年惠民惠农财政补贴资金明白条")
-    pdf.set_creator("yikatong")
-    kwargs = {"collection_font_number": index} if path.endswith((".ttc", ".otc")) else {}
-    pdf.add_font("cjk", "", path, **kwargs)
-    family = "cjk"
-    if path.endswith("DroidSansFallbackFull.ttf") and Path(LATIN_FALLBACK).is_file():
-        pdf.add_font("latin", "", LATIN_FALLBACK)
-        family = "latin"
-        pdf.set_fallback_fonts(["cjk"])
+    pdf, family = pdf_fonts.new_pdf(font, paper="A4", title=f"{statement.year}年惠民惠农财政补贴资金明白条")
     pdf.add_page()
     pdf.set_font(family, size=16)
     nl = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}

@@ -13,7 +13,7 @@ period, amount ("1234.50"), amount_cents (int), date ("YYYY-MM-DD"), batch_code,
 
 ``payments`` (private, lookup by person key only, no text search) — id, person_key (hex HMAC),
 name_digest, card_last4, card_digest, project_code, project_name, department, year, period,
-amount, amount_cents, date, state (pending/paid/failed/returned/reissued), stage,
+amount, amount_cents, date, state (pending/paid/failed/returned/reissued/withdrawn), stage,
 failure_code, failure_reason, advice, region_codes, village, batch_code.
 
 ``statistics`` (public, aggregates only, no text search; built by :mod:`indexer.statistics`) —

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
-from admin.batches import imports, rosters, service, workflow
+from admin.batches import imports, publicity, rosters, service, workflow
 from admin.batches.rosters import COLUMNS, RosterFileError
 from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Project, Region, WorkflowEvent
 from admin.web import (
@@ -208,7 +208,9 @@ async def batch_detail(request: Request) -> Response:
                                         .order_by(Region.code)))
         return {"batch": batch, "lines": lines, "total": total[0], "sum": total[1], "village_names": names,
                 "villages": [v[0] for v in villages], "editable": roles.can(actor, "line.edit", batch),
-                "flaggable": roles.can(actor, "line.flag", batch), **workflow_view(session, actor, batch, day)}
+                "flaggable": roles.can(actor, "line.flag", batch),
+                "publicity_villages": publicity.villages(session, actor, batch),
+                **workflow_view(session, actor, batch, day)}
 
     data = await services(request).db.run(load)
     if wants_json(request):

@@ -38,7 +38,8 @@ Decisions worth knowing:
 - Separation of duties [SoD]: whoever created the batch, entered, changed or corrected one of its
   lines (audit ``roster.import``/``line.create``/``line.update``/``line.correct``) or submitted it
   cannot take a review decision on it (``separation_of_duties``, HTTP 403).
-- Publicity: the start may be backdated (village boards are often posted before the entry is made;
+- Publicity: the place and, optionally, who takes objections and their phone (``contact``, printed
+  on the village list, admin/batches/publicity.py) are entered with the period. The start may be backdated (village boards are often posted before the entry is made;
   the audit entry says so) but not before the first review passed, nor in the future. The earliest
   close is the minimum (3 working days, ``core.deadlines``) counted from the start, or from the last
   correction of a line after an objection; a later announced end is kept. ``publicity_end`` always
@@ -575,7 +576,8 @@ def _publicity_fields(ctx: _Ctx) -> tuple[Field, ...]:
     days = rule_for(Step.PUBLICITY, ctx.batch.project.code, ctx.batch.region_code, ctx.overrides).days
     return (Field("start", "公示开始日期（可早于今天）", "date", required=True),
             Field("end", f"公示结束日期（不少于{days}个工作日）", "date", required=True),
-            Field("place", "公示地点", "text", required=True), COMMENT)
+            Field("place", "公示地点", "text", required=True),
+            Field("contact", "异议受理单位及电话（印在公示名单上）", "text"), COMMENT)
 
 
 def _run_publicity_open(ctx: _Ctx, v: dict[str, Any]) -> _Outcome:
@@ -594,8 +596,10 @@ def _run_publicity_open(ctx: _Ctx, v: dict[str, Any]) -> _Outcome:
                                                    f"最早于{format_date_zh(earliest)}结束。", field="end")
     batch = ctx.batch
     batch.publicity_start, batch.publicity_end, batch.publicity_place = start, end, v["place"]
+    batch.publicity_contact = v["contact"] or ""
     after = {"publicity_start": start.isoformat(), "publicity_end": end.isoformat(), "publicity_place": v["place"],
-             "backdated": start < ctx.today, "entered_on": ctx.today.isoformat()}
+             "publicity_contact": batch.publicity_contact, "backdated": start < ctx.today,
+             "entered_on": ctx.today.isoformat()}
     comment = v["comment"] or f"在{v['place']}公示，{format_date_zh(start)}至{format_date_zh(end)}"
     return _Outcome(S.publicity.value, comment, after,
                     f"已开始公示，{format_date_zh(end)}起可结束公示。", step_start=start)

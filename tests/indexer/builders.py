@@ -1,7 +1,7 @@
 """A small batch database with a good mix of everything the indexer must handle.
 
 Used beside the demo build (demo/build.py): every batch state, every line state (paid, failed,
-re-issued with its paid re-issue, returned, withdrawn, pending), names of every shape, a sensitive
+re-issued with its paid re-issue, returned, withdrawn with and without a withdrawal code, pending), names of every shape, a sensitive
 project (低保), historical ID region codes, persons with a closed and an active card, lines with
 and without a card account, published/draft/withdrawn policies with change history. Every change
 is written to the outbox, as admin does.
@@ -196,10 +196,16 @@ def build_mix(db: Database, config: Config, *, people: int = 40, seed: int = 7) 
         s.flush()
         mix.special_lines = {"failed": failed.id, "reissued": reissued.id, "reissue": again.id,
                              "returned": returned.id, "withdrawn": withdrawn.id}
-        # publicity: an objection withdrew one line
+        # publicity: an objection withdrew one line; the reviewer's reason names who objected (a
+        # neighbour on the same batch) and their phone, as people do write
         pub_lines = list(s.query(PaymentLine).filter_by(batch_id=mix.batch_ids["publicity"]).order_by(PaymentLine.id))
-        pub_lines[0].state = "withdrawn"
-        mix.special_lines["publicity_withdrawn"] = pub_lines[0].id
+        pairs = [(a, b) for a in pub_lines for b in pub_lines if a.id < b.id and a.village_code == b.village_code]
+        objected, neighbour = pairs[0] if pairs else (pub_lines[0], pub_lines[0])
+        informant = next(p for p in mix.people if p.id == neighbour.person_id)
+        objected.state, objected.failure_code = "withdrawn", "WITHDRAWN_OBJECTION"
+        said = f"村民{informant.name}" if neighbour is not objected else "群众"
+        objected.failure_reason = f"{said}（电话{informant.phone}）反映该对象不符合条件，经核实属实"
+        mix.special_lines["publicity_withdrawn"] = objected.id
         outbox.emit(s, "batch", published)
         outbox.emit(s, "batch", mix.batch_ids["publicity"])
     return mix

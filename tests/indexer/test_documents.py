@@ -114,7 +114,13 @@ def test_a_person_sees_every_line_with_its_stage_and_advice(built, config, ix_en
     assert reissued["state"] == "reissued" and "6217" not in reissued["failure_reason"]
     assert "销户" in reissued["advice"] or "重新发放" in reissued["advice"]
     assert payments[str(mix.special_lines["reissue"])]["state"] == "paid"
-    assert str(mix.special_lines["withdrawn"]) not in payments
+    assert str(mix.special_lines["withdrawn"]) not in payments  # withdrawn without a withdrawal code
+    # withdrawn after an objection: explained, but never who objected (the reason named a neighbour)
+    objected = payments[str(mix.special_lines["publicity_withdrawn"])]
+    assert (objected["state"], objected["stage"], objected["failure_code"]) == (
+        "withdrawn", "公示异议核实后撤回", "WITHDRAWN_OBJECTION")
+    assert objected["failure_reason"] == "公示期间收到异议，经核实不符合本期发放条件。"
+    assert "复核" in objected["advice"]
     stages = {d["stage"] for d in docs["payments"]}
     assert {"已提交待初审", "公示中", "审批中", "财政复核中", "银行发放中", "已发放到卡", "退回修改中"} <= stages
     # lookup by person key; digests match what the public side computes from what a person types

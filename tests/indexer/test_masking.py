@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from indexer.masking import MaskingPolicy, load_policy, mask_name, redact, scan_document, scan_for_personal_data
+from indexer.masking import (
+    MaskingPolicy,
+    free_text_or,
+    load_policy,
+    mask_name,
+    redact,
+    scan_document,
+    scan_for_personal_data,
+)
 
 
 @pytest.mark.parametrize(
@@ -114,3 +122,25 @@ def test_redact_and_document_scan() -> None:
     cleaned = redact(reason, ("张三丰",))
     assert scan_for_personal_data(cleaned) == [] and "张三丰" not in cleaned and "张*丰" in cleaned
     assert scan_document({"a": [{"b": "13812345678"}], "c": 5}) == ["phone:13812345678"]
+
+
+GENERIC = "经审核，不符合本期发放条件。"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("经入户核实，该户已迁出本村", "经入户核实，该户已迁出本村"),
+        ("  经核实\n已死亡  ", "经核实 已死亡"),
+        ("张三丰已于8月去世", "张*丰已于8月去世"),  # the person's own name, masked
+        ("村民李四反映该对象常年在外", GENERIC),  # who objected is never told
+        ("来电13912345678反映不符合条件", GENERIC),
+        ("身份证410423195001010012与户籍不符", GENERIC),
+        ("老身份证410423500101001有误", GENERIC),  # 15 digits: a long digit run
+        ("卡号6217 0000 1234 5678 已销户", GENERIC),
+        ("", GENERIC),
+        (None, GENERIC),
+    ],
+)
+def test_free_text_is_shown_only_when_it_names_nobody_else_and_holds_no_number(text, shown) -> None:
+    assert free_text_or(text, GENERIC, own_names=("张三丰",), other_names=("李四", "王芳")) == shown

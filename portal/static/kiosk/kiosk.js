@@ -204,6 +204,9 @@
     if (item.state === "pending" && item.stage) {
       li.appendChild(el("p", "stage", "办理进度：" + item.stage));
     }
+    if (item.state === "withdrawn" && item.stage) {
+      li.appendChild(el("p", "stage", "审核结果：" + item.stage));
+    }
     if (item.failure_reason) {
       li.appendChild(el("p", "reason", "原因：" + item.failure_reason));
     }
@@ -232,7 +235,9 @@
       if (year.failed.length) { totals.appendChild(el("span", "total-failed", "发放失败 " + yuan(year.total_failed))); }
       section.appendChild(totals);
       var list = el("ul", "lines");
-      year.failed.concat(year.pending, year.paid).forEach(function (item) { list.appendChild(lineItem(item)); });
+      year.failed.concat(year.withdrawn || [], year.pending, year.paid).forEach(function (item) {
+        list.appendChild(lineItem(item));
+      });
       section.appendChild(list);
       if (statements[year.year]) {
         var button = el("button", "big secondary no-print", "看" + year.year + "年明白条");

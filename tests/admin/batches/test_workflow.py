@@ -501,7 +501,8 @@ def test_actions_as_the_json_twin_lists_them(chain, batch_db):
     assert opened["label"] == "开始公示" and opened["method"] == "POST"
     assert opened["url"] == f"/batches/{b}/actions/publicity_open"
     assert [(f["name"], f["type"], f["required"]) for f in opened["fields"]] == [
-        ("start", "date", True), ("end", "date", True), ("place", "text", True), ("comment", "textarea", False)]
+        ("start", "date", True), ("end", "date", True), ("place", "text", True), ("contact", "text", False),
+        ("comment", "textarea", False)]
     assert all(set(f) == {"name", "label", "type", "required"} for f in opened["fields"])
     cancel = next(a for a in listed if a["name"] == "cancel")
     assert cancel["fields"] == [{"name": "reason", "label": "撤销原因", "type": "textarea", "required": True}]
