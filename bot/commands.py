@@ -29,7 +29,6 @@ from bot import bindings
 from bot.menu import CLICK_COMMANDS, MENU_HELP
 from core.config import Config
 from core.db import Database
-from core.timeutil import format_date_zh
 from portal.lookup import lookup_by_person_key
 from portal.statements import make_statement_token
 from search.base import IndexNotFound, InvalidQuery, SearchEngine, SearchQuery, SearchUnavailable

@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal
 
 from cryptography.fernet import Fernet, InvalidToken
