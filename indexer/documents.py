@@ -8,7 +8,8 @@
   returned and withdrawn lines are never disclosed.
 * ``payments`` (private, per person key): every line of every batch past draft (not cancelled,
   not withdrawn) — pending with the workflow stage, paid, failed with the bank's reason and what
-  to do, re-issued, returned. Card: last 4 digits and a keyed digest only.
+  to do, re-issued, returned; ``published`` once the batch's results are public (the event the
+  WeChat arrival notices wait for). Card: last 4 digits and a keyed digest only.
 
 Lines are read in keyset-paginated chunks with one joined query per chunk (no N+1), so a rebuild
 streams over millions of lines in constant memory. Document ids are stable (``publicity-<line>``,
@@ -210,6 +211,7 @@ _LINE_COLUMNS = (
     PaymentLine.state,
     PaymentLine.failure_code,
     PaymentLine.failure_reason,
+    PaymentLine.advice,
     PaymentLine.paid_on,
     Person.person_key,
     Person.name,
@@ -490,7 +492,10 @@ class DocumentBuilder:
             "stage": stage_for(batch.state, row.state),
             "failure_code": (row.failure_code or "") if failed else "",
             "failure_reason": redact(row.failure_reason, (row.name,)) if failed else "",
-            "advice": advice_for(row.state, row.failure_code, row.failure_reason),
+            # a failed line carries the instruction for its bank reason (admin/bank/reasons.py)
+            "advice": (row.advice if row.state == LineState.failed.value and row.advice
+                       else advice_for(row.state, row.failure_code, row.failure_reason)),
+            "published": batch.state == _PUBLISHED,
             "region_codes": codes,
             "village": village,
             "batch_code": batch.code,

@@ -15,7 +15,7 @@ Payments document fields relied on (search/schemas.py, ``payments``):
 ``date`` ("YYYY-MM-DD", may be empty for pending lines), ``state``
 (pending/paid/failed/returned/reissued), ``stage`` (a batch-state code such as ``approval``,
 or already a Chinese label), ``failure_code``, ``failure_reason``, ``advice``, ``village``,
-``batch_code``.
+``batch_code``, ``published`` (the batch's results are public; absent = true).
 
 Personal data never goes into a URL, a log line or a cache.
 """
@@ -115,6 +115,7 @@ class PaymentItem:
     failure_reason: str
     advice: str
     village: str
+    published: bool = True  # the batch's results are public (the event arrival notices wait for)
 
     @property
     def state_label(self) -> str:
@@ -249,6 +250,7 @@ def _item(doc: dict[str, Any]) -> PaymentItem:
         failure_reason=str(doc.get("failure_reason") or ("" if state != "failed" else "发放未成功")),
         advice=advice,
         village=str(doc.get("village") or ""),
+        published=doc.get("published") is not False,
     )
 
 

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
+from admin.bank import ledger
 from admin.batches import imports, rosters, service
 from admin.batches.rosters import COLUMNS, RosterFileError
 from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Project, Region
@@ -182,11 +183,14 @@ async def batch_detail(request: Request) -> Response:
                                         .order_by(Region.code)))
         return {"batch": batch, "lines": lines, "total": total[0], "sum": total[1], "village_names": names,
                 "villages": [v[0] for v in villages], "editable": roles.can(actor, "line.edit", batch),
-                "flaggable": roles.can(actor, "line.flag", batch)}
+                "flaggable": roles.can(actor, "line.flag", batch), "balance": ledger.balance(session, batch.id),
+                "bank_files": ledger.bank_files(session, batch.id)}
 
     data = await services(request).db.run(load)
     if wants_json(request):
         return json_response({"batch": batch_dict(data["batch"]), "total": data["total"], "sum": data["sum"],
+                              "balance": data["balance"].as_dict(),
+                              "bank_files": [f.as_dict() for f in data["bank_files"]],
                               "page": page, "page_size": PAGE_SIZE,
                               "lines": [line_dict(line, data["village_names"]) for line in data["lines"]]})
     return render(request, "batches/batch.html", {
