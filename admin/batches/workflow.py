@@ -879,7 +879,7 @@ def _check_to_return(ctx: _Ctx) -> None:
         raise WorkflowError("no_failed_lines", "没有发放失败的明细。")
 
 
-def _return_fields(ctx: _Ctx) -> tuple[Field, ...]:
+def _return_unpaid_fields(ctx: _Ctx) -> tuple[Field, ...]:
     return (Field("line", "无法发放的行", "select", required=True, options=_failed_options(ctx, None)),
             Field("reason", "无法发放的原因（如：补贴对象已死亡，资金退回国库）", "textarea", required=True))
 
@@ -933,7 +933,7 @@ SPECS: dict[str, _Spec] = {spec.name: spec for spec in (
           url=_bank_url("results/correct")),
     _Spec("reissue", *_at_bank("补发已更正的明细", "batch.reissue"), _fields(COMMENT), _check_to_reissue, None,
           url=_bank_url("results/reissue")),
-    _Spec("return_unpaid", *_at_bank("确认无法发放（资金退回）", "batch.return_unpaid"), _return_fields,
+    _Spec("return_unpaid", *_at_bank("确认无法发放（资金退回）", "batch.return_unpaid"), _return_unpaid_fields,
           _check_to_return, None, url=_bank_url("results/return")),
     _Spec("publish", {S.paid.value: "公开发放结果"}, {S.paid.value: "batch.publish"}, _fields(COMMENT), _no_check,
           _run_publish),

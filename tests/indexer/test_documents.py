@@ -24,7 +24,7 @@ DISCLOSURE_FIELDS = {"id", "kind", "name_masked", "region_codes", "county", "tow
                      "batch_code", "status"}
 PAYMENT_FIELDS = {"id", "person_key", "name_digest", "card_last4", "card_digest", "project_code", "project_name",
                   "department", "year", "period", "amount", "amount_cents", "date", "state", "stage", "failure_code",
-                  "failure_reason", "advice", "region_codes", "village", "batch_code"}
+                  "failure_reason", "advice", "region_codes", "village", "batch_code", "published"}
 POLICY_FIELDS = {"id", "code", "name", "short_name", "department", "level", "year", "budget_source", "scope",
                  "beneficiaries", "standard", "document_title", "document_number", "document_url", "delivery",
                  "status", "history"}
@@ -114,6 +114,9 @@ def test_a_person_sees_every_line_with_its_stage_and_advice(built, config, ix_en
     assert reissued["state"] == "reissued" and "6217" not in reissued["failure_reason"]
     assert "销户" in reissued["advice"] or "重新发放" in reissued["advice"]
     assert payments[str(mix.special_lines["reissue"])]["state"] == "paid"
+    # published once the batch's results are public (what the WeChat arrival notices wait for)
+    assert payments[str(mix.special_lines["reissue"])]["published"] is True
+    assert {d["published"] for d in docs["payments"] if d["stage"] in ("公示中", "银行发放中")} >= {False}
     assert str(mix.special_lines["withdrawn"]) not in payments
     stages = {d["stage"] for d in docs["payments"]}
     assert {"已提交待初审", "公示中", "审批中", "财政复核中", "银行发放中", "已发放到卡", "退回修改中"} <= stages
