@@ -1,6 +1,9 @@
 """`yikatong serve`: the public app (portal, JSON API, kiosk, /wechat), optionally with admin;
 `yikatong admin serve`: the admin app alone.
 
+With `--with-admin` (what `make run` starts) the outbox sync and the arrival SMS sender run
+beside the two servers, in a background thread of the same process (:mod:`cli.background`).
+
 Lives in cli/ (not portal/) because the apps are assembled in :mod:`cli.apps` and
 `--with-admin` starts the internal app too; the public packages may not import admin/.
 """
@@ -13,6 +16,7 @@ import asyncio
 import uvicorn
 
 from admin.batches.imports import cleanup_staged
+from cli import background
 from cli.apps import admin_app, public_app
 from core import migrate
 from core.config import load_config
@@ -52,11 +56,16 @@ def _serve(args: argparse.Namespace) -> int:
                                       log_level="info")),
     ]
     print(f"公开门户 http://{args.host}:{args.port}/   内部管理 http://{args.host}:{args.admin_port}/")
+    print("后台同步已启动：内部管理端的变更（如公开发放结果）几秒内出现在公开门户，到账短信进入沙箱")
 
     async def run_all() -> None:
         await asyncio.gather(*(server.serve() for server in servers))
 
-    asyncio.run(run_all())
+    loop = background.start(config)
+    try:
+        asyncio.run(run_all())
+    finally:
+        loop.stop()
     return 0
 
 
