@@ -64,6 +64,7 @@ __all__ = [
     "checksum",
     "line_ref",
     "parse",
+    "parse_amount",
     "with_results",
 ]
 

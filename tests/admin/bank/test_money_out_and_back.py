@@ -9,7 +9,6 @@ import io
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from openpyxl import load_workbook
