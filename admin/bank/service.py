@@ -75,13 +75,14 @@ def _filename(batch: Batch, info: ledger.BankFileInfo, fmt: str) -> str:
     return f"代发文件-{batch.code}-申请{info.request_id}-{bank}.{fmt}"
 
 
-def _rows(session: Session, config: Config, batch: Batch, info: ledger.BankFileInfo) -> list[files.FileRow]:
+def _rows(config: Config, batch: Batch, lines: list[PaymentLine]) -> list[files.FileRow]:
+    """The file's rows of these lines (the only place the numbers are decrypted)."""
     crypt = cipher(config.field_key)
     return [files.FileRow(files.line_ref(batch.code, line.line_no), line.person.name,
                           crypt.decrypt(line.person.id_number_enc),
                           crypt.decrypt(line.card_account.card_number_enc) if line.card_account else "",
                           Decimal(line.amount))
-            for line in ledger.file_lines(session, info.request_id, info.bank_name)]
+            for line in lines]
 
 
 def export_file(session: Session, config: Config, operator: Actor | Operator, batch_id: int, *,
@@ -96,7 +97,7 @@ def export_file(session: Session, config: Config, operator: Actor | Operator, ba
     info = waiting.get(str(file_id))
     if info is None:
         raise WorkflowError("bad_option", "「代发文件」的选项无效，或该文件已导入处理结果。", field="file")
-    rows = _rows(session, config, batch, info)
+    rows = _rows(config, batch, ledger.file_lines(session, info.request_id, info.bank_name))
     total = sum((row.amount for row in rows), Decimal("0.00"))
     header = files.FileHeader(batch.code, batch.title, info.request_id, info.kind_label, info.bank, len(rows), total,
                               now())
@@ -121,6 +122,7 @@ class _Plan:
 
     batch: Batch
     info: ledger.BankFileInfo
+    lines: list[PaymentLine]  # every line of the file
     paid: list[PaymentLine]  # lines to mark paid
     failed: list[tuple[PaymentLine, reasons.FailureReason, str]]  # lines to mark failed, with the reason
     unchanged: int
@@ -162,9 +164,9 @@ def _plan(session: Session, config: Config, batch: Batch, parsed: files.ParsedFi
     if not parsed.has_results:
         raise _refuse("no_results", f"文件没有“{files.RESULT_COLUMNS[0]}”“{files.RESULT_COLUMNS[1]}”两列："
                                     "请在导出的代发文件明细后加上这两列，逐行填写 成功 或 失败 及失败原因。")
-    rows = _rows(session, config, batch, info)
-    lines = {files.line_ref(batch.code, line.line_no): line
-             for line in ledger.file_lines(session, info.request_id, info.bank_name)}
+    file_lines = ledger.file_lines(session, info.request_id, info.bank_name)
+    rows = _rows(config, batch, file_lines)
+    lines = {files.line_ref(batch.code, line.line_no): line for line in file_lines}
     expected = {row.ref: row for row in rows}
     total = sum((row.amount for row in rows), Decimal("0.00"))
     count_text, total_text, checksum_text = parsed.control
@@ -215,7 +217,7 @@ def _plan(session: Session, config: Config, batch: Batch, parsed: files.ParsedFi
             recorded = "成功" if line.state == LineState.paid.value else "失败"
             raise _refuse("result_conflict", f"{where}：已导入的处理结果为“{recorded}”，与本文件的“{row.result}”不一致；"
                                              "如银行更正了结果，请联系系统管理员。", row.row)
-    return _Plan(batch, info, paid, failed, unchanged)
+    return _Plan(batch, info, file_lines, paid, failed, unchanged)
 
 
 def _apply(plan: _Plan, ctx: workflow.Context, values: dict[str, Any]) -> workflow.Outcome:
@@ -231,10 +233,9 @@ def _apply(plan: _Plan, ctx: workflow.Context, values: dict[str, Any]) -> workfl
         line.correction_due_on = correction_due
     session.flush()
     share = session.get(PaymentRequestBank, plan.info.id)
-    states = dict(session.execute(
-        select(PaymentLine.state, func.count(PaymentLine.id))
-        .where(PaymentLine.id.in_([line.id for line in ledger.file_lines(session, share.request_id, share.bank_name)]))
-        .group_by(PaymentLine.state)).all())
+    states: dict[str, int] = {}
+    for line in plan.lines:
+        states[line.state] = states.get(line.state, 0) + 1
     share.paid_count = states.get(LineState.paid.value, 0)
     share.failed_count = sum(n for state, n in states.items()
                              if state in (LineState.failed.value, LineState.reissued.value, LineState.returned.value))
