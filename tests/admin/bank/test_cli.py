@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import date
 
 from alembic import command
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from admin.bank import files
 from admin.models import AuditEntry, Batch
 from cli import main
 from core.migrate import alembic_config
-from tests.admin.bank.conftest import BANK_A, BANK_B
+from tests.admin.bank.conftest import BANK_A, BANK_B, act, phone
 from tests.conftest import TEST_SECRETS
 
 
@@ -72,3 +73,13 @@ def test_export_then_import_from_the_command_line(at_bank, batch_db, config, cap
         assert s.get(Batch, b).state == "paid"
         imports = s.scalars(select(AuditEntry).where(AuditEntry.action == "workflow.bank_import")).all()
         assert len(imports) == 2 and all(e.actor == "bank" for e in imports)
+
+    # published: the arrival SMS go out through the sandbox, and the sandbox lists them (phones masked)
+    act(batch_db, "civil_op", b, "publish", date(2025, 10, 13))
+    status, out, _ = run(capsys, "sms", "send")
+    assert status == 0 and "已发送 4 条" in out
+    status, out, _ = run(capsys, "sms", "sandbox", "--batch", code, "--json")
+    messages = json.loads(out)
+    assert status == 0 and len(messages) == 4
+    assert all("发放部门：鲁山县民政局" in m["text"] for m in messages)
+    assert phone(1) not in out and phone(1)[-4:] in out
