@@ -24,6 +24,7 @@ from admin.access import roles
 from admin.access import views as access_views
 from admin.access.auth import SessionMiddleware
 from admin.audit import views as audit_views
+from admin.bank import views as bank_views
 from admin.batches import publicity_views
 from admin.batches import views as batches_views
 from admin.batches import workflow_views
@@ -40,8 +41,8 @@ __all__ = ["create_admin_app", "routes"]
 def routes() -> list[BaseRoute]:
     """The product's pages, feature by feature, and the static files."""
     table: list[BaseRoute] = []
-    for feature in (access_views, batches_views, workflow_views, publicity_views, library_views, people_views,
-                    audit_views):
+    for feature in (access_views, batches_views, workflow_views, publicity_views, bank_views, library_views,
+                    people_views, audit_views):
         table.extend(feature.routes())
     table.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
     return table

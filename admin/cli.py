@@ -1,4 +1,5 @@
-"""Command-line tasks of the internal side: `yikatong admin …`, `yikatong roster …`, `yikatong persons …`.
+"""Command-line tasks of the internal side: `yikatong admin …`, `yikatong roster …`, `yikatong persons …`,
+and the bank files and arrival SMS (`yikatong bank …`, `yikatong sms …`, admin/bank/cli.py, admin/sms/cli.py).
 
 `register` returns the `yikatong admin` actions, so that the command line can add `admin serve`
 (cli/serve.py: it assembles the app, which admin/ does not do itself). Expected failures raise
@@ -20,10 +21,12 @@ from rich.progress import Progress
 from rich.table import Table
 
 from admin.access import operators
+from admin.bank import cli as bank_cli
 from admin.batches.imports import cleanup_staged
 from admin.batches.rosters import LineResult, RosterFileError, check_file
 from admin.batches.service import BatchError, get_by_code, import_roster
 from admin.people import persons
+from admin.sms import cli as sms_cli
 from core import migrate
 from core.config import Config, load_config
 from core.db import Database
@@ -31,7 +34,7 @@ from core.errors import CommandError
 
 
 def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """`yikatong admin …`, `roster …`, `persons …`; returns the actions of `yikatong admin`."""
+    """`yikatong admin …`, `roster …`, `persons …`, `bank …`, `sms …`; returns the actions of `yikatong admin`."""
     admin = sub.add_parser("admin", help="内部管理端：启动服务、创建用户")
     admin_sub = admin.add_subparsers(dest="admin_command", metavar="ACTION")
     create = admin_sub.add_parser("create-user", help="创建操作员账号（首个系统管理员）")
@@ -69,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     pimp.add_argument("--actor", default="cli")
     pimp.set_defaults(handler=_persons_import)
     persons_parser.set_defaults(handler=lambda args: (persons_parser.print_help(), 0)[1])
+    bank_cli.register(sub)
+    sms_cli.register(sub)
     return admin_sub
 
 

@@ -244,6 +244,9 @@ class PaymentLine(Base):
     advice: Mapped[str | None] = mapped_column(String(200))  # what the person should do (withdrawn lines)
     reissue_of_id: Mapped[int | None] = mapped_column(ForeignKey("payment_lines.id"))
     paid_on: Mapped[date | None] = mapped_column(Date)
+    # the payment request (首次发放 or 补发) that sent the line to the bank (admin/bank)
+    payment_request_id: Mapped[int | None] = mapped_column(ForeignKey("payment_requests.id"), index=True)
+    correction_due_on: Mapped[date | None] = mapped_column(Date)  # failed: to be corrected by this day
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
     batch: Mapped[Batch] = relationship(back_populates="lines")
@@ -434,8 +437,10 @@ class PaymentRequest(Base):
     line_count: Mapped[int] = mapped_column(Integer)
     total: Mapped[Decimal] = mapped_column(Money)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    kind: Mapped[str] = mapped_column(String(16), default="payment")  # payment 首次发放 / reissue 补发
 
-    banks: Mapped[list["PaymentRequestBank"]] = relationship(order_by="PaymentRequestBank.bank_name")
+    banks: Mapped[list["PaymentRequestBank"]] = relationship(order_by="PaymentRequestBank.bank_name",
+                                                             back_populates="request")
 
 
 class PaymentRequestBank(Base):
@@ -448,3 +453,62 @@ class PaymentRequestBank(Base):
     bank_name: Mapped[str] = mapped_column(String(64))  # "" when the card's bank is not registered
     line_count: Mapped[int] = mapped_column(Integer)
     total: Mapped[Decimal] = mapped_column(Money)
+    # the bank file of this share (admin/bank): exports and the imported result
+    export_count: Mapped[int] = mapped_column(Integer, default=0)
+    exported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exported_by: Mapped[str | None] = mapped_column(String(64))
+    results_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    results_by: Mapped[str | None] = mapped_column(String(64))
+    paid_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    request: Mapped[PaymentRequest] = relationship(back_populates="banks")
+
+
+# --- money out and back (admin/bank, admin/batches/results.py, admin/sms) ---------------------
+
+
+class LineCorrection(Base):
+    """A failed line corrected (new card account, corrected name), and the line that re-issues it."""
+
+    __tablename__ = "line_corrections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("payment_lines.id"), index=True)  # the failed line
+    card_account_id: Mapped[int | None] = mapped_column(ForeignKey("card_accounts.id"))  # new card, if any
+    name_before: Mapped[str | None] = mapped_column(String(40))  # set when the name was corrected
+    name_after: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+    corrected_by: Mapped[str] = mapped_column(String(64))
+    corrected_on: Mapped[date] = mapped_column(Date)
+    reissue_line_id: Mapped[int | None] = mapped_column(ForeignKey("payment_lines.id"))
+
+
+class SmsMessage(Base):
+    """One arrival notice (到账短信) per paid line: queued at publication, sent exactly once."""
+
+    __tablename__ = "sms_messages"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("payment_lines.id"), unique=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    text: Mapped[str] = mapped_column(Text)  # no name, ID, card or phone number
+    status: Mapped[str] = mapped_column(String(10), default="queued", index=True)  # queued/sending/sent/failed/no_phone
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    gateway: Mapped[str] = mapped_column(String(16), default="")
+    gateway_id: Mapped[str] = mapped_column(String(64), default="")
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SmsSandboxMessage(Base):
+    """What the sandbox SMS gateway "delivered" (the default gateway): readable by tests and the demo."""
+
+    __tablename__ = "sms_sandbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)  # the message's idempotency key
+    phone_masked: Mapped[str] = mapped_column(String(20))  # 138****5678
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)

@@ -3,7 +3,8 @@
 ``yikatong wechat notify`` (run it from cron every few minutes, or once a working day):
 
 1. :func:`queue_new` — for every binding, the person's *paid* lines in the ``payments`` index
-   dated on or after the binding day become :class:`portal.store.WechatNotice` rows (unique per
+   whose batch is published (the same event that queues the arrival SMS on the internal side,
+   admin/sms) and dated on or after the binding day become :class:`portal.store.WechatNotice` rows (unique per
    openid + line, so running again queues nothing twice), due within
    :data:`NOTICE_WORKDAYS` working days of the line's date (core.workdays; DESIGN.md: results
    public ≤ 5 working days, notices by default "when the line is published").
@@ -73,7 +74,7 @@ def queue_new(db: Database, search: SearchEngine) -> int:
             known = set(session.scalars(select(WechatNotice.line_id).where(WechatNotice.openid == openid)))
         for year in person.years:
             for item in year.paid:
-                if item.id in known or item.date is None or item.date < since:
+                if item.id in known or not item.published or item.date is None or item.date < since:
                     continue
                 try:
                     with db.session() as session:

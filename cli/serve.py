@@ -1,6 +1,9 @@
 """`yikatong serve`: the public app (portal, JSON API, kiosk, /wechat), optionally with admin;
 `yikatong admin serve`: the admin app alone.
 
+With `--with-admin` (what `make run` starts) the outbox sync and the arrival SMS sender run
+beside the two servers, in a background thread of the same process (:mod:`cli.background`).
+
 Lives in cli/ (not portal/) because the apps are assembled in :mod:`cli.apps` and
 `--with-admin` starts the internal app too; the public packages may not import admin/.
 
@@ -35,6 +38,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from admin.batches.imports import cleanup_staged
+from cli import background
 from cli.apps import admin_app
 from core import migrate
 from core.config import load_config
@@ -73,14 +77,18 @@ def _serve(args: argparse.Namespace) -> int:
         serve_public(args.host, args.port, workers=args.workers, access_log=args.access_log)
         return 0
 
-    # The admin app in a process of its own (same environment, so the same config).
+    # The admin app in a process of its own (same environment, so the same config), and beside
+    # the servers the outbox sync, complaints in and arrival SMS out (cli/background.py).
     admin = subprocess.Popen([sys.executable, "-m", "cli", "admin", "serve",
                               "--host", args.host, "--port", str(args.admin_port)])
     print(f"内部管理 http://{args.host}:{args.admin_port}/")
+    print("后台同步已启动：内部管理端的变更（如公开发放结果）几秒内出现在公开门户，到账短信进入沙箱")
+    loop = background.start(config)
     try:
         # the supervisor returns after a graceful stop (TERM/INT), then the admin is stopped too
         serve_public(args.host, args.port, workers=args.workers, access_log=args.access_log)
     finally:
+        loop.stop()
         admin.terminate()
         try:
             admin.wait(timeout=15)

@@ -58,6 +58,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COMPLAINT_DEADLINE_DAYS", "15", "Working days to answer a complaint or tip-off."),
     Setting("DISCLOSURE_REQUEST_DEADLINE_DAYS", "20", "Working days to answer an information-disclosure request."),
     Setting("OPEN_DATA_MAX_ROWS", "10000", "Cap on rows in one open-data CSV export."),
+    Setting("SMS_GATEWAY", "sandbox", "Arrival SMS gateway: sandbox (messages kept in the batch database's sms_sandbox table, nothing sent) or http."),
+    Setting("SMS_GATEWAY_URL", None, "With SMS_GATEWAY=http: the URL messages are POSTed to as JSON {ref, phone, text} (required then)."),
+    Setting("SMS_GATEWAY_TOKEN", None, "With SMS_GATEWAY=http: sent as Authorization: Bearer <token>.", secret=True),
+    Setting("SMS_GATEWAY_TIMEOUT", "10", "Seconds to wait for the SMS gateway before the message is retried later."),
+    Setting("BANK_CLI_ACTOR", None, "Username of the operator account `yikatong bank export/import` act as (the bank's automated side); --actor overrides it."),
     Setting("LOG_LEVEL", "INFO", "Log level."),
 )
 
@@ -146,6 +151,11 @@ class Config:
     disclosure_request_deadline_days: int
     open_data_max_rows: int
     log_level: str
+    sms_gateway: str
+    sms_gateway_url: str | None
+    sms_gateway_token: SecretText | None
+    sms_gateway_timeout: float
+    bank_cli_actor: str | None
     raw: Mapping[str, str] = field(default_factory=dict, repr=False)  # the settings as set (not the defaults)
 
     @classmethod
@@ -194,8 +204,16 @@ class Config:
             complaint_days = int(text("COMPLAINT_DEADLINE_DAYS"))
             request_days = int(text("DISCLOSURE_REQUEST_DEADLINE_DAYS"))
             max_rows = int(text("OPEN_DATA_MAX_ROWS"))
+            sms_timeout = float(text("SMS_GATEWAY_TIMEOUT"))
         except ValueError as exc:
             raise ConfigError(f"数值配置无效：{exc}") from None
+        sms_gateway = text("SMS_GATEWAY").lower()
+        if sms_gateway not in ("sandbox", "http"):
+            raise ConfigError(f"SMS_GATEWAY 应为 sandbox 或 http（got {sms_gateway!r}）")
+        if sms_gateway == "http" and not get("SMS_GATEWAY_URL"):
+            raise ConfigError("SMS_GATEWAY=http 时必须设置 SMS_GATEWAY_URL（missing SMS_GATEWAY_URL）")
+        if not 0 < sms_timeout <= 120:
+            raise ConfigError("SMS_GATEWAY_TIMEOUT 应在 0 至 120 秒之间")
         return cls(
             data_dir=data_dir,
             demo=demo,
@@ -222,6 +240,11 @@ class Config:
             disclosure_request_deadline_days=request_days,
             open_data_max_rows=max_rows,
             log_level=text("LOG_LEVEL"),
+            sms_gateway=sms_gateway,
+            sms_gateway_url=get("SMS_GATEWAY_URL"),
+            sms_gateway_token=_secret(get("SMS_GATEWAY_TOKEN")),
+            sms_gateway_timeout=sms_timeout,
+            bank_cli_actor=get("BANK_CLI_ACTOR"),
             raw={name: SecretText(value) if name in SECRET_NAMES else value
                  for name, value in env.items() if name in DEFAULTS},
         )

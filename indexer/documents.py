@@ -10,8 +10,9 @@
   — pending with the workflow stage, paid, failed with the bank's reason and what to do,
   re-issued, returned, and withdrawn at first review, approval or after an objection in publicity
   (``withdrawn``: stage 未通过初审/未通过审批/公示异议核实后撤回, the reviewer's reason and what to
-  do next). A withdrawn line without a withdrawal code (:data:`EXPLAINED_WITHDRAWALS`) is left
-  out. Card: last 4 digits and a keyed digest only.
+  do next); ``published`` once the batch's results are public (the event the WeChat arrival
+  notices wait for). A withdrawn line without a withdrawal code (:data:`EXPLAINED_WITHDRAWALS`) is
+  left out. Card: last 4 digits and a keyed digest only.
 
 The reviewer's reason is free text: :func:`indexer.masking.free_text_or` masks the person's own
 name and falls back to a generic reason of the step when the text holds an ID, card or phone
@@ -549,7 +550,9 @@ class DocumentBuilder:
             "stage": stage,
             "failure_code": (row.failure_code or "") if failed or withdrawn else "",
             "failure_reason": reason,
-            "advice": advice,
+            # a failed line carries the instruction for its bank reason (admin/bank/reasons.py)
+            "advice": (row.advice if row.state == LineState.failed.value and row.advice else advice),
+            "published": batch.state == _PUBLISHED,
             "region_codes": codes,
             "village": village,
             "batch_code": batch.code,

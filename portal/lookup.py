@@ -15,7 +15,7 @@ Payments document fields relied on (search/schemas.py, ``payments``):
 ``date`` ("YYYY-MM-DD", may be empty for pending lines), ``state``
 (pending/paid/failed/returned/reissued/withdrawn), ``stage`` (a batch-state code such as
 ``approval``, or already a Chinese label), ``failure_code``, ``failure_reason``, ``advice``,
-``village``, ``batch_code``.
+``village``, ``batch_code``, ``published`` (the batch's results are public; absent = true).
 
 A ``withdrawn`` line did not pass first review or approval, or was withdrawn after an objection
 during publicity: it goes into its year's ``withdrawn`` list with its stage (未通过初审 …), the
@@ -124,6 +124,7 @@ class PaymentItem:
     failure_reason: str
     advice: str
     village: str
+    published: bool = True  # the batch's results are public (the event arrival notices wait for)
 
     @property
     def state_label(self) -> str:
@@ -266,6 +267,7 @@ def _item(doc: dict[str, Any]) -> PaymentItem:
         failure_reason=str(doc.get("failure_reason") or DEFAULT_REASONS.get(state, "")),
         advice=advice,
         village=str(doc.get("village") or ""),
+        published=doc.get("published") is not False,
     )
 
 

@@ -14,7 +14,8 @@ period, amount ("1234.50"), amount_cents (int), date ("YYYY-MM-DD"), batch_code,
 ``payments`` (private, lookup by person key only, no text search) — id, person_key (hex HMAC),
 name_digest, card_last4, card_digest, project_code, project_name, department, year, period,
 amount, amount_cents, date, state (pending/paid/failed/returned/reissued/withdrawn), stage,
-failure_code, failure_reason, advice, region_codes, village, batch_code.
+failure_code, failure_reason, advice, region_codes, village, batch_code, published (bool: the
+batch's results are public).
 
 ``statistics`` (public, aggregates only, no text search; built by :mod:`indexer.statistics`) —
 id, dimension ("total" | "year" | "policy" | "county" | "township" | "village" | "timeliness" |

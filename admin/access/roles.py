@@ -63,11 +63,20 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "batch.finance": frozenset({"finance_reviewer"}),  # finance check and payment request
     "batch.cancel": frozenset({"department_operator"}),
     "deadline.edit": frozenset({"system_admin"}),
+    # money out and back (admin/bank, admin/batches/results.py): bank files, results, corrections,
+    # re-issue, return of unpayable money, publication of the results
+    "batch.bank_export": frozenset({"bank_operator", "finance_reviewer"}),
+    "batch.bank_import": frozenset({"bank_operator"}),
+    "batch.correct": frozenset({"township_clerk", "department_operator"}),  # lines inside the actor's region
+    "batch.reissue": frozenset({"department_operator"}),
+    "batch.return_unpaid": frozenset({"department_operator"}),
+    "batch.publish": frozenset({"department_operator", "department_reviewer"}),
 }
 # Workflow steps act on the batch as a whole: the batch must lie inside the actor's region (a
 # township clerk submits a batch of that township, not a county-wide one).
 BATCH_WORKFLOW_ACTIONS = frozenset({"batch.submit", "batch.review", "batch.publicity", "batch.finance",
-                                    "batch.cancel"})
+                                    "batch.cancel", "batch.bank_export", "batch.bank_import", "batch.reissue",
+                                    "batch.return_unpaid", "batch.publish"})
 # Editing a batch's lines is only possible while it is still being entered.
 EDITABLE_BATCH_STATES = frozenset({"draft", "returned"})
 # Lines can be marked for re-check until the results are public.

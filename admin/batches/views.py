@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
+from admin.bank import ledger
 from admin.batches import imports, publicity, rosters, service, workflow
 from admin.batches.rosters import COLUMNS, RosterFileError
 from admin.models import BATCH_STATE_LABELS, Batch, PaymentLine, Project, Region, WorkflowEvent
@@ -210,6 +211,7 @@ async def batch_detail(request: Request) -> Response:
                 "villages": [v[0] for v in villages], "editable": roles.can(actor, "line.edit", batch),
                 "flaggable": roles.can(actor, "line.flag", batch),
                 "publicity_villages": publicity.villages(session, actor, batch),
+                "balance": ledger.balance(session, batch.id), "bank_files": ledger.bank_files(session, batch.id),
                 **workflow_view(session, actor, batch, day)}
 
     data = await services(request).db.run(load)
@@ -220,6 +222,8 @@ async def batch_detail(request: Request) -> Response:
                               "step": data["step"].as_dict(), "actions": data["actions"],
                               "blocked_actions": data["blocked"], "events": [event_dict(e) for e in data["events"]],
                               "batch": batch_dict(batch), "total": data["total"], "sum": data["sum"],
+                              "balance": data["balance"].as_dict(),
+                              "bank_files": [f.as_dict() for f in data["bank_files"]],
                               "page": page, "page_size": PAGE_SIZE,
                               "lines": [line_dict(line, data["village_names"]) for line in data["lines"]]})
     return render(request, "batches/batch.html", {

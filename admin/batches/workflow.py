@@ -17,9 +17,22 @@ which also applies the region and project scope)::
     payment_request    finance_check (finance passed) → bank       batch.finance                            [SoD]
     cancel             draft … finance_check, returned → cancelled batch.cancel: department operator
     publicity_posting  publicity, approval → same                  batch.posting: clerk, department roles
+    bank_export        bank, paid, published → same (GET, a file)  batch.bank_export: bank operator, finance
+    bank_import        bank → paid (every line has its result),    batch.bank_import: bank operator
+                       else → same; paid, published → same
+    correct_failed     bank, paid, published → same                batch.correct: clerk, department operator
+    reissue            bank, paid, published → same (补发)          batch.reissue: department operator
+    return_unpaid      bank, paid, published → same (退回)          batch.return_unpaid: department operator
+    publish            paid → published                            batch.publish: department operator, reviewer
 
-The bank issue continues from ``bank`` (``bank_export``, ``bank_import`` → paid, ``publish`` →
-published): add a :class:`_Spec` and its handler to ``SPECS``; nothing else has to change.
+Money out and back (admin/bank): ``bank_export``, ``bank_import``, ``correct_failed``, ``reissue``
+and ``return_unpaid`` have no handler here (``run`` is None): they need the configuration (field
+key) or a file, so their services (:mod:`admin.bank.service`, :mod:`admin.bank.results`) take
+them through :func:`perform` with their own ``run`` (or :func:`require` for the export, which
+changes no state), and their ``url`` is the bank pages' own. A failed line is to be corrected
+within the correction limit (``PaymentLine.correction_due_on``); overdue corrections are on
+:func:`due_work` as the step ``correction`` of a paid or published batch. ``publish`` queues one
+arrival SMS per paid line (:mod:`admin.sms`) in the same transaction.
 
 Decisions worth knowing:
 
@@ -67,11 +80,13 @@ Error codes (``WorkflowError.code``; ``.status`` is the HTTP status a view answe
 - 404 ``not_found``, ``unknown_action``
 - 403 ``forbidden`` (role or scope), ``separation_of_duties``, ``line_out_of_scope``
 - 409 ``wrong_state``, ``empty_batch``, ``failing_lines``, ``review_pending``, ``already_done``,
-  ``publicity_not_over``, ``finance_pending``, ``no_card_account``
+  ``publicity_not_over``, ``finance_pending``, ``no_card_account``, ``no_bank_file``,
+  ``no_failed_lines``, ``no_corrections``
 - 400 (``.field`` names the form field) ``missing_field``, ``too_long``, ``bad_date``,
   ``bad_number``, ``bad_option``, ``bad_line_notes``, ``unknown_line``, ``future_date``,
   ``start_before_review``, ``publicity_too_short``, ``end_before_start``, ``amount_out_of_range``,
-  ``same_amount``, ``bad_days``, ``bad_project``, ``bad_region`` (the last three: deadline overrides)
+  ``same_amount``, ``bad_days``, ``bad_project``, ``bad_region`` (the last three: deadline overrides),
+  ``bad_card``, ``same_card``, ``bad_name``, ``same_name`` (``correct_failed``, admin/bank/results.py)
 """
 
 from __future__ import annotations
@@ -88,6 +103,8 @@ from sqlalchemy.orm import Session
 
 from admin import outbox
 from admin.audit import trail
+from admin.bank import ledger
+from admin.sms import messages as sms
 from admin.models import (
     BATCH_STATE_LABELS,
     AuditEntry,
@@ -116,9 +133,11 @@ from core.workdays import today as today_shanghai
 __all__ = [
     "Action",
     "ActionResult",
+    "Context",
     "DEADLINE_FIELDS",
     "DueItem",
     "Field",
+    "Outcome",
     "STEP_LABELS",
     "STEP_OF_STATE",
     "StepInfo",
@@ -134,6 +153,7 @@ __all__ = [
     "perform",
     "postings",
     "record_posting",
+    "require",
     "set_deadline_override",
     "step_info",
 ]
@@ -200,6 +220,7 @@ _STATUS: dict[str, int] = {
     "forbidden": 403, "separation_of_duties": 403, "line_out_of_scope": 403,
     "wrong_state": 409, "empty_batch": 409, "failing_lines": 409, "review_pending": 409, "already_done": 409,
     "publicity_not_over": 409, "finance_pending": 409, "no_card_account": 409,
+    "no_bank_file": 409, "no_failed_lines": 409, "no_corrections": 409,
 }
 
 
@@ -311,8 +332,10 @@ class _Spec:
     permissions: Mapping[str, str]     # state → permission (admin.roles)
     fields: Callable[[_Ctx], tuple[Field, ...]]
     check: Callable[[_Ctx], None]      # preconditions knowable without the form
-    run: Callable[[_Ctx, dict[str, Any]], "_Outcome"]
+    run: Callable[[_Ctx, dict[str, Any]], "_Outcome"] | None  # None: its service passes its own
     decision: bool = False             # a review decision: separation of duties applies
+    url: Callable[[int], str] | None = None  # batch id → where the form goes (default: the action route)
+    method: str = "POST"
 
 
 @dataclass
@@ -324,6 +347,12 @@ class _Outcome:
     emit: bool | None = None  # None: emit when the state changes outside draft/cancelled
     details: dict[str, Any] = field(default_factory=dict)
     step_start: date | None = None  # set when the step restarts without a state change
+
+
+# The handler interface, for the services that take their actions through :func:`perform` with
+# their own ``run`` (admin/bank): ``run(ctx: Context, values) -> Outcome``.
+Context = _Ctx
+Outcome = _Outcome
 
 
 # --- small helpers -----------------------------------------------------------------------------
@@ -734,6 +763,8 @@ def _run_payment_request(ctx: _Ctx, v: dict[str, Any]) -> _Outcome:
                      for row in plan]
     ctx.session.add(request)
     ctx.session.flush()
+    ctx.session.execute(update(PaymentLine).where(_live_lines(ctx.batch.id)).values(payment_request_id=request.id)
+                        .execution_options(synchronize_session=False))
     banks = [{"bank": row["bank"], "label": row["label"], "count": row["count"], "total": str(row["total"])}
              for row in plan]
     after = {"payment_request_id": request.id, "lines": count, "total": str(total), "banks": banks}
@@ -797,6 +828,78 @@ def _run_posting(ctx: _Ctx, v: dict[str, Any]) -> _Outcome:
                     after, f"已登记{village}的村务公开栏张贴记录。", emit=False)
 
 
+# --- money out and back: bank files, results, failed lines, publication (admin/bank) -------------
+
+_AT_BANK = (S.bank.value, S.paid.value, S.published.value)
+
+
+def _at_bank(label: str, permission: str) -> tuple[dict[str, str], dict[str, str]]:
+    return {state: label for state in _AT_BANK}, {state: permission for state in _AT_BANK}
+
+
+def _bank_url(path: str) -> Callable[[int], str]:
+    return lambda batch_id: f"/batches/{batch_id}/{path}"
+
+
+def _check_open_files(ctx: _Ctx) -> None:
+    if not ledger.open_bank_files(ctx.session, ctx.batch.id):
+        raise WorkflowError("no_bank_file", "没有等待银行处理结果的代发文件。")
+
+
+def _export_fields(ctx: _Ctx) -> tuple[Field, ...]:
+    files = tuple((str(f.id), f.label) for f in ledger.open_bank_files(ctx.session, ctx.batch.id))
+    return (Field("file", "代发文件", "select", required=True, options=files),
+            Field("format", "文件格式", "select", required=True, options=(("xlsx", "Excel（.xlsx）"), ("csv", "CSV"))))
+
+
+IMPORT_FIELDS = (Field("file", "银行回盘文件（导出的代发文件加“处理结果”“失败原因”两列）", "file", required=True),)
+
+
+def _failed_options(ctx: _Ctx, corrected: bool | None) -> tuple[tuple[str, str], ...]:
+    lines = ledger.failed_lines(ctx.session, ctx.batch.id, ctx.actor.region_code, corrected=corrected)
+    return tuple((str(line.line_no), f"第 {line.line_no} 行 {line.person.name}（{line.failure_reason or '发放失败'}）")
+                 for line in lines)
+
+
+def _check_to_correct(ctx: _Ctx) -> None:
+    if not ledger.failed_lines(ctx.session, ctx.batch.id, ctx.actor.region_code, corrected=False):
+        raise WorkflowError("no_failed_lines", "没有待更正的发放失败明细。")
+
+
+def _correct_fields(ctx: _Ctx) -> tuple[Field, ...]:
+    return (Field("line", "发放失败的行", "select", required=True, options=_failed_options(ctx, False)),
+            Field("card_number", "新的社会保障卡号（换卡时填写）"),
+            Field("bank_name", "新卡的开户银行（换卡时填写）"),
+            Field("name", "更正后的姓名（户名不符时填写）"),
+            Field("note", "核实情况（如：已到银行激活，按原账户重新发放）", "textarea", required=True))
+
+
+def _check_to_reissue(ctx: _Ctx) -> None:
+    if not ledger.corrections_to_reissue(ctx.session, ctx.batch.id):
+        raise WorkflowError("no_corrections", "没有已更正、待补发的明细。")
+
+
+def _check_to_return(ctx: _Ctx) -> None:
+    if not ledger.failed_lines(ctx.session, ctx.batch.id, ctx.actor.region_code):
+        raise WorkflowError("no_failed_lines", "没有发放失败的明细。")
+
+
+def _return_unpaid_fields(ctx: _Ctx) -> tuple[Field, ...]:
+    return (Field("line", "无法发放的行", "select", required=True, options=_failed_options(ctx, None)),
+            Field("reason", "无法发放的原因（如：补贴对象已死亡，资金退回国库）", "textarea", required=True))
+
+
+def _run_publish(ctx: _Ctx, v: dict[str, Any]) -> _Outcome:
+    batch = ctx.batch
+    batch.published_on = ctx.today
+    queued = sms.queue_paid(ctx.session, batch)
+    money = ledger.balance(ctx.session, batch.id)
+    after = {"published_on": ctx.today.isoformat(), "sms_queued": queued, "paid": str(money.paid),
+             "failed": str(money.failed), "returned": str(money.returned), "pending": str(money.pending)}
+    return _Outcome(S.published.value, v["comment"] or "发放结果已公开", after,
+                    f"发放结果已公开，公开门户将在同步后显示；已安排 {queued} 条到账短信。")
+
+
 _DECISIONS = {S.submitted.value: "batch.review", S.approval.value: "batch.review",
               S.finance_check.value: "batch.finance"}
 _CANCELLABLE = (S.draft.value, S.submitted.value, S.publicity.value, S.approval.value, S.finance_check.value,
@@ -827,6 +930,18 @@ SPECS: dict[str, _Spec] = {spec.name: spec for spec in (
     _Spec("publicity_posting", {S.publicity.value: "登记村务公开栏张贴", S.approval.value: "登记村务公开栏张贴"},
           {S.publicity.value: "batch.posting", S.approval.value: "batch.posting"}, _posting_fields, _check_posting,
           _run_posting),
+    _Spec("bank_export", *_at_bank("导出代发文件", "batch.bank_export"), _export_fields, _check_open_files, None,
+          url=_bank_url("bank/export"), method="GET"),
+    _Spec("bank_import", *_at_bank("导入银行处理结果", "batch.bank_import"), _fields(*IMPORT_FIELDS),
+          _check_open_files, None, url=_bank_url("bank/import")),
+    _Spec("correct_failed", *_at_bank("更正发放失败信息", "batch.correct"), _correct_fields, _check_to_correct, None,
+          url=_bank_url("results/correct")),
+    _Spec("reissue", *_at_bank("补发已更正的明细", "batch.reissue"), _fields(COMMENT), _check_to_reissue, None,
+          url=_bank_url("results/reissue")),
+    _Spec("return_unpaid", *_at_bank("确认无法发放（资金退回）", "batch.return_unpaid"), _return_unpaid_fields,
+          _check_to_return, None, url=_bank_url("results/return")),
+    _Spec("publish", {S.paid.value: "公开发放结果"}, {S.paid.value: "batch.publish"}, _fields(COMMENT), _no_check,
+          _run_publish),
 )}
 
 
@@ -873,7 +988,8 @@ def available_actions(session: Session, operator: Actor | Operator, batch: Batch
             spec.check(ctx)
         except WorkflowError:
             continue
-        out.append(Action(spec.name, spec.labels[batch.state], _url(batch.id, spec.name), spec.fields(ctx)))
+        url = spec.url(batch.id) if spec.url else _url(batch.id, spec.name)
+        out.append(Action(spec.name, spec.labels[batch.state], url, spec.fields(ctx), spec.method))
     return out
 
 
@@ -896,26 +1012,41 @@ def blocked_actions(session: Session, operator: Actor | Operator, batch: Batch, 
     return out
 
 
-def perform(session: Session, operator: Actor | Operator, batch_id: int, name: str, form: Mapping[str, Any],
-            today: date) -> ActionResult:
-    """Take action ``name`` on the batch with the submitted ``form`` (field name → text; for a
-    ``file`` field the view stores the upload and passes its reference). Re-checks everything
-    :func:`available_actions` checks, validates the fields, then writes the state, the event, the
-    audit entry, the next due date and the outbox entry into the caller's transaction."""
+def require(session: Session, operator: Actor | Operator, batch_id: int, name: str, today: date) -> _Ctx:
+    """Refuse (WorkflowError) unless the operator may take action ``name`` on the batch now; the
+    batch row is locked for the caller's transaction. For an action that changes no state (the
+    bank file export), its service acts on the returned context itself."""
     spec = SPECS.get(name)
     if spec is None:
         raise WorkflowError("unknown_action", "没有这个办理事项。")
-    actor = _as_actor(session, operator)
     batch = session.execute(select(Batch).where(Batch.id == batch_id).with_for_update()
                             .execution_options(populate_existing=True)).scalar_one_or_none()
     if batch is None:
         raise WorkflowError("not_found", "批次不存在。")
-    ctx = _Ctx(session, actor, batch, today)
+    ctx = _Ctx(session, _as_actor(session, operator), batch, today)
     _permit(ctx, spec)
     spec.check(ctx)  # the handlers rely on it: they only check what depends on the form
+    return ctx
+
+
+def perform(session: Session, operator: Actor | Operator, batch_id: int, name: str, form: Mapping[str, Any],
+            today: date, *, run: Callable[[_Ctx, dict[str, Any]], _Outcome] | None = None) -> ActionResult:
+    """Take action ``name`` on the batch with the submitted ``form`` (field name → text; for a
+    ``file`` field the view stores the upload and passes its reference). Re-checks everything
+    :func:`available_actions` checks, validates the fields, then writes the state, the event, the
+    audit entry, the next due date and the outbox entry into the caller's transaction.
+    ``run`` is the handler of an action whose service takes it (admin/bank), else the spec's."""
+    spec = SPECS.get(name)
+    if spec is None:
+        raise WorkflowError("unknown_action", "没有这个办理事项。")
+    ctx = require(session, operator, batch_id, name, today)
+    handler = run or spec.run
+    if handler is None:
+        raise WorkflowError("unknown_action", f"「{spec.labels[ctx.batch.state]}」请在批次页面的对应表单办理。")
+    actor, batch = ctx.actor, ctx.batch
     values = _validate(spec.fields(ctx), form)
     from_state, due_before = batch.state, batch.step_due_on
-    outcome = spec.run(ctx, values)
+    outcome = handler(ctx, values)
     to_state = outcome.to_state
     changed = to_state != from_state
     if changed or outcome.step_start is not None:
@@ -1086,7 +1217,6 @@ def delete_deadline_override(session: Session, operator: Actor | Operator, overr
 
 # States whose step has a maximum (publicity is a minimum: never overdue).
 DUE_STATES = tuple(state for state, step in STEP_OF_STATE.items() if DEFAULT_RULES[step].kind == "max")
-_STEP_ORDER = {state: i for i, state in enumerate(STEP_OF_STATE)}
 
 
 @dataclass(frozen=True)
@@ -1137,5 +1267,28 @@ def due_work(session: Session, operator: Actor | Operator, today: date | None = 
                              STEP_LABELS[step.value], department.id, department.name, project.code, project.name,
                              batch.region_code, batch.step_started_on, batch.step_due_on,
                              workdays_between(today, batch.step_due_on), today > batch.step_due_on))
-    items.sort(key=lambda i: (_STEP_ORDER[i.state], i.department_id, i.due_on, i.batch_code))
+    if not acting_only or actor.role in CORRECTION_ROLES:
+        items.extend(_correction_items(session, actor, today, add_workdays(today, within)))
+    items.sort(key=lambda i: (_STEP_ORDER_BY_STEP[i.step], i.department_id, i.due_on, i.batch_code))
     return items
+
+
+_STEP_ORDER_BY_STEP = {step.value: i for i, step in enumerate(STEP_OF_STATE.values())}
+CORRECTION_ROLES = ("township_clerk", "department_operator")
+FAILED_CORRECTION_LABEL = "发放失败更正"
+
+
+def _correction_items(session: Session, actor: Actor, today: date, horizon: date) -> list[DueItem]:
+    """Batches with failed lines (inside the actor's region) to be corrected by ``horizon`` or overdue:
+    the step ``correction``, due on the earliest line's day."""
+    due = func.min(PaymentLine.correction_due_on).label("due")
+    failing = (select(PaymentLine.batch_id, due)
+               .where(PaymentLine.state == LineState.failed.value, PaymentLine.correction_due_on.is_not(None),
+                      PaymentLine.village_code.startswith(actor.region_code))
+               .group_by(PaymentLine.batch_id).having(due <= horizon).subquery())
+    stmt = (select(Batch, Project, Department, failing.c.due).join(failing, failing.c.batch_id == Batch.id)
+            .join(Project, Batch.project_id == Project.id).join(Department, Project.department_id == Department.id))
+    return [DueItem(batch.id, batch.code, batch.title, batch.state, _state_label(batch.state), Step.CORRECTION.value,
+                    FAILED_CORRECTION_LABEL, department.id, department.name, project.code, project.name,
+                    batch.region_code, batch.paid_on, due_on, workdays_between(today, due_on), today > due_on)
+            for batch, project, department, due_on in session.execute(scope_batches(stmt, actor)).all()]

@@ -62,6 +62,19 @@ def test_new_paid_line_is_notified_once(public_db, search_engine, seeded) -> Non
     assert len(sender.sent) == 1
 
 
+def test_a_paid_line_is_notified_once_its_results_are_published(public_db, search_engine, seeded) -> None:
+    """Paid by the bank but not yet published: no notice (the same event as the arrival SMS)."""
+    person = seeded.people[2]
+    bindings.bind(public_db, new_openid(), person.person_key)
+    doc = _publish_new_line(search_engine, person, "new-line-3")
+    search_engine.replace_documents("payments", [{**doc, "published": False}])
+    sender = SandboxSender()
+    assert notices.notify(public_db, search_engine, sender).queued == 0
+    search_engine.replace_documents("payments", [{**doc, "published": True}])
+    report = notices.notify(public_db, search_engine, sender)
+    assert (report.queued, report.sent) == (1, 1)
+
+
 def test_failed_send_stays_queued_and_is_retried(public_db, search_engine, seeded) -> None:
     person = seeded.people[1]
     openid = new_openid()

@@ -31,10 +31,12 @@ def test_repr_and_str_of_the_config_show_no_secret(tmp_path: Path) -> None:
            "YIKATONG_SESSION_SECRET": "session-value-0123456789", "YIKATONG_FIELD_KEY": "field-value-0123456789",
            "MEILI_URL": "http://127.0.0.1:7700", "MEILI_API_KEY": "meili-value-0123456789",
            "WECHAT_TOKEN": "token-value-0123456789", "WECHAT_AES_KEY": "aes-value-0123456789",
-           "WECHAT_SECRET": "wechat-secret-value-0123456789", "WECHAT_MODE": "safe"}
+           "WECHAT_SECRET": "wechat-secret-value-0123456789", "WECHAT_MODE": "safe",
+           "SMS_GATEWAY": "http", "SMS_GATEWAY_URL": "http://127.0.0.1:9/sms",
+           "SMS_GATEWAY_TOKEN": "sms-token-value-0123456789"}
     config = Config.from_env(env)
     secrets = [env[s.name] for s in SETTINGS if s.secret]
-    assert len(secrets) == 7
+    assert len(secrets) == 8
     for shown in (repr(config), str(config), repr(vars(config)), f"{config!r}"):
         for value in secrets:
             assert value not in shown
@@ -62,6 +64,8 @@ def test_defaults_come_from_the_settings_table(tmp_path: Path) -> None:
     assert config.open_data_max_rows == int(defaults["OPEN_DATA_MAX_ROWS"] or "")
     assert config.complaint_deadline_days == int(defaults["COMPLAINT_DEADLINE_DAYS"] or "")
     assert config.log_level == defaults["LOG_LEVEL"]
+    assert config.sms_gateway == defaults["SMS_GATEWAY"]
+    assert config.sms_gateway_timeout == float(defaults["SMS_GATEWAY_TIMEOUT"] or "")
     assert "/".join(map(str, config.rate_query_per_client)) == defaults["RATE_LIMIT_QUERY_PER_CLIENT"]
 
 
@@ -71,6 +75,12 @@ def test_bad_values_are_refused_with_a_clear_message(tmp_path: Path) -> None:
         Config.from_env({**env, "RATE_LIMIT_QUERY_PER_CLIENT": "lots"})
     with pytest.raises(ConfigError, match="WECHAT_MODE"):
         Config.from_env({**env, "WECHAT_MODE": "loud"})
+    with pytest.raises(ConfigError, match="SMS_GATEWAY"):
+        Config.from_env({**env, "SMS_GATEWAY": "carrier-pigeon"})
+    with pytest.raises(ConfigError, match="SMS_GATEWAY_URL"):
+        Config.from_env({**env, "SMS_GATEWAY": "http"})
+    with pytest.raises(ConfigError, match="SMS_GATEWAY_TIMEOUT"):
+        Config.from_env({**env, "SMS_GATEWAY_TIMEOUT": "0"})
 
 
 def test_every_setting_is_documented_in_readme_and_env_example() -> None:

@@ -24,7 +24,7 @@ DISCLOSURE_FIELDS = {"id", "kind", "name_masked", "region_codes", "county", "tow
                      "batch_code", "status"}
 PAYMENT_FIELDS = {"id", "person_key", "name_digest", "card_last4", "card_digest", "project_code", "project_name",
                   "department", "year", "period", "amount", "amount_cents", "date", "state", "stage", "failure_code",
-                  "failure_reason", "advice", "region_codes", "village", "batch_code"}
+                  "failure_reason", "advice", "region_codes", "village", "batch_code", "published"}
 POLICY_FIELDS = {"id", "code", "name", "short_name", "department", "level", "year", "budget_source", "scope",
                  "beneficiaries", "standard", "document_title", "document_number", "document_url", "delivery",
                  "status", "history"}
@@ -121,6 +121,9 @@ def test_a_person_sees_every_line_with_its_stage_and_advice(built, config, ix_en
         "withdrawn", "公示异议核实后撤回", "WITHDRAWN_OBJECTION")
     assert objected["failure_reason"] == "公示期间收到异议，经核实不符合本期发放条件。"
     assert "复核" in objected["advice"]
+    # published once the batch's results are public (what the WeChat arrival notices wait for)
+    assert payments[str(mix.special_lines["reissue"])]["published"] is True
+    assert {d["published"] for d in docs["payments"] if d["stage"] in ("公示中", "银行发放中")} >= {False}
     stages = {d["stage"] for d in docs["payments"]}
     assert {"已提交待初审", "公示中", "审批中", "财政复核中", "银行发放中", "已发放到卡", "退回修改中"} <= stages
     # lookup by person key; digests match what the public side computes from what a person types

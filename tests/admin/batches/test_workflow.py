@@ -132,6 +132,13 @@ ROLE_SCOPE: dict[str, set[str]] = {
     "payment_request": {"finance"},
     "cancel": {"civil_op"},
     "publicity_posting": {"clerk", "civil_op", "civil_rev", "civil_rev2"},
+    # money out and back (admin/bank, tests/admin/bank)
+    "bank_export": {"bank", "finance"},
+    "bank_import": {"bank"},
+    "correct_failed": {"clerk", "civil_op"},
+    "reissue": {"civil_op"},
+    "return_unpaid": {"civil_op"},
+    "publish": {"civil_op", "civil_rev", "civil_rev2"},
 }
 
 
@@ -276,7 +283,8 @@ def test_one_batch_through_the_whole_chain(chain, batch_db, config, roster):
                                                                        "": "未登记开户银行"}
     assert {r["bank"]: (r["count"], r["total"]) for r in result.details["banks"]} == {
         BANK_A: (2, "280.00"), BANK_B: (1, "120.50"), "": (1, "120.50")}
-    assert_only(batch_db, b, date(2025, 10, 16), {})  # at the bank: the bank issue takes over
+    # at the bank: the bank (and finance) export the bank files, the bank imports the results
+    assert_only(batch_db, b, date(2025, 10, 16), {"bank_export": {"bank", "finance"}, "bank_import": {"bank"}})
 
     with batch_db.session() as s:
         request = s.execute(select(PaymentRequest).where(PaymentRequest.batch_id == b)).scalar_one()

@@ -1,0 +1,51 @@
+"""`yikatong serve --with-admin` runs the outbox sync and the SMS sender beside the servers: a
+publication reaches the portal's index and the SMS sandbox within seconds, with nothing else started."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+from admin.bank import files, ledger, service
+from admin.sms import messages as sms
+from cli import background
+from search import make_engine
+from search.base import IndexNotFound, SearchQuery
+from tests.admin.bank.conftest import act, at_bank, operator  # noqa: F401  (at_bank is a fixture)
+from tests.admin.conftest import roster, seeded  # noqa: F401  (fixtures at_bank needs)
+
+
+def test_a_publication_reaches_the_portal_index_and_the_sms_sandbox(at_bank, batch_db, public_db, config):
+    b = at_bank["batch"]
+    day = date(2025, 10, 10)
+    with batch_db.session() as s:
+        infos = ledger.open_bank_files(s, b)
+    for info in infos:
+        with batch_db.session() as s:
+            data = service.export_file(s, config, operator(s, "bank"), b, file_id=info.id, fmt="xlsx", today=day).data
+        with batch_db.session() as s:
+            service.import_results(s, config, operator(s, "bank"), files.with_results(data, {}), "r.xlsx", day)
+    act(batch_db, "civil_op", b, "publish", date(2025, 10, 13))
+    engine = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+
+    def results() -> int:
+        try:
+            return engine.search("disclosures", SearchQuery(filters={"kind": "result"})).total
+        except IndexNotFound:
+            return 0
+
+    loop = background.start(config)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (results() < 5 or len(_sandbox(batch_db, b)) < 5):
+            time.sleep(0.2)
+    finally:
+        loop.stop()
+    assert results() == 5
+    assert len(_sandbox(batch_db, b)) == 5
+
+
+
+def _sandbox(batch_db, batch_id: int) -> list[dict]:
+    with batch_db.session() as s:
+        return sms.sandbox_messages(s, batch_id)
