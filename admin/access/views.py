@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from admin.access import operators, roles
 from admin.access.auth import current_actor, login_session, logout_session
+from admin.complaints.workflow import due_cases
 from admin.models import BATCH_STATE_LABELS, Batch, Department, Operator, Project
 from admin.web import (
     PAGE_SIZE,
@@ -109,7 +110,12 @@ async def home(request: Request) -> Response:
         stmt = roles.scope_batches(select(Batch.state, func.count()).group_by(Batch.state), actor)
         return [(BATCH_STATE_LABELS.get(state, state), n) for state, n in session.execute(stmt)]
 
-    return render(request, "access/home.html", {"counts": await services(request).db.run(counts)})
+    def complaints(session: Any) -> list[Any]:  # the cases this operator holds, due or overdue
+        return due_cases(session, actor, holding_only=True)
+
+    return render(request, "access/home.html", {
+        "counts": await services(request).db.run(counts),
+        "complaints_due": await services(request).db.run(complaints) if roles.allowed(actor, "complaint.handle") else []})
 
 
 # --- operator management ---------------------------------------------------------------------

@@ -21,11 +21,13 @@ XSS = "<script>alert(1)</script>"
 GET_ROUTES = ["/", "/login", "/password", "/batches", "/batches.json", "/batches/new", "/batches/{b}",
               "/batches/{b}.json", "/batches/{b}/lines.json", "/batches/{b}/export.xlsx", "/roster-template.xlsx",
               "/policies", "/policies.json", "/policies/{p}", "/projects", "/projects.json", "/persons",
-              "/persons.json", "/operators", "/audit", "/audit.json", "/audit/verify", "/audit/export.xlsx"]
+              "/persons.json", "/operators", "/audit", "/audit.json", "/audit/verify", "/audit/export.xlsx",
+              "/complaints", "/complaints.json", "/complaints/export.xlsx", "/complaints/due", "/complaints/due.json",
+              "/complaints/statistics", "/complaints/statistics.json", "/complaints/statistics.xlsx"]
 POST_ROUTES = ["/login", "/logout", "/password", "/batches", "/batches/{b}/lines", "/batches/{b}/lines/delete",
                "/batches/{b}/lines/bulk", "/batches/{b}/import", "/policies", "/policies/{p}/publish",
                "/policies/{p}/changes", "/projects", "/persons/import", "/persons/bulk", "/references/import",
-               "/operators"]
+               "/operators", "/complaints/1/actions/accept"]
 HOSTILE_QUERY: list[dict[str, str]] = [
     {"q": "a" * 60_000}, {"q": "\x00"}, {"q": "\ud800"}, {"q": XSS}, {"q": "😀\u202e\u200f\x1b"},
     {"page": "-1"}, {"page": "0"}, {"page": "99999999999999999999999"}, {"page": "1.5"}, {"page": "abc"},
@@ -137,7 +139,8 @@ def test_logged_in_hostile_list_filters_and_ids(admin_client, batch_db, seeded):
             assert_safe(response)
     for template in ("/batches/{}", "/batches/{}.json", "/batches/{}/lines.json", "/batches/{}/export.xlsx",
                      "/batches/{b}/lines/{}", "/batches/{b}/import-jobs/{}", "/batches/{b}/imports/{}",
-                     "/batches/{b}/imports/{}/report.xlsx", "/policies/{}", "/persons/{}", "/operators/{}"):
+                     "/batches/{b}/imports/{}/report.xlsx", "/policies/{}", "/persons/{}", "/operators/{}",
+                     "/complaints/{}", "/complaints/{}.json"):
         for bad in BAD_IDS:
             path = _fill(template, seeded).replace("{}", bad)
             response = admin_client.get(path, follow_redirects=False)
