@@ -326,7 +326,8 @@ def _run_assign(ctx: _Ctx, values: dict[str, Any]) -> _Outcome:
     regions = {region: ctx.session.get(Region, region).name} if region else {}
     target = holder_label(case, departments, regions)
     return _Outcome(values["comment"], f"已转办至{target}，待其受理。",
-                    {"from": before, "department_id": department_id, "handling_region": region})
+                    {"handling_region": region} if case.confidential
+                    else {"from": before, "department_id": department_id, "handling_region": region})
 
 
 def _run_start(ctx: _Ctx, values: dict[str, Any]) -> _Outcome:
@@ -439,8 +440,9 @@ def _audit_comment(case: Complaint, comment: str) -> dict[str, Any]:
 
 
 def _snapshot(case: Complaint) -> dict[str, Any]:
-    return {"status": case.status, "due_on": case.due_on.isoformat(), "department_id": case.department_id,
-            "handling_region": case.handling_region}
+    """The case's state for the audit trail (a confidential tip-off: never the department it names)."""
+    out = {"status": case.status, "due_on": case.due_on.isoformat(), "handling_region": case.handling_region}
+    return out if case.confidential else {**out, "department_id": case.department_id}
 
 
 # --- the actions --------------------------------------------------------------------------------

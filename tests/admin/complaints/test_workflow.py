@@ -173,6 +173,11 @@ def test_confidential_tipoffs_are_held_by_the_supervisor_only(seeded, batch_db, 
         assert case.answer_unit == "鲁山县纪委监委"
         accept = s.scalars(select(AuditEntry).where(AuditEntry.action == "complaint.accept")).one()
         assert "comment" not in accept.after and len(accept.after["comment_sha256"]) == 64
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.object_type == "complaint",
+                                                          AuditEntry.object_id == str(case_id))))
+        assert len(entries) == 4  # receive, accept, start, answer
+        for entry in entries:  # system admins read the audit trail: never the department it names
+            assert "department_id" not in (entry.before or {}) and "department_id" not in (entry.after or {})
 
 
 def test_statistics_per_unit_and_kind(seeded, batch_db, take_in, supervisor) -> None:
