@@ -1,7 +1,7 @@
 """The internal admin app (内部管理端): a Starlette app of its own, internal network only.
 
 `create_admin_app(config)` builds it over the batch database (`Config.batch_database_url`) from
-the routes of each feature package (access, batches, library, people, audit); `yikatong admin
+the routes of each feature package (access, batches, library, people, audit, complaints); `yikatong admin
 serve` runs it on 127.0.0.1:8001 (cli/serve.py, through cli/apps.py). Every page is in Chinese;
 permissions are checked in one place (admin/access/roles.py) by every view.
 
@@ -29,6 +29,7 @@ from admin.batches import publicity_views
 from admin.batches import views as batches_views
 from admin.batches import workflow_views
 from admin.batches.service import period_label
+from admin.complaints import views as complaints_views
 from admin.library import views as library_views
 from admin.people import views as people_views
 from admin.web import EXCEPTION_HANDLERS, HERE, AdminServices, LoginNotes, RefuseNul, make_templates, no_login_notes
@@ -42,7 +43,7 @@ def routes() -> list[BaseRoute]:
     """The product's pages, feature by feature, and the static files."""
     table: list[BaseRoute] = []
     for feature in (access_views, batches_views, workflow_views, publicity_views, bank_views, library_views,
-                    people_views, audit_views):
+                    people_views, audit_views, complaints_views):
         table.extend(feature.routes())
     table.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
     return table

@@ -302,8 +302,22 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+COMPLAINT_KINDS: dict[str, str] = {  # the same kinds as the public form (portal.store.COMPLAINT_KINDS)
+    "complaint": "投诉",
+    "tipoff": "举报",
+    "enquiry": "咨询",
+    "disclosure_request": "信息公开申请",
+    "petition": "信访",
+}
+
+
 class Complaint(Base):
-    """投诉/举报/咨询 pulled in from the public store (idempotent by tracking code)."""
+    """投诉/举报/咨询/信息公开申请/信访 pulled in from the public store (idempotent by tracking code),
+    and handled by the workflow of admin/complaints/workflow.py.
+
+    Who holds it: ``department_id`` (the department; for a confidential tip-off, the department
+    it names, which never sees it), ``handling_region`` (a level it was referred to, "" = where it
+    was filed), ``confidential`` (only the supervision roles see and handle it)."""
 
     __tablename__ = "complaint_cases"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -315,12 +329,41 @@ class Complaint(Base):
     text: Mapped[str] = mapped_column(Text)
     contact_enc: Mapped[str | None] = mapped_column(Text)
     real_name: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="received")
+    status: Mapped[str] = mapped_column(String(16), default="received", index=True)
     answer: Mapped[str] = mapped_column(Text, default="")
     filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_on: Mapped[date] = mapped_column(Date)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     handler: Mapped[str | None] = mapped_column(String(64))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    handling_region: Mapped[str] = mapped_column(String(12), default="")
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answer_unit: Mapped[str] = mapped_column(String(100), default="")  # shown to the public, never a person
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    satisfaction: Mapped[str | None] = mapped_column(String(16))  # satisfied / dissatisfied (the complainant's)
+    satisfaction_comment: Mapped[str] = mapped_column(Text, default="")
+    satisfaction_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    department: Mapped[Department | None] = relationship()
+
+
+class ComplaintEvent(Base):
+    """One step of a complaint (who, when, which action, from → to, the holder after it, the deadline)."""
+
+    __tablename__ = "complaint_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    handling_region: Mapped[str] = mapped_column(String(12), default="")
+    due_on: Mapped[date | None] = mapped_column(Date)
 
 
 class DeadlineOverride(Base):

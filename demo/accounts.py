@@ -81,6 +81,8 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
                 note="全县批次的代发与发放结果"),
     DemoAccount("demo_auditor", "韩秀梅", "auditor", COUNTY, unit="鲁山县审计局",
                 note="全县只读：批次、明细、人员与审计记录"),
+    DemoAccount("demo_supervisor", "罗建国", "supervisor", COUNTY, unit="鲁山县纪委监委",
+                note="全县只读，并办理要求保密的举报"),
 )
 
 

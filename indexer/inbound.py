@@ -1,17 +1,22 @@
 """Complaints and tip-offs: in from the public store, answers back out.
 
 ``pull`` copies every public complaint not yet taken in (``pulled_at`` empty) into the batch
-database (:class:`admin.models.Complaint`, idempotent by tracking code, the contact encrypted with
-the field key), then marks it pulled on the public side, shows the citizen 已转交主管部门 and
-erases the contact there — the internet-facing store keeps no phone number once the internal side
-holds it. Killed between the two steps, the next run finds the case already inside and only
-finishes the marking.
+database through :func:`admin.complaints.workflow.receive` (idempotent by tracking code, the
+contact encrypted with the field key; the department from the project, the due date in force,
+a receipt event and its audit entry), then marks it pulled on the public side, shows the citizen
+已转交主管部门 and erases the contact there — the internet-facing store keeps no phone number once
+the internal side holds it. Killed between the two steps, the next run finds the case already
+inside and only finishes the marking. The complainants' satisfaction feedback
+(:class:`portal.store.ComplaintFeedback`) comes in the same way
+(:func:`admin.complaints.workflow.record_feedback`, idempotent).
 
-``push`` sends status and answer back: it reads the ``complaint`` outbox rows (written by admin
-when a case changes) after its own cursor (consumer ``inbound-complaints``), and for each case
-whose public status or answer differs, updates the public complaint and adds a
-:class:`portal.store.ComplaintUpdate` (a case's history is only appended to when something changed,
-so re-running is harmless).
+``push`` sends status, answer, answering unit and due date back: it reads the ``complaint``
+outbox rows (written by admin when a case changes) after its own cursor (consumer
+``inbound-complaints``), and for each case whose public copy differs, updates the public
+complaint and, when its status or answer changed, adds a :class:`portal.store.ComplaintUpdate`
+(a case's history is only appended to when something changed, so re-running is harmless). The
+public answer is the case's answer only while it stands (answered, closed, not accepted): a
+reopened case shows 办理中 again, its earlier answer stays in the history.
 """
 
 from __future__ import annotations
@@ -20,17 +25,20 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from admin.complaints import workflow
 from admin.fieldcrypt import cipher
 from admin.models import Complaint, OutboxCursor, OutboxEntry
 from core.db import Database
 from core.timeutil import now
-from portal.store import COMPLAINT_STATUS_LABELS, ComplaintUpdate, PublicComplaint
+from portal.store import COMPLAINT_STATUS_LABELS, ComplaintFeedback, ComplaintUpdate, PublicComplaint
 
 __all__ = ["CONSUMER", "InboundReport", "public_status", "pull", "push", "run"]
 
 CONSUMER = "inbound-complaints"
 CHUNK = 200
 FORWARDED_NOTE = "已转交主管部门办理"
+REOPENED_NOTE = "已重新办理"
+ANSWERED = ("answered", "closed", "rejected")
 
 
 @dataclass
@@ -39,12 +47,13 @@ class InboundReport:
     already_inside: int = 0
     pushed: int = 0
     unchanged: int = 0
+    feedback: int = 0
 
 
 def public_status(internal_status: str) -> str:
     """The status the citizen sees for an internal case status."""
     if internal_status == "received":
-        return "forwarded"  # received inside = forwarded, from the citizen's point of view
+        return "forwarded"  # received inside (or referred on) = forwarded, from the citizen's point of view
     return internal_status if internal_status in COMPLAINT_STATUS_LABELS else "in_progress"
 
 
@@ -67,7 +76,8 @@ def pull(public_db: Database, batch_db: Database, field_key: str, *, limit: int 
                 if case.tracking_code in inside:
                     report.already_inside += 1
                     continue
-                internal.add(Complaint(
+                workflow.receive(
+                    internal,
                     tracking_code=case.tracking_code,
                     kind=case.kind,
                     subject=case.subject,
@@ -76,11 +86,10 @@ def pull(public_db: Database, batch_db: Database, field_key: str, *, limit: int 
                     text=case.text,
                     contact_enc=crypt.encrypt(case.contact) if case.contact else None,
                     real_name=bool(case.real_name),
-                    status="received",
-                    answer="",
+                    confidential=bool(case.confidential),
                     filed_at=case.filed_at,
                     due_on=case.due_on,
-                ))
+                )
                 report.pulled += 1
         with public_db.session() as public:
             for case in public.scalars(select(PublicComplaint).where(PublicComplaint.tracking_code.in_(codes))):
@@ -89,7 +98,30 @@ def pull(public_db: Database, batch_db: Database, field_key: str, *, limit: int 
                 if case.status == "received":
                     case.status = "forwarded"
                     public.add(ComplaintUpdate(complaint_id=case.id, status="forwarded", note=FORWARDED_NOTE))
-    return report
+    return pull_feedback(public_db, batch_db, report=report)
+
+
+def pull_feedback(public_db: Database, batch_db: Database, *, report: InboundReport | None = None) -> InboundReport:
+    """The complainants' 满意 / 不满意 into the cases, then marked pulled on the public side."""
+    report = report or InboundReport()
+    while True:
+        with public_db.session() as public:
+            waiting = list(public.execute(
+                select(ComplaintFeedback.id, PublicComplaint.tracking_code, ComplaintFeedback.satisfied,
+                       ComplaintFeedback.comment, ComplaintFeedback.at)
+                .join(PublicComplaint, ComplaintFeedback.complaint_id == PublicComplaint.id)
+                .where(ComplaintFeedback.pulled_at.is_(None)).order_by(ComplaintFeedback.id).limit(CHUNK)
+            ))
+        if not waiting:
+            return report
+        with batch_db.session() as internal:
+            for _id, code, satisfied, comment, at in waiting:
+                report.feedback += workflow.record_feedback(internal, code, satisfied=bool(satisfied),
+                                                            comment=comment or "", at=at)
+        with public_db.session() as public:
+            for row in public.scalars(select(ComplaintFeedback).where(
+                    ComplaintFeedback.id.in_([w[0] for w in waiting]))):
+                row.pulled_at = now()
 
 
 def push(batch_db: Database, public_db: Database, *, codes: list[str] | None = None,
@@ -122,20 +154,30 @@ def push(batch_db: Database, public_db: Database, *, codes: list[str] | None = N
 
 def _push_codes(batch_db: Database, public_db: Database, codes: list[str], report: InboundReport) -> None:
     with batch_db.session() as internal:
-        cases = {c.tracking_code: (c.status, c.answer or "", c.answered_at)
-                 for c in internal.scalars(select(Complaint).where(Complaint.tracking_code.in_(codes)))}
+        cases = {}
+        for c in internal.scalars(select(Complaint).where(Complaint.tracking_code.in_(codes))):
+            standing = c.status in ANSWERED
+            cases[c.tracking_code] = (c.status, (c.answer or "") if standing else "",
+                                      c.answered_at if standing else None,
+                                      (c.answer_unit or "") if standing else "", c.due_on)
     with public_db.session() as public:
         for case in public.scalars(select(PublicComplaint).where(PublicComplaint.tracking_code.in_(list(cases)))):
-            status, answer, answered_at = cases[case.tracking_code]
+            status, answer, answered_at, unit, due_on = cases[case.tracking_code]
             wanted = public_status(status)
-            if case.status == wanted and (case.answer or "") == answer:
+            news = case.status != wanted or (case.answer or "") != answer
+            if not news and (case.answer_unit or "") == unit and case.due_on == due_on:
                 report.unchanged += 1
                 continue
-            case.status = wanted
-            case.answer = answer
-            case.answered_at = answered_at
-            note = answer if answer and wanted in ("answered", "closed") else COMPLAINT_STATUS_LABELS[wanted]
-            public.add(ComplaintUpdate(complaint_id=case.id, status=wanted, note=note))
+            if news:
+                if answer and wanted in ANSWERED:
+                    note = answer
+                elif wanted == "in_progress" and case.status in ANSWERED:
+                    note = REOPENED_NOTE
+                else:
+                    note = COMPLAINT_STATUS_LABELS[wanted]
+                public.add(ComplaintUpdate(complaint_id=case.id, status=wanted, note=note))
+            case.status, case.answer, case.answered_at = wanted, answer, answered_at
+            case.answer_unit, case.due_on = unit, due_on
             report.pushed += 1
 
 

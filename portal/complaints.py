@@ -1,18 +1,24 @@
-"""Complaints, tip-offs, enquiries and information-disclosure requests (投诉 / 举报 / 咨询 /
-信息公开申请): file one, get a tracking code, follow its status.
+"""Complaints, tip-offs, enquiries, information-disclosure requests and petitions (投诉 / 举报 /
+咨询 / 信息公开申请 / 信访): file one, get a tracking code, follow its status, say whether the
+answer satisfies you.
 
 Pipeline (as in fixmystreet): validate → store durably in the public store (committed, SQLite
 ``synchronous=FULL``) → only then show the tracking code → the indexer pulls it into the
-internal side, where the department answers; status updates and the answer come back as
-:class:`~portal.store.ComplaintUpdate` rows. The status page never shows the contact details
-or the text as filed — only kind, subject, dates, status, history and the answer.
+internal side, where the department answers; status updates and the answer (with its date and
+the answering unit, never a person) come back as :class:`~portal.store.ComplaintUpdate` rows. The
+status page never shows the contact details or the text as filed — only kind, subject, dates,
+status, history and the answer. A tip-off may ask to be confidential (only the supervision
+bodies handle it inside). Once answered, the complainant can say on the status page whether they
+are satisfied (one :class:`~portal.store.ComplaintFeedback` per answer), which the indexer pulls
+in like the complaints.
 
 Deadline: ``COMPLAINT_DEADLINE_DAYS`` working days (15) after filing, or
 ``DISCLOSURE_REQUEST_DEADLINE_DAYS`` (20) for an information-disclosure request.
 
 Routes: ``GET /complaints`` (start page, find by code), ``GET /complaints/new`` (form),
-``POST /complaints`` (form, CSRF), ``GET /complaints/{code}`` (status), ``POST /api/complaints``
-and ``GET /api/complaints/{code}`` (JSON, no CSRF, rate limited per client).
+``POST /complaints`` (form, CSRF), ``GET /complaints/{code}`` (status), ``POST
+/complaints/{code}/feedback`` (满意 / 不满意, form, CSRF), ``POST /api/complaints`` and ``GET
+/api/complaints/{code}`` (JSON, no CSRF, rate limited per client).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from portal import csrf
 from portal.errors import PublicError, parse_json_body
 from portal.ratelimit import client_address, enforce, read_body_limited
 from portal.services import services
-from portal.store import COMPLAINT_KINDS, COMPLAINT_STATUS_LABELS, ComplaintUpdate, PublicComplaint
+from portal.store import COMPLAINT_KINDS, COMPLAINT_STATUS_LABELS, ComplaintFeedback, ComplaintUpdate, PublicComplaint
 
 __all__ = [
     "CODE_ALPHABET",
@@ -49,6 +55,7 @@ __all__ = [
     "deadline_days",
     "file_complaint",
     "find_complaint",
+    "give_feedback",
     "new_tracking_code",
     "normalize_code",
     "routes",
@@ -63,6 +70,7 @@ _CODE_SHAPE = re.compile(r"^TS\d{8}[" + CODE_ALPHABET + r"]{" + str(CODE_RANDOM)
 TEXT_MAX = 2000
 SUBJECT_MAX = 100
 CONTACT_MAX = 100
+FEEDBACK_MAX = 500
 FORM_MAX_BYTES = 64 * 1024  # 2,000 Chinese characters percent-encoded are ~18 KB
 JSON_MAX_BYTES = 32 * 1024
 FILE_RATE = (5, 600)  # complaints filed per client address: 5 per 10 minutes
@@ -72,6 +80,7 @@ _REF_SHAPE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 NO_STORE = {"Cache-Control": "no-store"}
 
 RECEIVED_NOTE = "已收到，将转交主管部门办理。"
+ANSWERED_STATES = ("answered", "closed", "rejected")
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -118,7 +127,7 @@ def validate_complaint(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     fields: dict[str, str] = {}
     kind = _text(values, "kind")
     if kind not in COMPLAINT_KINDS:
-        fields["kind"] = "请选择类型：投诉、举报、咨询或信息公开申请"
+        fields["kind"] = "请选择类型：投诉、举报、咨询、信息公开申请或信访"
     subject = _text(values, "subject")
     if not subject:
         fields["subject"] = "请填写标题"
@@ -148,9 +157,13 @@ def validate_complaint(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str
         fields["real_name"] = "请选择实名或匿名"
     elif real_name and not contact:
         fields["contact"] = "实名反映请留下姓名和联系电话，以便办理单位联系您"
+    confidential = _flag(values.get("confidential"))
+    if confidential is None:
+        fields["confidential"] = "请选择是否要求保密"
     clean = {
         "kind": kind, "subject": subject, "text": text, "contact": contact or None,
-        "real_name": bool(real_name), "region_code": region or None, **refs,
+        "real_name": bool(real_name), "region_code": region or None,
+        "confidential": bool(confidential) and kind == "tipoff", **refs,
     }
     return clean, fields
 
@@ -168,8 +181,11 @@ class ComplaintView:
     due_on: date
     answered_at: str | None
     answer: str
+    answer_unit: str
     history: list[dict[str, str]]
     overdue: bool
+    feedback: dict[str, Any] | None  # the complainant's word on the current answer
+    feedback_open: bool  # the status page offers the 满意 / 不满意 form
 
     @property
     def kind_label(self) -> str:
@@ -189,22 +205,35 @@ class ComplaintView:
             "subject": self.subject, "status": self.status, "status_label": self.status_label,
             "filed_at": self.filed_at, "filed_on": self.filed_on.isoformat(),
             "due_on": self.due_on.isoformat(), "overdue": self.overdue,
-            "answered_at": self.answered_at, "answer": self.answer, "history": self.history,
+            "answered_at": self.answered_at, "answer": self.answer, "answer_unit": self.answer_unit,
+            "history": self.history, "feedback": self.feedback, "feedback_open": self.feedback_open,
         }
+
+
+def _current_feedback(row: PublicComplaint) -> ComplaintFeedback | None:
+    """The feedback given on the current answer (an earlier answer's does not count)."""
+    if row.status not in ANSWERED_STATES or row.answered_at is None or not row.feedback:
+        return None
+    latest = row.feedback[-1]
+    return latest if local(latest.at) >= local(row.answered_at) else None
 
 
 def _view(row: PublicComplaint) -> ComplaintView:
     filed_at = local(row.filed_at)
-    answered = row.status in ("answered", "closed")
+    answered = row.status in ANSWERED_STATES
+    given = _current_feedback(row)
     return ComplaintView(
         tracking_code=row.tracking_code, kind=row.kind, subject=row.subject, status=row.status,
         filed_at=format_datetime_zh(filed_at), filed_on=filed_at.date(), due_on=row.due_on,
         answered_at=format_datetime_zh(row.answered_at) if row.answered_at else None,
-        answer=row.answer or "",
+        answer=row.answer or "", answer_unit=row.answer_unit or "",
         history=[{"at": format_datetime_zh(u.at), "status": u.status,
                   "status_label": COMPLAINT_STATUS_LABELS.get(u.status, u.status), "note": u.note or ""}
                  for u in row.updates],
         overdue=not answered and today() > row.due_on,
+        feedback={"satisfied": given.satisfied, "label": "满意" if given.satisfied else "不满意",
+                  "at": format_datetime_zh(given.at)} if given is not None else None,
+        feedback_open=row.status in ANSWERED_STATES and row.answered_at is not None and given is None,
     )
 
 
@@ -236,13 +265,47 @@ def find_complaint(db: Database, code: str) -> ComplaintView | None:
         return None
     with db.session() as session:
         row = session.scalars(
-            select(PublicComplaint).options(selectinload(PublicComplaint.updates))
+            select(PublicComplaint)
+            .options(selectinload(PublicComplaint.updates), selectinload(PublicComplaint.feedback))
             .where(PublicComplaint.tracking_code == normalized)
         ).one_or_none()
         return _view(row) if row is not None else None
 
 
+def give_feedback(db: Database, code: str, satisfied: bool, comment: str) -> ComplaintView | None:
+    """Record 满意 / 不满意 on the current answer (once per answer); None when no such case.
+    Raises :class:`PublicError` 409 when there is no answer yet or the word was already given."""
+    normalized = normalize_code(code)
+    if normalized is None:
+        return None
+    with db.session() as session:
+        row = session.scalars(
+            select(PublicComplaint).options(selectinload(PublicComplaint.feedback))
+            .where(PublicComplaint.tracking_code == normalized).with_for_update()
+        ).one_or_none()
+        if row is None:
+            return None
+        if row.status not in ANSWERED_STATES or row.answered_at is None:
+            raise PublicError(409, "not_answered", "尚未答复，答复后才能评价。", headers=NO_STORE)
+        if _current_feedback(row) is not None:
+            raise PublicError(409, "feedback_given", "您已对这次答复作出评价，谢谢。", headers=NO_STORE)
+        session.add(ComplaintFeedback(complaint_id=row.id, at=now(), satisfied=satisfied, comment=comment))
+    return find_complaint(db, normalized)
+
+
 # --- pages and JSON ---------------------------------------------------------------------------
+
+
+def _feedback_values(values: dict[str, Any]) -> tuple[bool, str]:
+    satisfied = values.get("satisfied")
+    if satisfied not in ("yes", "no"):
+        raise PublicError(422, "invalid_input", "请选择“满意”或“不满意”。", fields={"satisfied": "请选择"},
+                          headers=NO_STORE)
+    comment = _text(values, "comment")
+    if "\0" in comment or len(comment) > FEEDBACK_MAX:
+        raise PublicError(422, "invalid_input", f"意见不能超过{FEEDBACK_MAX}字。",
+                          fields={"comment": f"不能超过{FEEDBACK_MAX}字"}, headers=NO_STORE)
+    return satisfied == "yes", comment
 
 
 def _kind_options() -> list[tuple[str, str]]:
@@ -283,7 +346,7 @@ async def complaints_index(request: Request) -> Response:
 async def complaint_new(request: Request) -> Response:
     params = request.query_params
     values = {"kind": params.get("kind", ""), "project_code": params.get("project", "")[:64],
-              "disclosure_id": params.get("disclosure", "")[:64], "real_name": "0"}
+              "disclosure_id": params.get("disclosure", "")[:64], "real_name": "0", "confidential": ""}
     if values["kind"] not in COMPLAINT_KINDS:
         values["kind"] = ""
     return _form(request, values, {})
@@ -294,7 +357,8 @@ async def complaint_submit(request: Request) -> Response:
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     clean, fields = validate_complaint(values)
     if fields:
-        shown = {**values, "real_name": "1" if clean["real_name"] else "0"}
+        shown = {**values, "real_name": "1" if clean["real_name"] else "0",
+                 "confidential": "1" if _flag(values.get("confidential")) else ""}
         return _form(request, shown, fields, status=422)
     svc = services(request)
     await run_in_threadpool(enforce, svc.limiter, "c:f:" + client_address(request), FILE_RATE,
@@ -316,10 +380,29 @@ async def _lookup(request: Request) -> ComplaintView:
 
 async def complaint_status(request: Request) -> Response:
     view = await _lookup(request)
-    return request.app.state.templates.TemplateResponse(
+    token = csrf.token_for(request)
+    response = request.app.state.templates.TemplateResponse(
         request, "complaint_status.html",
-        {"complaint": view, "just_filed": request.query_params.get("filed") == "1"}, headers=NO_STORE,
+        {"complaint": view, "just_filed": request.query_params.get("filed") == "1",
+         "feedback_given": request.query_params.get("feedback") == "1", "csrf_token": token,
+         "feedback_max": FEEDBACK_MAX}, headers=NO_STORE,
     )
+    csrf.set_cookie(request, response)
+    return response
+
+
+async def complaint_feedback(request: Request) -> Response:
+    """满意 / 不满意 on the answer, from the status page's form (by tracking code)."""
+    form = await csrf.verified_form(request, FORM_MAX_BYTES)
+    satisfied, comment = _feedback_values({k: v for k, v in form.items() if isinstance(v, str)})
+    svc = services(request)
+    await run_in_threadpool(enforce, svc.limiter, "c:l:" + client_address(request), LOOKUP_RATE, None)
+    view = await run_in_threadpool(give_feedback, svc.public_db, request.path_params["code"], satisfied, comment)
+    if view is None:
+        raise PublicError(404, "complaint_not_found",
+                          "未找到该查询码对应的记录，请核对查询码（TS开头，共16位）后重试。", headers=NO_STORE)
+    return RedirectResponse(path_for(request, "complaint_status", code=view.tracking_code) + "?feedback=1",
+                            status_code=303)
 
 
 async def complaint_status_api(request: Request) -> Response:
@@ -353,6 +436,7 @@ def routes() -> list[BaseRoute]:
         *route("/complaints", complaint_submit, name="complaint_submit", methods=["POST"]),
         *route("/complaints/new", complaint_new, name="complaint_new", methods=["GET"]),  # before {code}
         *route("/complaints/{code}", complaint_status, name="complaint_status", methods=["GET"]),
+        *route("/complaints/{code}/feedback", complaint_feedback, name="complaint_feedback", methods=["POST"]),
         json_route("/api/complaints", complaint_api_submit, name="complaint_api_submit", methods=["POST"]),
         json_route("/api/complaints/{code}", complaint_status_api, name="complaint_status_api", methods=["GET"]),
     ]

@@ -39,12 +39,14 @@ _REGION = {"type": "string", "pattern": "^[0-9]{2}([0-9]{2}([0-9]{2}([0-9]{3}([0
 _COMPLAINT = {
     "type": "object", "required": ["kind", "subject", "text"],
     "properties": {
-        "kind": {"type": "string", "enum": ["complaint", "tipoff", "enquiry", "disclosure_request"],
-                 "description": "投诉 | 举报 | 咨询 | 信息公开申请"},
+        "kind": {"type": "string", "enum": ["complaint", "tipoff", "enquiry", "disclosure_request", "petition"],
+                 "description": "投诉 | 举报 | 咨询 | 信息公开申请 | 信访"},
         "subject": {"type": "string", "minLength": 1, "maxLength": 100, "description": "标题"},
         "text": {"type": "string", "minLength": 1, "maxLength": 2000, "description": "具体内容"},
         "contact": {"type": ["string", "null"], "maxLength": 100, "description": "联系方式（实名时必填）"},
         "real_name": {"type": ["boolean", "string", "null"], "description": "实名（true）或匿名（false，默认）"},
+        "confidential": {"type": ["boolean", "string", "null"],
+                         "description": "举报要求保密：只有纪检监察、审计机构可见（仅对举报有效）"},
         "region_code": {"type": ["string", "null"], "pattern": "^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$"},
         "project_code": {"type": ["string", "null"], "pattern": "^([A-Za-z0-9_.\\-]{1,64})?$"},
         "disclosure_id": {"type": ["string", "null"], "pattern": "^([A-Za-z0-9_.\\-]{1,64})?$"},

@@ -24,14 +24,17 @@ COMPLAINT_KINDS: dict[str, str] = {
     "tipoff": "举报",
     "enquiry": "咨询",
     "disclosure_request": "信息公开申请",
+    "petition": "信访",
 }
 
 COMPLAINT_STATUS_LABELS: dict[str, str] = {
     "received": "已受理",
     "forwarded": "已转交主管部门",
+    "accepted": "主管部门已受理",
     "in_progress": "办理中",
     "answered": "已答复",
     "closed": "已办结",
+    "rejected": "不予受理",
 }
 
 
@@ -49,13 +52,16 @@ class PublicComplaint(PublicBase):
     text: Mapped[str] = mapped_column(Text)
     contact: Mapped[str | None] = mapped_column(String(100))  # never displayed on the public side
     real_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)  # a tip-off for the supervision bodies only
     status: Mapped[str] = mapped_column(String(16), default="received")
     answer: Mapped[str] = mapped_column(Text, default="")
+    answer_unit: Mapped[str] = mapped_column(String(100), default="")  # the unit that answered, never a person
     filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     due_on: Mapped[date] = mapped_column(Date)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pulled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # taken in by the indexer
     updates: Mapped[list["ComplaintUpdate"]] = relationship(order_by="ComplaintUpdate.id")
+    feedback: Mapped[list["ComplaintFeedback"]] = relationship(order_by="ComplaintFeedback.id")
 
 
 class ComplaintUpdate(PublicBase):
@@ -65,6 +71,18 @@ class ComplaintUpdate(PublicBase):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ComplaintFeedback(PublicBase):
+    """The complainant's word on an answer (满意 / 不满意), one per answer; pulled in like complaints."""
+
+    __tablename__ = "complaint_feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    satisfied: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    pulled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class WechatBinding(PublicBase):

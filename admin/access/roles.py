@@ -13,6 +13,14 @@ Objects and what "inside the scope" means:
   lines of that township, even in a county-wide batch), and the batch is in scope.
 - person: registered in a village inside the actor's region.
 - policy / project: its region contains or lies inside the actor's region; departments: their own.
+- complaint (投诉举报, admin/complaints/): where it was filed (its region; none = the whole
+  deployment) or the level it was referred to overlaps the actor's region; department roles see
+  only their department's cases and those no department holds yet. A confidential tip-off is seen
+  by the supervision roles (auditor, supervisor) only — never by a department, not even the one
+  it names, nor by a system admin. Who may act on a case (``complaint.handle``) is its holder:
+  the department holding it; with no department, the operators of the level it was referred to,
+  or, not yet routed, any department of the region or the township clerk of the place; for a
+  confidential tip-off, the supervisor.
 """
 
 from __future__ import annotations
@@ -20,9 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, false, func, literal, or_, select
+from sqlalchemy import Select, and_, false, func, literal, or_, select
 
-from admin.models import AuditEntry, Batch, Operator, OperatorProject, PaymentLine, Person, Policy, Project
+from admin.models import AuditEntry, Batch, Complaint, Operator, OperatorProject, PaymentLine, Person, Policy, Project
 
 ROLE_LABELS: dict[str, str] = {
     "township_clerk": "乡镇（街道）经办员",
@@ -31,10 +39,13 @@ ROLE_LABELS: dict[str, str] = {
     "finance_reviewer": "财政部门复核员",
     "bank_operator": "代发金融机构经办员",
     "auditor": "审计监督（只读）",
+    "supervisor": "纪检监察",
     "system_admin": "系统管理员",
 }
 ROLES = tuple(ROLE_LABELS)
 DEPARTMENT_ROLES = frozenset({"department_operator", "department_reviewer"})
+# 纪检/审计: read everything in their region; the only ones who see a confidential tip-off.
+SUPERVISION_ROLES = frozenset({"auditor", "supervisor"})
 
 # action → roles allowed (before the region / project scope is applied)
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -50,11 +61,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "project.view": frozenset(ROLES),
     "project.edit": frozenset({"department_operator", "system_admin"}),
     "person.view": frozenset({"township_clerk", "department_operator", "department_reviewer",
-                              "finance_reviewer", "auditor", "system_admin"}),
+                              "finance_reviewer", "auditor", "supervisor", "system_admin"}),
     "person.import": frozenset({"department_operator", "system_admin"}),
     "reference.import": frozenset({"department_operator", "system_admin"}),
     "operator.manage": frozenset({"system_admin"}),
-    "audit.view": frozenset({"auditor", "system_admin"}),
+    "audit.view": frozenset({"auditor", "supervisor", "system_admin"}),
     # the approval chain (admin/workflow.py); finance never edits a line, only passes or returns
     "batch.submit": frozenset({"township_clerk", "department_operator"}),
     "batch.review": frozenset({"department_reviewer"}),  # first review and approval (pass / return)
@@ -71,6 +82,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "batch.reissue": frozenset({"department_operator"}),
     "batch.return_unpaid": frozenset({"department_operator"}),
     "batch.publish": frozenset({"department_operator", "department_reviewer"}),
+    # complaints and tip-offs (admin/complaints/workflow.py): who reads the queue, who may hold a case
+    "complaint.view": frozenset(ROLES) - {"bank_operator"},
+    "complaint.handle": frozenset({"township_clerk", "department_operator", "department_reviewer", "supervisor"}),
 }
 # Workflow steps act on the batch as a whole: the batch must lie inside the actor's region (a
 # township clerk submits a batch of that township, not a county-wide one).
@@ -195,9 +209,51 @@ def can(actor: Actor | None, action: str, obj: Any = None) -> bool:
         return region_inside(obj.region_code, actor.region_code)
     if isinstance(obj, Operator):
         return region_inside(obj.region_code, actor.region_code)
+    if isinstance(obj, Complaint):
+        if action == "complaint.handle":
+            return complaint_holder(actor, obj)
+        return complaint_visible(actor, obj)
     if isinstance(obj, str):  # a region code (e.g. importing a reference list for a region)
         return region_inside(obj, actor.region_code)
     return False
+
+
+# --- complaints ----------------------------------------------------------------------------------
+
+
+def _blank_or_overlaps(code: str | None, scope: str) -> bool:
+    return not code or region_overlaps(code, scope)
+
+
+def complaint_visible(actor: Actor, case: Complaint) -> bool:
+    """The Python twin of :func:`scope_complaints`."""
+    if not allowed(actor, "complaint.view"):
+        return False
+    if not (_blank_or_overlaps(case.region_code, actor.region_code)
+            or (case.handling_region and region_overlaps(case.handling_region, actor.region_code))):
+        return False
+    if case.confidential:
+        return actor.role in SUPERVISION_ROLES
+    if actor.is_department:
+        return case.department_id is None or case.department_id == actor.department_id
+    return True
+
+
+def complaint_holder(actor: Actor, case: Complaint) -> bool:
+    """Whether the actor holds the case (may accept, refer, handle, answer, close, reopen it)."""
+    if not allowed(actor, "complaint.handle") or not complaint_visible(actor, case):
+        return False
+    if case.confidential:
+        return actor.role == "supervisor"
+    if actor.role == "supervisor":
+        return False
+    if case.department_id is not None:
+        return actor.is_department and actor.department_id == case.department_id
+    if case.handling_region:
+        return actor.region_code == case.handling_region
+    if actor.role == "township_clerk":
+        return region_inside(case.region_code, actor.region_code)
+    return actor.is_department
 
 
 # --- query scoping (every list, detail and export) --------------------------------------------
@@ -235,6 +291,22 @@ def scope_projects(stmt: Select, actor: Actor) -> Select:
     if actor.is_department:
         stmt = stmt.where(or_(Project.department_id == (actor.department_id or -1),
                               Project.id.in_(sorted(actor.project_ids) or [-1])))
+    return stmt
+
+
+def scope_complaints(stmt: Select, actor: Actor) -> Select:
+    """Complaints the actor may see (lists, JSON, exports, statistics, search): see the module doc."""
+    if not allowed(actor, "complaint.view"):
+        return stmt.where(false())
+    region = func.coalesce(Complaint.region_code, "")
+    stmt = stmt.where(or_(region == "", overlaps_clause(region, actor.region_code),
+                          and_(Complaint.handling_region != "",
+                               overlaps_clause(Complaint.handling_region, actor.region_code))))
+    if actor.role in SUPERVISION_ROLES:
+        return stmt
+    stmt = stmt.where(Complaint.confidential.is_(False))
+    if actor.is_department:
+        stmt = stmt.where(or_(Complaint.department_id.is_(None), Complaint.department_id == (actor.department_id or -1)))
     return stmt
 
 

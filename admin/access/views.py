@@ -20,6 +20,7 @@ from starlette.routing import Route
 from admin.access import operators, roles
 from admin.access.auth import current_actor, login_session, logout_session
 from admin.batches import workflow
+from admin.complaints.workflow import due_cases
 from admin.models import BATCH_STATE_LABELS, Batch, Department, Operator, Project
 from admin.web import (
     PAGE_SIZE,
@@ -105,14 +106,17 @@ async def password_submit(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
-    """Batch counts in scope, and the batches due soon or overdue at a step this operator's role acts on."""
+    """Batch counts in scope, the batches due soon or overdue at a step this operator's role acts on,
+    and the complaints this operator holds that are due or overdue."""
     actor = await current_actor(request)
     day = business_day(request)
+    handles_complaints = roles.allowed(actor, "complaint.handle")
 
     def load(session: Any) -> dict[str, Any]:
         stmt = roles.scope_batches(select(Batch.state, func.count()).group_by(Batch.state), actor)
         return {"counts": [(BATCH_STATE_LABELS.get(state, state), n) for state, n in session.execute(stmt)],
-                "due": workflow.due_work(session, actor, day, acting_only=True)}
+                "due": workflow.due_work(session, actor, day, acting_only=True),
+                "complaints_due": due_cases(session, actor, day, holding_only=True) if handles_complaints else []}
 
     return render(request, "access/home.html", {**await services(request).db.run(load), "today": day})
 

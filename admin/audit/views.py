@@ -39,6 +39,9 @@ ACTION_LABELS = {
     "policy.change_request": "申请变更", "policy.change_approve": "批准变更", "policy.change_reject": "驳回变更",
     "project.create": "新增项目", "project.update": "修改项目", "persons.import": "导入人员信息",
     "reference.import": "导入比对名单", "reference.add": "加入比对名单",
+    "complaint.receive": "收到投诉举报", "complaint.accept": "受理投诉举报", "complaint.reject": "不予受理",
+    "complaint.assign": "转办投诉举报", "complaint.start": "办理投诉举报", "complaint.answer": "答复投诉举报",
+    "complaint.close": "办结投诉举报", "complaint.reopen": "重新办理投诉举报", "complaint.feedback": "反映人评价",
 }
 
 

@@ -22,12 +22,14 @@ GET_ROUTES = ["/", "/login", "/password", "/batches", "/batches.json", "/batches
               "/batches/{b}.json", "/batches/{b}/lines.json", "/batches/{b}/export.xlsx", "/roster-template.xlsx",
               "/policies", "/policies.json", "/policies/{p}", "/projects", "/projects.json", "/persons",
               "/persons.json", "/operators", "/audit", "/audit.json", "/audit/verify", "/audit/export.xlsx",
-              "/overdue", "/overdue.json", "/overdue.xlsx", "/deadlines", "/deadlines.json"]
+              "/overdue", "/overdue.json", "/overdue.xlsx", "/deadlines", "/deadlines.json",
+              "/complaints", "/complaints.json", "/complaints/export.xlsx", "/complaints/due", "/complaints/due.json",
+              "/complaints/statistics", "/complaints/statistics.json", "/complaints/statistics.xlsx"]
 POST_ROUTES = ["/login", "/logout", "/password", "/batches", "/batches/{b}/lines", "/batches/{b}/lines/delete",
                "/batches/{b}/lines/bulk", "/batches/{b}/import", "/policies", "/policies/{p}/publish",
                "/policies/{p}/changes", "/projects", "/persons/import", "/persons/bulk", "/references/import",
                "/operators", "/batches/{b}/actions/submit", "/batches/{b}/actions/cancel", "/deadlines",
-               "/deadlines/1/delete"]
+               "/deadlines/1/delete", "/complaints/1/actions/accept"]
 HOSTILE_QUERY: list[dict[str, str]] = [
     {"q": "a" * 60_000}, {"q": "\x00"}, {"q": "\ud800"}, {"q": XSS}, {"q": "😀\u202e\u200f\x1b"},
     {"page": "-1"}, {"page": "0"}, {"page": "99999999999999999999999"}, {"page": "1.5"}, {"page": "abc"},
@@ -140,7 +142,8 @@ def test_logged_in_hostile_list_filters_and_ids(admin_client, batch_db, seeded):
     for template in ("/batches/{}", "/batches/{}.json", "/batches/{}/lines.json", "/batches/{}/export.xlsx",
                      "/batches/{b}/lines/{}", "/batches/{b}/import-jobs/{}", "/batches/{b}/imports/{}",
                      "/batches/{b}/imports/{}/report.xlsx", "/policies/{}", "/persons/{}", "/operators/{}",
-                     "/batches/{}/postings/1/photo", "/batches/{b}/postings/{}/photo"):
+                     "/batches/{}/postings/1/photo", "/batches/{b}/postings/{}/photo",
+                     "/complaints/{}", "/complaints/{}.json"):
         for bad in BAD_IDS:
             path = _fill(template, seeded).replace("{}", bad)
             response = admin_client.get(path, follow_redirects=False)

@@ -208,3 +208,59 @@ def test_database_wrapper_sees_the_row_after_dispose(public_db_url, client):
         assert find_complaint(db, code).subject == GOOD["subject"]
     finally:
         db.dispose()
+
+
+def test_petitions_and_confidential_tipoffs_can_be_filed(client, public_db):
+    token = csrf_of(client)
+    page = client.get("/complaints/new").text
+    assert '<option value="petition"' in page and 'name="confidential"' in page
+    codes = {}
+    for kind in ("petition", "tipoff", "complaint"):
+        answer = client.post("/complaints", data={**GOOD, "kind": kind, "real_name": "1", "confidential": "1",
+                                                  "csrf_token": token}, follow_redirects=False)
+        assert answer.status_code == 303
+        codes[kind] = re.search(r"/complaints/(TS\w+)\?", answer.headers["location"]).group(1)
+    with public_db.session() as session:
+        rows = {r.tracking_code: r for r in session.scalars(select(PublicComplaint))}
+    assert rows[codes["tipoff"]].confidential is True
+    assert rows[codes["complaint"]].confidential is False  # only a tip-off can be confidential
+    assert rows[codes["petition"]].kind == "petition"
+    assert client.get(f"/api/complaints/{codes['petition']}").json()["kind_label"] == "信访"
+
+
+def _answer(public_db, code: str) -> None:
+    from core.timeutil import now
+
+    with public_db.session() as session:
+        row = session.scalars(select(PublicComplaint).where(PublicComplaint.tracking_code == code)).one()
+        row.status, row.answer, row.answer_unit, row.answered_at = "answered", "已补发。", "鲁山县民政局", now()
+
+
+def test_the_complainant_says_once_whether_the_answer_satisfies(client, public_db):
+    from portal.store import ComplaintFeedback
+
+    code = client.post("/api/complaints", json=GOOD).json()["tracking_code"]
+    page = client.get(f"/complaints/{code}")
+    assert 'id="feedback-form"' not in page.text  # nothing to judge before the answer
+    token = csrf_of(client)
+    early = client.post(f"/complaints/{code}/feedback", data={"satisfied": "yes", "csrf_token": token})
+    assert early.status_code == 409 and "尚未答复" in early.text
+    _answer(public_db, code)
+    page = client.get(f"/complaints/{code}").text
+    assert 'id="feedback-form"' in page and "答复单位：鲁山县民政局" in page
+    assert client.get(f"/api/complaints/{code}").json()["feedback_open"] is True
+    for data, status in (({"satisfied": "maybe"}, 422), ({"satisfied": "no", "comment": "字" * 501}, 422),
+                         ({"satisfied": "yes", "csrf_token": ""}, 403)):
+        response = client.post(f"/complaints/{code}/feedback", data={"csrf_token": token, **data})
+        assert response.status_code == status and re.search(r"[\u4e00-\u9fff]", response.text)
+    assert client.post("/complaints/TS20240618AAAAAA/feedback", data={"satisfied": "yes", "csrf_token": token}
+                       ).status_code == 404
+    said = client.post(f"/complaints/{code}/feedback", data={"satisfied": "yes", "comment": "谢谢",
+                                                             "csrf_token": token}, follow_redirects=False)
+    assert said.status_code == 303
+    data = client.get(f"/api/complaints/{code}").json()
+    assert data["feedback"]["satisfied"] is True and data["feedback_open"] is False
+    again = client.post(f"/complaints/{code}/feedback", data={"satisfied": "no", "csrf_token": token})
+    assert again.status_code == 409
+    with public_db.session() as session:
+        assert [(f.satisfied, f.comment) for f in session.scalars(select(ComplaintFeedback))] == [(True, "谢谢")]
