@@ -43,7 +43,7 @@ async def demo_roster(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/demo/roster.xlsx", demo_roster, methods=["GET"])]
+    return [Route("/demo/roster.xlsx", demo_roster, methods=["GET"], name="demo_roster")]
 
 
 def login_notes(config: Config) -> Sequence[Markup]:

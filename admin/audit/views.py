@@ -18,7 +18,7 @@ from openpyxl import Workbook
 from sqlalchemy import Select, func, select
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
@@ -27,6 +27,7 @@ from admin.models import AuditEntry
 from admin.web import PAGE_SIZE, XLSX, AdminError, json_response, page_number, render, services, wants_json
 from core.spreadsheets import xlsx_row
 from core.timeutil import SHANGHAI, format_datetime_zh
+from core.web import route
 
 EXPORT_MAX_ROWS = 200_000
 ACTION_LABELS = {
@@ -147,10 +148,9 @@ async def audit_export(request: Request) -> Response:
         "Cache-Control": "no-store"})
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
-        Route("/audit", audit_list, methods=["GET"]),
-        Route("/audit.json", audit_list, methods=["GET"]),
-        Route("/audit/verify", audit_list, methods=["GET"]),
-        Route("/audit/export.xlsx", audit_export, methods=["GET"]),
+        *route("/audit", audit_list, name="audit_list", methods=["GET"], json=True),
+        Route("/audit/verify", audit_list, methods=["GET"], name="audit_list_verify"),
+        Route("/audit/export.xlsx", audit_export, methods=["GET"], name="audit_export"),
     ]

@@ -111,9 +111,9 @@ return_view = _result_action(lambda s, config, actor, batch_id, form:
 
 def routes() -> list[Route]:
     return [
-        Route("/batches/{batch_id}/bank/export", bank_export, methods=["GET"]),
-        Route("/batches/{batch_id}/bank/import", bank_import, methods=["POST"]),
-        Route("/batches/{batch_id}/results/correct", correct_view, methods=["POST"]),
-        Route("/batches/{batch_id}/results/reissue", reissue_view, methods=["POST"]),
-        Route("/batches/{batch_id}/results/return", return_view, methods=["POST"]),
+        Route("/batches/{batch_id}/bank/export", bank_export, methods=["GET"], name="bank_export"),
+        Route("/batches/{batch_id}/bank/import", bank_import, methods=["POST"], name="bank_import"),
+        Route("/batches/{batch_id}/results/correct", correct_view, methods=["POST"], name="correct_view"),
+        Route("/batches/{batch_id}/results/reissue", reissue_view, methods=["POST"], name="reissue_view"),
+        Route("/batches/{batch_id}/results/return", return_view, methods=["POST"], name="return_view"),
     ]

@@ -15,13 +15,14 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from admin.access.auth import current_actor
 from admin.batches import publicity
 from admin.batches.views import batch_dict, load_batch
 from admin.web import AdminError, json_response, path_id, render, services, wants_json
 from core.masking import load_policy
+from core.web import route
 
 __all__ = ["routes"]
 
@@ -77,11 +78,9 @@ async def village_pdf(request: Request) -> Response:
                                f"filename*=UTF-8''{quote(filename)}"})
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
-        Route("/batches/{batch_id}/publicity.json", publicity_index),
-        Route("/batches/{batch_id}/publicity", publicity_index),
-        Route("/batches/{batch_id}/publicity/{village_code}.pdf", village_pdf),
-        Route("/batches/{batch_id}/publicity/{village_code}.json", village_page),
-        Route("/batches/{batch_id}/publicity/{village_code}", village_page),
+        *route("/batches/{batch_id}/publicity", publicity_index, name="publicity_index", methods=["GET"], json=True),
+        Route("/batches/{batch_id}/publicity/{village_code}.pdf", village_pdf, methods=["GET"], name="village_pdf"),
+        *route("/batches/{batch_id}/publicity/{village_code}", village_page, name="village_page", methods=["GET"], json=True),
     ]

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
@@ -44,6 +44,7 @@ from admin.web import (
 )
 from core.spreadsheets import xlsx_row
 from core.timeutil import today
+from core.web import route
 
 SORTS = {"created": Batch.id.desc(), "code": Batch.code, "period": Batch.period.desc(), "state": Batch.state}
 
@@ -594,30 +595,28 @@ async def batch_export(request: Request) -> Response:
         "Content-Disposition": f"attachment; filename=batch-{batch_id}.xlsx", "Cache-Control": "no-store"})
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
-        Route("/batches", batch_list),
-        Route("/batches.json", batch_list),
-        Route("/batches/new", batch_new, methods=["GET"]),
-        Route("/batches", batch_create, methods=["POST"]),
-        Route("/batches/{batch_id}.json", batch_detail),
-        Route("/batches/{batch_id}/lines.json", batch_detail),
-        Route("/batches/{batch_id}", batch_detail),
-        Route("/batches/{batch_id}/export.xlsx", batch_export),
-        Route("/batches/{batch_id}/lines", line_add, methods=["POST"]),
-        Route("/batches/{batch_id}/lines/delete", lines_delete, methods=["POST"]),
-        Route("/batches/{batch_id}/lines/bulk", lines_bulk, methods=["POST"]),
-        Route("/batches/{batch_id}/lines/{line_id}", line_edit, methods=["GET"]),
-        Route("/batches/{batch_id}/lines/{line_id}", line_update, methods=["POST"]),
-        Route("/batches/{batch_id}/import", roster_import, methods=["POST"]),
-        Route("/batches/{batch_id}/import-jobs/{token}", import_progress),
-        Route("/batches/{batch_id}/imports/{token}", staged_page),
-        Route("/batches/{batch_id}/imports/{token}/report.xlsx", staged_report),
-        Route("/batches/{batch_id}/imports/{token}/commit", staged_commit, methods=["POST"]),
-        Route("/batches/{batch_id}/imports/{token}/discard", staged_discard, methods=["POST"]),
-        Route("/batches/{batch_id}/imports/{token}/lines/{line_no}", staged_line_form, methods=["GET"]),
-        Route("/batches/{batch_id}/imports/{token}/lines/{line_no}", staged_line_save, methods=["POST"]),
-        Route("/roster-template.xlsx", template_download),
+        *route("/batches", batch_list, name="batch_list", methods=["GET"], json=True),
+        Route("/batches/new", batch_new, methods=["GET"], name="batch_new"),
+        Route("/batches", batch_create, methods=["POST"], name="batch_create"),
+        *route("/batches/{batch_id}", batch_detail, name="batch_detail", methods=["GET"], json=True),
+        Route("/batches/{batch_id}/lines.json", batch_detail, methods=["GET"], name="batch_detail_lines_json"),
+        Route("/batches/{batch_id}/export.xlsx", batch_export, methods=["GET"], name="batch_export"),
+        Route("/batches/{batch_id}/lines", line_add, methods=["POST"], name="line_add"),
+        Route("/batches/{batch_id}/lines/delete", lines_delete, methods=["POST"], name="lines_delete"),
+        Route("/batches/{batch_id}/lines/bulk", lines_bulk, methods=["POST"], name="lines_bulk"),
+        Route("/batches/{batch_id}/lines/{line_id}", line_edit, methods=["GET"], name="line_edit"),
+        Route("/batches/{batch_id}/lines/{line_id}", line_update, methods=["POST"], name="line_update"),
+        Route("/batches/{batch_id}/import", roster_import, methods=["POST"], name="roster_import"),
+        Route("/batches/{batch_id}/import-jobs/{token}", import_progress, methods=["GET"], name="import_progress"),
+        Route("/batches/{batch_id}/imports/{token}", staged_page, methods=["GET"], name="staged_page"),
+        Route("/batches/{batch_id}/imports/{token}/report.xlsx", staged_report, methods=["GET"], name="staged_report"),
+        Route("/batches/{batch_id}/imports/{token}/commit", staged_commit, methods=["POST"], name="staged_commit"),
+        Route("/batches/{batch_id}/imports/{token}/discard", staged_discard, methods=["POST"], name="staged_discard"),
+        Route("/batches/{batch_id}/imports/{token}/lines/{line_no}", staged_line_form, methods=["GET"], name="staged_line_form"),
+        Route("/batches/{batch_id}/imports/{token}/lines/{line_no}", staged_line_save, methods=["POST"], name="staged_line_save"),
+        Route("/roster-template.xlsx", template_download, methods=["GET"], name="template_download"),
     ]
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
@@ -64,6 +64,7 @@ from admin.web import (
 from core.deadlines import DEFAULT_RULES
 from core.spreadsheets import xlsx_row
 from core.timeutil import format_date_zh
+from core.web import route
 
 __all__ = ["ACTION_MAX_BYTES", "MAX_WITHIN", "deadline_actions", "due_groups", "routes"]
 
@@ -299,15 +300,13 @@ async def deadline_delete(request: Request) -> Response:
     return redirect("/deadlines")
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
-        Route("/batches/{batch_id}/actions/{name}", batch_action, methods=["POST"]),
-        Route("/batches/{batch_id}/postings/{posting_id}/photo", posting_photo, methods=["GET"]),
-        Route("/overdue", overdue),
-        Route("/overdue.json", overdue),
-        Route("/overdue.xlsx", overdue),
-        Route("/deadlines", deadlines, methods=["GET"]),
-        Route("/deadlines.json", deadlines, methods=["GET"]),
-        Route("/deadlines", deadline_set, methods=["POST"]),
-        Route("/deadlines/{override_id}/delete", deadline_delete, methods=["POST"]),
+        Route("/batches/{batch_id}/actions/{name}", batch_action, methods=["POST"], name="batch_action"),
+        Route("/batches/{batch_id}/postings/{posting_id}/photo", posting_photo, methods=["GET"], name="posting_photo"),
+        *route("/overdue", overdue, name="overdue", methods=["GET"], json=True),
+        Route("/overdue.xlsx", overdue, methods=["GET"], name="overdue_xlsx"),
+        *route("/deadlines", deadlines, name="deadlines", methods=["GET"], json=True),
+        Route("/deadlines", deadline_set, methods=["POST"], name="deadline_set"),
+        Route("/deadlines/{override_id}/delete", deadline_delete, methods=["POST"], name="deadline_delete"),
     ]

@@ -24,7 +24,7 @@ from openpyxl import Workbook
 from sqlalchemy import Select, func, or_, select
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
@@ -53,6 +53,7 @@ from core.spreadsheets import xlsx_row
 from core.timeutil import local
 from core.workdays import add_workdays
 from core.workdays import today as today_shanghai
+from core.web import route
 
 __all__ = ["case_dict", "load_case", "routes"]
 
@@ -313,17 +314,13 @@ async def complaint_statistics(request: Request) -> Response:
                                                           "cells": [_stat_cells(r) for r in rows]})
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
-        Route("/complaints", complaint_list, methods=["GET"]),
-        Route("/complaints.json", complaint_list, methods=["GET"]),
-        Route("/complaints/export.xlsx", complaint_export, methods=["GET"]),
-        Route("/complaints/due", complaint_due, methods=["GET"]),
-        Route("/complaints/due.json", complaint_due, methods=["GET"]),
-        Route("/complaints/statistics", complaint_statistics, methods=["GET"]),
-        Route("/complaints/statistics.json", complaint_statistics, methods=["GET"]),
-        Route("/complaints/statistics.xlsx", complaint_statistics, methods=["GET"]),
-        Route("/complaints/{case_id}.json", complaint_detail, methods=["GET"]),
-        Route("/complaints/{case_id}", complaint_detail, methods=["GET"]),
-        Route("/complaints/{case_id}/actions/{name}", complaint_action, methods=["POST"]),
+        *route("/complaints", complaint_list, name="complaint_list", methods=["GET"], json=True),
+        Route("/complaints/export.xlsx", complaint_export, methods=["GET"], name="complaint_export"),
+        *route("/complaints/due", complaint_due, name="complaint_due", methods=["GET"], json=True),
+        *route("/complaints/statistics", complaint_statistics, name="complaint_statistics", methods=["GET"], json=True),
+        Route("/complaints/statistics.xlsx", complaint_statistics, methods=["GET"], name="complaint_statistics_xlsx"),
+        *route("/complaints/{case_id}", complaint_detail, name="complaint_detail", methods=["GET"], json=True),
+        Route("/complaints/{case_id}/actions/{name}", complaint_action, methods=["POST"], name="complaint_action"),
     ]

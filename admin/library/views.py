@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
@@ -33,6 +33,7 @@ from admin.web import (
     wants_json,
 )
 from core.timeutil import today
+from core.web import route
 
 
 def policy_dict(policy: Policy) -> dict[str, Any]:
@@ -252,17 +253,15 @@ async def reference_import(request: Request) -> Response:
     return redirect("/persons")
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
-        Route("/policies", policy_list, methods=["GET"]),
-        Route("/policies.json", policy_list, methods=["GET"]),
-        Route("/policies", policy_create, methods=["POST"]),
-        Route("/policies/{policy_id}", policy_detail, methods=["GET"]),
-        Route("/policies/{policy_id}/publish", policy_publish, methods=["POST"]),
-        Route("/policies/{policy_id}/changes", policy_change_request, methods=["POST"]),
-        Route("/policy-changes/{change_id}/review", policy_change_review, methods=["POST"]),
-        Route("/projects", project_list, methods=["GET"]),
-        Route("/projects.json", project_list, methods=["GET"]),
-        Route("/projects", project_create, methods=["POST"]),
-        Route("/references/import", reference_import, methods=["POST"]),
+        *route("/policies", policy_list, name="policy_list", methods=["GET"], json=True),
+        Route("/policies", policy_create, methods=["POST"], name="policy_create"),
+        Route("/policies/{policy_id}", policy_detail, methods=["GET"], name="policy_detail"),
+        Route("/policies/{policy_id}/publish", policy_publish, methods=["POST"], name="policy_publish"),
+        Route("/policies/{policy_id}/changes", policy_change_request, methods=["POST"], name="policy_change_request"),
+        Route("/policy-changes/{change_id}/review", policy_change_review, methods=["POST"], name="policy_change_review"),
+        *route("/projects", project_list, name="project_list", methods=["GET"], json=True),
+        Route("/projects", project_create, methods=["POST"], name="project_create"),
+        Route("/references/import", reference_import, methods=["POST"], name="reference_import"),
     ]

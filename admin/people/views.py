@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+
+from core.web import route
 
 from admin.access import roles
 from admin.access.auth import current_actor
@@ -118,11 +120,10 @@ async def persons_bulk(request: Request) -> Response:
     return redirect("/persons")
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
-        Route("/persons", person_search, methods=["GET"]),
-        Route("/persons.json", person_search, methods=["GET"]),
-        Route("/persons/import", person_import, methods=["POST"]),
-        Route("/persons/bulk", persons_bulk, methods=["POST"]),
-        Route("/persons/{person_id}", person_detail, methods=["GET"]),
+        *route("/persons", person_search, name="person_search", methods=["GET"], json=True),
+        Route("/persons/import", person_import, methods=["POST"], name="person_import"),
+        Route("/persons/bulk", persons_bulk, methods=["POST"], name="persons_bulk"),
+        Route("/persons/{person_id}", person_detail, methods=["GET"], name="person_detail"),
     ]
