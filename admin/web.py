@@ -37,7 +37,7 @@ from core.config import Config
 from core.db import Database
 from core.timeutil import format_date_zh, format_datetime_zh
 from core.web import json_response as core_json_response
-from core.web import wants_json
+from core.web import install_url_for, wants_json
 from core.workdays import today as shanghai_today
 
 HERE = Path(__file__).resolve().parent
@@ -133,7 +133,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters["money"] = money
     templates.env.filters["zh_date"] = zh_date
     templates.env.filters["yuan"] = yuan
-    return templates
+    return install_url_for(templates)
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> Response:
