@@ -1,6 +1,6 @@
 """Message de-duplication: WeChat retries a message 3 times when it gets no reply within 5 s.
 
-The same message (MsgId, or FromUserName+CreateTime+Event for events) is processed once; every
+The same message (FromUserName+MsgId, or FromUserName+CreateTime+Event for events) is processed once; every
 retry gets the same answer (the cached reply text). Two stores behind one small interface:
 :class:`MemoryStore` (one process, the default) and :class:`RedisStore` (several processes,
 when ``REDIS_URL`` is set). Both also count attempts (:meth:`KeyValueStore.incr`), which the
@@ -133,7 +133,7 @@ def message_key(message) -> str:
     """The de-dup key of a parsed wechatpy message or event."""
     msg_id = getattr(message, "id", None)
     if message.type != "event" and msg_id:
-        return f"msg:{msg_id}"
+        return f"msg:{message.source}:{msg_id}"
     event = getattr(message, "event", "") or ""
     return f"evt:{message.source}:{message.time}:{event}"
 

@@ -74,7 +74,7 @@ class Simulator:
             fields.update(MsgType="event", Event=event, EventKey=key)
         else:
             # A fresh MsgId each time, so the server's de-duplication never takes it for a retry.
-            fields.update(MsgType="text", Content=text or "", MsgId=now * 1000 + secrets.randbelow(1000))
+            fields.update(MsgType="text", Content=text or "", MsgId=now * 1_000_000 + secrets.randbelow(1_000_000))
         return xmltodict.unparse({"xml": fields}, full_document=False)
 
     def signed_request(self, xml: str, openid: str) -> tuple[dict[str, str], str]:
