@@ -997,6 +997,7 @@ class _Replay:
                         failure_reason=bindparam("failure_reason"), updated_at=bindparam("updated_at")), failures)
         if reissues:
             session.connection().execute(insert(table), reissues)
+            self.advance(len(reissues))
         self._move(slot, batch_id, "paid", day, self.staff.bank(slot), COMMENTS["paid"],
                    due_date(Step.RESULTS_PUBLICATION, day), paid_on=day)
 
