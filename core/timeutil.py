@@ -16,6 +16,15 @@ def today() -> date:
     return now().date()
 
 
+def moment_on(day: date) -> datetime:
+    """Now, or — for an action recorded on another business day (the demo replays past days) —
+    the current time of day on ``day``."""
+    current = now()
+    if current.date() == day:
+        return current
+    return datetime.combine(day, current.time(), tzinfo=SHANGHAI)
+
+
 def local(dt: datetime) -> datetime:
     """A stored timestamp in Shanghai time (SQLite returns naive UTC-less values as written)."""
     if dt.tzinfo is None:

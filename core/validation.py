@@ -117,7 +117,8 @@ def _to_text(raw: object) -> str:
 
 
 def _strip(text: str, extra: str = "") -> str:
-    return "".join(ch for ch in text if not ch.isspace() and ch not in extra)
+    text = "".join(text.split())  # str.split() splits on exactly the characters str.isspace() knows
+    return text.translate({ord(ch): None for ch in extra}) if extra else text
 
 
 # --- ID numbers (GB 11643-1999) ---------------------------------------------------------------
@@ -299,8 +300,7 @@ def _is_cjk(ch: str) -> bool:
 
 def normalize_name(raw: str | None) -> str:
     """Remove all whitespace (rosters pad 2-character names: 王　明) and unify middle dots."""
-    text = "".join(ch for ch in (raw or "") if not ch.isspace())
-    return text.translate(_DOT_TABLE)
+    return "".join((raw or "").split()).translate(_DOT_TABLE)
 
 
 def check_name(raw: str | None) -> list[ValidationIssue]:

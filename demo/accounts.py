@@ -70,7 +70,7 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("demo_admin", "赵志刚", "system_admin", COUNTY, unit="鲁山县财政局信息中心",
                 note="全县：账号管理、全部批次与审计记录"),
     DemoAccount("demo_clerk", "张春燕", "township_clerk", CLERK_TOWNSHIP, unit="鲁山县下汤镇人民政府",
-                note="本镇各村的发放明细；可向农村低保草稿批次导入花名册"),
+                note="本镇各村的发放明细；可向农村低保草稿批次导入花名册，提交本镇临时救助草稿批次"),
     DemoAccount("demo_dept", "孙丽娟", "department_operator", COUNTY, "MZJ", "鲁山县民政局", True,
                 note="鲁山县民政局的全部项目：建批次、录入、提交"),
     DemoAccount("demo_reviewer", "周建平", "department_reviewer", COUNTY, "MZJ", "鲁山县民政局", True,

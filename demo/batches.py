@@ -4,7 +4,9 @@ Each batch walks draft → submitted → publicity → approval → finance_chec
 published with step lengths in Chinese working days (core.workdays) inside the time limits of
 core.deadlines — a few overdue, a few returned once. Its state is where that walk stands on the
 demo's fixed "today" (demo.data.AS_OF); a handful are forced into a given state so every state
-is present whatever the size of the data.
+is present whatever the size of the data. The timeline only fixes the days: demo/build.py
+replays each step on its day through the workflow services (``COMMENTS`` are what the actors
+write).
 """
 
 from __future__ import annotations
@@ -14,36 +16,28 @@ from datetime import date, datetime, time, timedelta
 from random import Random
 
 from demo.data import AS_OF, YEARS, PolicySpec
-from core.deadlines import Step, due_date
 from core.timeutil import SHANGHAI
 from core.workdays import add_workdays, is_workday
 
-STEP_OF_STATE: dict[str, Step] = {
-    "submitted": Step.FIRST_VERIFICATION,
-    "publicity": Step.PUBLICITY,
-    "approval": Step.APPROVAL,
-    "finance_check": Step.FINANCE_CHECK,
-    "bank": Step.BANK_CREDITING,
-    "paid": Step.RESULTS_PUBLICATION,
-    "returned": Step.CORRECTION,
+# What the actors write, by workflow action (demo/build.py passes them as the form's comment).
+COMMENTS: dict[str, str] = {
+    "submit": "各乡镇花名册汇总完成，提交初审",
+    "resubmit": "已核实更正，重新提交初审",
+    "return": "部分人员姓名与社会保障卡登记信息不一致，请核实后重新提交",
+    "return_line": "姓名与社会保障卡登记信息不一致，请核实后更正",
+    "review_pass": "初审通过",
+    "publicity_open": "初审通过，在各村村务公开栏和县政府网站公示",
+    "publicity_close": "公示期满，无异议",
+    "approve": "审批通过，报财政部门复核",
+    "finance_pass": "复核通过，发放数据与预算指标相符",
+    "payment_request": "复核通过，已生成支付申请并送代发银行",
+    "paid": "银行代发完成，已导入发放结果",
+    "published": "发放结果已公开",
+    "cancel": "花名册录入有误，撤销本批次后重新建立",
 }
-
-# (from, to) → (actor role, comment)
-EVENT_TEXT: dict[tuple[str | None, str], tuple[str, str]] = {
-    (None, "draft"): ("op", "创建批次，通知各乡镇（街道）录入花名册"),
-    ("draft", "submitted"): ("op", "各乡镇花名册汇总完成，提交初审"),
-    ("submitted", "publicity"): ("reviewer", "初审通过，在各村村务公开栏和县政府网站公示"),
-    ("publicity", "approval"): ("reviewer", "公示期满，无异议"),
-    ("approval", "finance_check"): ("leader", "审批通过，报财政部门复核"),
-    ("finance_check", "bank"): ("finance", "复核通过，已生成支付申请并送代发银行"),
-    ("bank", "paid"): ("bank", "银行代发完成，已导入发放结果"),
-    ("paid", "published"): ("reviewer", "发放结果已公开"),
-    ("submitted", "returned"): ("reviewer", "初审退回：部分人员姓名与社会保障卡登记信息不一致，请核实后重新提交"),
-    ("returned", "submitted"): ("op", "已核实更正，重新提交初审"),
-    ("draft", "cancelled"): ("op", "花名册录入有误，撤销本批次后重新建立"),
-}
-
-FLOW = ("draft", "submitted", "publicity", "approval", "finance_check", "bank", "paid", "published")
+# A forced state that is not a BatchState: submitted, with the first review passed long enough
+# ago that publicity may be opened backdated to that day and closed at once.
+REVIEW_PASSED = "review_passed"
 
 
 @dataclass(slots=True)
@@ -66,8 +60,7 @@ class Slot:
     publicity_end: date | None = None
     paid_on: date | None = None
     published_on: date | None = None
-    step_started_on: date | None = None
-    step_due_on: date | None = None
+    review_passed_on: date | None = None  # forced REVIEW_PASSED: the day the first review passed
 
     @property
     def key(self) -> tuple[str, str]:
@@ -144,17 +137,19 @@ def plan_timeline(slot: Slot, rng: Random) -> None:
         cancelled_on = add_workdays(slot.created, rng.randint(1, 4))
         slot.events = [(None, "draft", _at(slot.created, rng)), ("draft", "cancelled", _at(cancelled_on, rng))]
         slot.state = "cancelled"
-        slot.step_started_on = cancelled_on
         return
     states, days, publicity_len = _durations(rng)
-    if slot.forced == "returned" and "returned" not in states:
+    forced = "submitted" if slot.forced == REVIEW_PASSED else slot.forced
+    if forced == "returned" and "returned" not in states:
         states[2:2] = ["returned", "submitted"]
         days[1:1] = [1, 1]
-    if slot.forced is not None:
-        k = len(states) - 1 - states[::-1].index(slot.forced)
-        if slot.forced == "returned":
+    if forced is not None:
+        k = len(states) - 1 - states[::-1].index(forced)
+        if forced == "returned":
             k = states.index("returned")
-        back = 1 if slot.forced in ("publicity", "bank", "paid") else rng.randint(1, 2)
+        back = 1 if forced in ("publicity", "bank", "paid") else rng.randint(1, 2)
+        if slot.forced == REVIEW_PASSED:
+            back = 6  # submitted, passed the next working day: publicity may start ≥ 3 working days ago
         dates = [date.min] * (k + 1)
         dates[k] = add_workdays(AS_OF, -back)
         for i in range(k - 1, -1, -1):
@@ -182,6 +177,5 @@ def plan_timeline(slot: Slot, rng: Random) -> None:
         elif state == "published":
             slot.published_on = d
     slot.state = states[-1]
-    slot.step_started_on = dates[-1]
-    step = STEP_OF_STATE.get(slot.state)
-    slot.step_due_on = due_date(step, dates[-1]) if step else None
+    if slot.forced == REVIEW_PASSED:
+        slot.review_passed_on = add_workdays(dates[-1], 1)

@@ -3,15 +3,24 @@
 Builds a complete, deterministic batch database for demo mode (DESIGN.md "Demo mode"): three
 real counties with their townships and invented villages, departments, 21 real subsidy
 policies per year 2021–2026 with standards, documents and change history, one project per
-policy entry, batches in every workflow state with working-day timelines, people with valid
-ID numbers (incl. historical region codes) and Luhn-valid cards, N payment lines (about 2 %
-failed with the bank's reason, most re-issued), outbox entries and a few audit entries — plus
-the fixed sample people (demo/samples.py, written once to `<data dir>/demo_people.json` for
-everyone to read through demo/people.py) that demo mode shows on the home page, and one
-operator account per role (demo/accounts.py) to try the back office with.
+policy entry, people with valid ID numbers (incl. historical region codes) and Luhn-valid cards
+— the reference data, written in bulk (`_Registry`) — and then the history of every batch,
+replayed through the product's own services (`_Replay`): created by `admin.batches.service`,
+its roster entered by `service.enter_rows` (the roster import's checks), every step from submit
+to the payment request taken by `admin.batches.workflow.perform` on the step's historical day,
+by an operator account of the right role (demo/accounts.py for 鲁山县民政局, county staff made by
+admin/access/operators elsewhere). No batch state, workflow event or audit entry of those steps
+is written by hand. The steps after the payment request (bank results with failures and
+re-issues, publication) belong to the bank issue (14): `_pay` and `_publish` still write them
+directly until its services land.
+
+It also leaves the fixed sample people (demo/samples.py, written once to
+`<data dir>/demo_people.json` for everyone to read through demo/people.py) and, in the demo
+accounts' scope, batches for a newcomer to carry on (docs/demo.md): a clean township draft,
+one in first review, one whose review passed, one in publicity, one at the bank.
 
 The same seed always gives the same people, numbers and lines (`random.Random(seed)`, a fixed
-"today"); only encryption nonces and the audit timestamps differ between builds.
+"today"); only encryption nonces, password hashes and the times of day differ between builds.
 A rebuild starts from an empty batch database. Outside demo mode the command refuses to run.
 """
 
@@ -31,19 +40,26 @@ from typing import Any, Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import bindparam, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
 
 from admin import outbox
+from admin.access import operators
+from admin.access.roles import Actor, actor_of
 from admin.audit import trail
+from admin.batches import service, workflow
+from admin.batches.rosters import RosterRow, chunks
+from admin.batches.service import BatchError
+from admin.batches.workflow import WorkflowError
 from admin.fieldcrypt import cipher
 from admin.models import (
     Base,
     Batch,
     CardAccount,
     Department,
+    Operator,
     PaymentLine,
     Person,
     Policy,
@@ -55,11 +71,11 @@ from admin.models import (
 from core import migrate, personkey, regions
 from core.config import Config
 from core.db import Database
-from core.deadlines import due_date
-from core.timeutil import SHANGHAI
+from core.deadlines import Step, due_date
+from core.timeutil import SHANGHAI, moment_on
 from core.workdays import add_workdays
 from demo import accounts
-from demo.batches import EVENT_TEXT, Slot, plan_timeline, slots_for
+from demo.batches import COMMENTS, REVIEW_PASSED, Slot, plan_timeline, slots_for
 from demo.data import (
     AS_OF,
     COUNTIES,
@@ -95,12 +111,15 @@ __all__ = ["DEFAULT_LINES", "DEFAULT_SEED", "GENERATOR_VERSION", "BuildReport", 
 
 DEFAULT_LINES = 20000
 DEFAULT_SEED = 20260101
-GENERATOR_VERSION = 2  # 2: demo operator accounts (demo/accounts.py)
+GENERATOR_VERSION = 3  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow
 CHUNK = 5000
 CENT = Decimal("0.01")
 TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
 
-# (county, policy) whose latest batch is held in a given state, so every state is present.
+# (county, policy) whose latest batch is held in a given state, so every state is present. The
+# 鲁山县民政局 ones are in the demo accounts' scope, for a newcomer to carry on (docs/demo.md):
+# 农村低保 in draft (the clerk's roster import), 特困供养 in first review, 孤儿 with the first review
+# passed (publicity may open backdated and close at once), 高龄津贴 in publicity, 残疾人生活补贴 at the bank.
 FORCED: tuple[tuple[str, str, str], ...] = (
     ("410423", "GLJT", "publicity"),
     ("500241", "CXYL", "bank"),
@@ -110,7 +129,14 @@ FORCED: tuple[tuple[str, str, str], ...] = (
     ("410423", "CXYL", "submitted"),
     ("530128", "CXYL", "finance_check"),
     ("500241", "NCDB", "returned"),
+    ("410423", "TKGY", "submitted"),
+    ("410423", "GEJB", REVIEW_PASSED),
+    ("410423", "KNCJ", "bank"),
 )
+# The clean draft of the demo clerk's township (not a slot: a township batch beside the county's).
+TOWNSHIP_POLICY = "LSJZ"
+TOWNSHIP_PERIOD = "2026H2"
+TOWNSHIP_LINES = 6
 
 
 class DemoError(Exception):
@@ -203,18 +229,18 @@ def build(config: Config, lines: int, seed: int, *, progress: bool = False) -> B
                 if db.is_sqlite:
                     conn.exec_driver_sql("PRAGMA synchronous=OFF")
                     conn.exec_driver_sql("PRAGMA cache_size=-65536")
-                _Writer(conn, config, plan, advance).write()
-                _emit_and_audit(session, plan)
-                accounts.create_accounts(session, config)
-            if not db.is_sqlite:
-                _fix_sequences(db)
+                _Registry(conn, config, plan, advance).write()
+                if not db.is_sqlite:
+                    _fix_sequences(session)
+                _Replay(session, config, plan, _Staff(session, config, plan), advance).run()
+                _catch_up(session, plan)
     finally:
         db.dispose()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     write_demo_people(config.data_dir, public_view(plan.samples))
     marker_path.write_text(json.dumps(_marker(config, lines, seed), ensure_ascii=False, indent=2), encoding="utf-8")
     seconds = _time.perf_counter() - started
-    return BuildReport(plan.line_total, len(plan.persons), len(plan.slots), len(plan.policy_rows), seconds,
+    return BuildReport(plan.line_total, len(plan.persons), len(plan.slots) + 1, len(plan.policy_rows), seconds,
                        database_bytes=_database_bytes(config.batch_database_url))
 
 
@@ -244,16 +270,15 @@ def _reset_database(config: Config) -> None:
     migrate.upgrade(url, "batch")
 
 
-def _fix_sequences(db: Database) -> None:
-    """Rows were inserted with explicit ids: move PostgreSQL's sequences past them."""
-    with db.session() as session:
-        for table in Base.metadata.sorted_tables:
-            if "id" not in table.c or not table.c.id.primary_key:
-                continue
-            session.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
-            ))
+def _fix_sequences(session: Session) -> None:
+    """Reference rows were inserted with explicit ids: move PostgreSQL's sequences past them."""
+    for table in Base.metadata.sorted_tables:
+        if "id" not in table.c or not table.c.id.primary_key:
+            continue
+        session.execute(text(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+            f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+        ))
 
 
 # --- plan: everything decided before writing ---------------------------------------------------
@@ -374,10 +399,13 @@ class _Plan:
         self.used_cards: set[str] = {n for s in self.samples for n in s.card_numbers}
         self._sample_persons()
         self.sample_rows_total = sum(len(v) for v in self.sample_plan.values())
-        if lines < self.sample_rows_total + 50:
-            raise DemoError(f"--lines 至少为 {self.sample_rows_total + 50}（含固定示例人员的 {self.sample_rows_total} 条）")
-        self._allocate(lines - self.sample_rows_total)
+        fixed = self.sample_rows_total + TOWNSHIP_LINES
+        if lines < fixed + 50:
+            raise DemoError(f"--lines 至少为 {fixed + 50}（含固定示例人员的 {self.sample_rows_total} 条、"
+                            f"演示草稿批次的 {TOWNSHIP_LINES} 条）")
+        self._allocate(lines - fixed)
         self._population(Random(f"{seed}:persons"))
+        self._township_people(Random(f"{seed}:township"))
         self.line_total = lines
 
     # structure
@@ -578,6 +606,29 @@ class _Plan:
                 card_id += 1
         self.cards_total = card_id - 1
 
+    def _township_people(self, rng: Random) -> None:
+        """The people of the clean township draft (DESIGN.md "Demo mode"): new 临时救助 households of
+        the demo clerk's township, one card each, with no other line, so every check passes."""
+        county = COUNTY_BY_CODE[accounts.COUNTY]
+        villages = [v for v in self.villages[county.code] if v.township_code == accounts.CLERK_TOWNSHIP]
+        first, last = GROUP_BIRTH_YEARS["poor"]
+        spec = POLICY_BY_KEY[TOWNSHIP_POLICY]
+        self.township: list[tuple[GenPerson, Decimal]] = []
+        card_id = self.cards_total + 1
+        for _ in range(TOWNSHIP_LINES):
+            birth = random_birth(rng, first, last)
+            sex = "M" if rng.random() < 0.5 else "F"
+            number = make_id_number(county.code, birth, sex, rng, self.used_ids)
+            name = make_name(rng, sex, birth.year, county.surnames)
+            phone = make_phone(rng) if rng.random() < 0.65 else None
+            cards = make_cards(rng, card_id, self.used_cards, change_share=0.0)
+            card_id += len(cards)
+            person = GenPerson(len(self.persons) + 1, number, name, birth, sex, rng.choice(villages), phone, cards)
+            self.persons.append(person)
+            amount = _q(spec.low + 100 * rng.randint(0, int((spec.high - spec.low) / 400)))
+            self.township.append((person, amount))
+        self.cards_total = card_id - 1
+
     def _person(self, rng: Random, county_code: str, first: int, last: int, card_id: int) -> tuple[GenPerson, int]:
         county = COUNTY_BY_CODE[county_code]
         birth = random_birth(rng, first, last)
@@ -602,21 +653,23 @@ def _closed_card_failure(person: GenPerson, slot: Slot) -> Card | None:
     return None
 
 
-# --- writing ----------------------------------------------------------------------------------
+# --- the registry and the library: reference data, written in bulk ----------------------------
 
 
-class _Writer:
+class _Registry:
+    """Regions, departments, the policy list and project library, the person registry and cards:
+    the data the workflow starts from (what a deployment imports from other systems), written with
+    bulk inserts and explicit ids. Cards are all active while the batches are replayed (the
+    registry learns of closed cards afterwards, :func:`_catch_up`); every project is active
+    until its year's batches are replayed."""
+
     def __init__(self, conn: Connection, config: Config, plan: _Plan, advance: Callable[[int], None]) -> None:
         self.conn = conn
         self.plan = plan
         self.advance = advance
         self.cipher = cipher(config.field_key)
         self.hmac_key = config.hmac_key
-        self.line_rng = Random(f"{plan.seed}:lines")
-        self.next_line_id = 1
         self.stamp = datetime.combine(AS_OF, time(9, 0), tzinfo=SHANGHAI)
-        self.failure_codes = [code for code, _ in FAILURE_WEIGHTS]
-        self.failure_cum = list(accumulate(w for _, w in FAILURE_WEIGHTS))
 
     def _insert(self, model: Any, rows: list[dict[str, Any]]) -> None:
         for start in range(0, len(rows), CHUNK):
@@ -628,10 +681,8 @@ class _Writer:
         self._insert(Department, plan.departments)
         self._insert(Policy, plan.policy_rows)
         self._insert(PolicyChange, plan.change_rows)
-        self._insert(Project, plan.project_rows)
+        self._insert(Project, [{**row, "active": True} for row in plan.project_rows])
         self._persons()
-        self._batches()
-        self._lines()
 
     def _regions(self) -> list[dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
@@ -661,8 +712,8 @@ class _Writer:
                 cards.append({
                     "id": card.id, "person_id": person.id, "card_number_enc": encrypt(card.number),
                     "card_digest": personkey.card_digest(self.hmac_key, key, card.number),
-                    "card_last4": card.number[-4:], "bank_name": card.bank_name, "status": card.status,
-                    "opened_on": card.opened_on, "closed_on": card.closed_on,
+                    "card_last4": card.number[-4:], "bank_name": card.bank_name, "status": "active",
+                    "opened_on": card.opened_on, "closed_on": None,
                 })
             if len(persons) >= CHUNK:
                 self._flush_persons(persons, cards)
@@ -677,104 +728,327 @@ class _Writer:
         persons.clear()
         cards.clear()
 
-    def _actor(self, slot: Slot, role: str) -> str:
-        dept = slot.policy.dept.lower()
-        return {
-            "op": f"{slot.county}.{dept}.op", "reviewer": f"{slot.county}.{dept}.reviewer",
-            "leader": f"{slot.county}.{dept}.leader", "finance": f"{slot.county}.czj.reviewer",
-            "bank": f"{slot.county}.bank.op",
-        }[role]
 
-    def _batches(self) -> None:
-        batches: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
-        for slot in self.plan.slots:
-            county = COUNTY_BY_CODE[slot.county]
-            project = self.plan.projects[(slot.county, slot.policy.key, slot.year)]
-            title = f"{county.short}{slot.label}{slot.policy.name}发放"
-            if slot.cancelled:
-                title += "（第二批，已撤销）"
-            batches.append({
-                "id": slot.id, "code": slot.code, "project_id": project.project_id, "region_code": slot.county,
-                "year": slot.year, "period": slot.period, "title": title, "state": slot.state,
-                "created_by": self._actor(slot, "op"), "created_at": slot.events[0][2],
-                "step_started_on": slot.step_started_on, "step_due_on": slot.step_due_on,
-                "publicity_start": slot.publicity_start, "publicity_end": slot.publicity_end,
-                "publicity_place": f"各行政村（社区）村务公开栏、{county.short}人民政府门户网站" if slot.publicity_start else "",
-                "paid_on": slot.paid_on, "published_on": slot.published_on,
-            })
-            for from_state, to_state, at in slot.events:
-                role, comment = EVENT_TEXT[(from_state, to_state)]
-                step = {"submitted": "first_verification", "publicity": "publicity", "approval": "approval",
-                        "finance_check": "finance_check", "bank": "bank_crediting", "paid": "results_publication",
-                        "returned": "correction"}.get(to_state)
-                events.append({
-                    "id": len(events) + 1, "batch_id": slot.id, "from_state": from_state, "to_state": to_state,
-                    "actor": self._actor(slot, role), "at": at, "comment": comment,
-                    "due_on": due_date(step, at.date()) if step else None,
-                })
-        self._insert(Batch, batches)
-        self._insert(WorkflowEvent, events)
+def _catch_up(session: Session, plan: _Plan) -> None:
+    """After the replay: the registry records the cards the banks closed, the project library keeps
+    only this year's projects active, and the policy list goes out through the outbox."""
+    closed = [{"card_id": card.id, "closed_on": card.closed_on}
+              for person in plan.persons for card in person.cards if card.status == "closed"]
+    if closed:
+        session.connection().execute(
+            update(CardAccount.__table__).where(CardAccount.__table__.c.id == bindparam("card_id"))
+            .values(status="closed", closed_on=bindparam("closed_on")), closed)
+    past = [row["id"] for row in plan.project_rows if not row["active"]]
+    for chunk in chunks(past):
+        session.execute(update(Project).where(Project.id.in_(chunk)).values(active=False))
+    for row in plan.policy_rows:
+        outbox.emit(session, "policy", row["id"])
+    trail.record(session, actor="system", action="demo.build", object_type="database", object_id="batch",
+                 after={"seed": plan.seed, "lines": plan.line_total, "version": GENERATOR_VERSION})
+    session.flush()
 
-    # lines
 
-    def _lines(self) -> None:
-        rows: list[dict[str, Any]] = []
-        plan = self.plan
-        for slot in plan.slots:
-            slot_rows: list[dict[str, Any]] = []
-            reissues: list[dict[str, Any]] = []
-            for person, code, reissued in plan.sample_plan.get(slot.id, []):
-                if code == "+":
+# --- the people who act: demo accounts and county staff -----------------------------------------
+
+
+class _Staff:
+    """Who takes each step, as operator accounts made by admin/access/operators: the demo accounts
+    (demo/accounts.py) for 鲁山县民政局, 鲁山县's finance and bank; elsewhere one department operator
+    and one reviewer per county and department, one finance reviewer and one bank operator per
+    county (``410423.nyncj.op``, ``500241.czj.reviewer`` …), with a random password nobody knows."""
+
+    DEMO = {(accounts.COUNTY, "MZJ", "op"): "demo_dept", (accounts.COUNTY, "MZJ", "reviewer"): "demo_reviewer",
+            (accounts.COUNTY, "CZJ", "reviewer"): "demo_finance", (accounts.COUNTY, "BANK", "op"): "demo_bank"}
+    ROLES = {"op": "department_operator", "reviewer": "department_reviewer"}
+
+    def __init__(self, session: Session, config: Config, plan: _Plan) -> None:
+        self.session = session
+        accounts.create_accounts(session, config)
+        rng = Random(f"{plan.seed}:staff")
+        password = operators.temporary_password()
+        password_hash = operators.hash_password(password)
+        wanted = sorted({(slot.county, slot.policy.dept) for slot in plan.slots})
+        for county in COUNTIES:
+            for dept in ("CZJ", "BANK"):
+                wanted.append((county.code, dept))
+        for county_code, dept in wanted:
+            county = COUNTY_BY_CODE[county_code]
+            roles = (("reviewer",) if dept == "CZJ" else ("op",) if dept == "BANK" else ("op", "reviewer"))
+            for kind in roles:
+                if (county_code, dept, kind) in self.DEMO:
                     continue
-                self._line(slot, person, slot_rows, reissues, forced=code, reissue=reissued, random_failure=False)
-            members = plan.members.get(slot.key, [])
-            offset = plan.offsets.get(slot.key, 0) + plan.drift.get(slot.key, 0) * (slot.year - YEARS[0])
-            remaining = slot.count
-            i = 0
-            while remaining > 0:
-                person = members[(offset + i) % len(members)]
-                i += 1
-                remaining -= self._line(slot, person, slot_rows, reissues, random_failure=remaining > 1,
-                                        allow_reissue=remaining > 1)
-            for n, row in enumerate(slot_rows + reissues, start=1):
-                row["line_no"] = n
-            rows.extend(slot_rows)
-            rows.extend(reissues)
-            if len(rows) >= CHUNK:
-                self._flush_lines(rows)
-        self._flush_lines(rows)
+                birth = random_birth(rng, 1965, 1995)
+                sex = "M" if rng.random() < 0.5 else "F"
+                role = ("finance_reviewer" if dept == "CZJ" else "bank_operator" if dept == "BANK"
+                        else self.ROLES[kind])
+                unit = (f"中国农业银行{county.short}支行" if dept == "BANK" else county.short + DEPARTMENTS[dept])
+                operators.create_operator(
+                    session, config, actor="system", username=f"{county_code}.{dept.lower()}.{kind}",
+                    name=make_name(rng, sex, birth.year, county.surnames), role=role, region_code=county_code,
+                    password=password, unit=unit, department_code=None if dept == "BANK" else f"{county_code}-{dept}",
+                    password_hash=password_hash)
+        self._actors: dict[str, Actor] = {}
 
-    def _flush_lines(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            # Re-issues point at lines of the same batch: a chunk always holds whole batches.
-            self.conn.execute(insert(PaymentLine.__table__), rows)
-            self.advance(len(rows))
-            rows.clear()
+    def actor(self, county: str, dept: str, kind: str) -> Actor:
+        username = self.DEMO.get((county, dept, kind)) or f"{county}.{dept.lower()}.{kind}"
+        actor = self._actors.get(username)
+        if actor is None:
+            operator = self.session.execute(select(Operator).where(Operator.username == username)).scalar_one()
+            actor = self._actors[username] = actor_of(self.session, operator)
+        return actor
 
-    def _line(self, slot: Slot, person: GenPerson, rows: list[dict[str, Any]], reissues: list[dict[str, Any]], *,
-              forced: str | None = None, reissue: bool = False, random_failure: bool = True,
-              allow_reissue: bool = True) -> int:
-        """Append the line (and its re-issue) of one person; returns the rows added."""
+    def op(self, slot: Slot) -> Actor:
+        return self.actor(slot.county, slot.policy.dept, "op")
+
+    def reviewer(self, slot: Slot) -> Actor:
+        return self.actor(slot.county, slot.policy.dept, "reviewer")
+
+    def finance(self, slot: Slot) -> Actor:
+        return self.actor(slot.county, "CZJ", "reviewer")
+
+    def bank(self, slot: Slot) -> Actor:
+        return self.actor(slot.county, "BANK", "op")
+
+
+# --- the replay: every batch through the product's services ------------------------------------
+
+
+@dataclass(slots=True)
+class _Line:
+    """One planned line: what the roster says, and (paid batches) what the bank will answer."""
+
+    person: GenPerson
+    card: Card
+    amount: Decimal
+    quantity: Decimal | None
+    outcome: str = "paid"                 # paid / failed / returned / reissued (after the bank)
+    failure_code: str | None = None
+    reissue_card: Card | None = None
+    reissue_on: date | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The roster row (column → text), as a clerk would enter it."""
+        return {"姓名": self.person.name, "身份证号": self.person.id_number, "社保卡号": self.card.number,
+                "手机号": self.person.phone or "", "金额": f"{self.amount:.2f}", "村": self.person.village.code}
+
+
+class _Replay:
+    """Creates every batch with the batch service, enters its roster with :func:`service.enter_rows`
+    (the import's checks) and takes each step of its timeline on that step's day with
+    :func:`workflow.perform`, as the operator whose role it is. The steps after the payment request
+    (bank results, publication) belong to the bank issue: ``_pay`` and ``_publish`` write them
+    directly until its services land."""
+
+    def __init__(self, session: Session, config: Config, plan: _Plan, staff: _Staff,
+                 advance: Callable[[int], None]) -> None:
+        self.session = session
+        self.config = config
+        self.plan = plan
+        self.staff = staff
+        self.advance = advance
+        self.line_rng = Random(f"{plan.seed}:lines")
+        self.failure_codes = [code for code, _ in FAILURE_WEIGHTS]
+        self.failure_cum = list(accumulate(w for _, w in FAILURE_WEIGHTS))
+        # Held for the whole replay, so the session's identity map answers every batch.project and
+        # project.policy without a query (it keeps only objects someone refers to).
+        self.policies = {p.id: p for p in session.scalars(select(Policy))}
+        self.projects = {p.id: p for p in session.scalars(select(Project))}
+
+    def run(self) -> None:
+        # A cancelled duplicate goes first: its lines are withdrawn before the real batch of the
+        # same project and period is entered (else they would be duplicate benefits).
+        for slot in sorted(self.plan.slots, key=lambda s: not s.cancelled):
+            self._slot(slot)
+        self._township_draft()
+
+    # the steps
+
+    def _act(self, actor: Actor, batch_id: int, name: str, day: date, **form: Any) -> None:
+        values = {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in form.items()}
+        try:
+            workflow.perform(self.session, actor, batch_id, name, values, day)
+        except WorkflowError as error:
+            raise DemoError(f"演示数据生成出错：批次 {batch_id}「{name}」被拒绝：{error.message}") from error
+
+    def _create(self, actor: Actor, project_id: int, region_code: str, year: int, period: str, title: str,
+                code: str, day: date) -> Batch:
+        try:
+            return service.create_batch(self.session, actor=actor.username,
+                                        project=self.projects[project_id], region_code=region_code,
+                                        year=year, period=period, title=title, code=code, today=day)
+        except BatchError as error:
+            raise DemoError(f"演示数据生成出错：批次 {code} 不能新建：{error}") from error
+
+    def _enter(self, batch: Batch, actor: Actor, scope_region: str, lines: list[_Line], day: date) -> None:
+        rows = [RosterRow(line_no=n, name="", id_number="", card_number="", phone="", amount_text="", village="",
+                          raw=line.values(), quantity=line.quantity) for n, line in enumerate(lines, start=1)]
+        outcome = service.enter_rows(self.session, self.config, batch, rows, actor=actor.username,
+                                     scope_region=scope_region, source=f"花名册汇总：{batch.title}", today=day)
+        if not outcome.ok:
+            issues = [f"第{r.line_no}行 {i.code}" for r in outcome.results for i in r.issues][:5]
+            raise DemoError(f"演示数据生成出错：批次 {batch.code} 的花名册未通过校验：{'、'.join(issues)}")
+        self.advance(len(rows))
+
+    def _slot(self, slot: Slot) -> None:
+        lines = self._plan_lines(slot)
+        staff = self.staff
+        op, reviewer, finance = staff.op(slot), staff.reviewer(slot), staff.finance(slot)
+        county = COUNTY_BY_CODE[slot.county]
+        title = f"{county.short}{slot.label}{slot.policy.name}发放" + ("（第二批，已撤销）" if slot.cancelled else "")
+        project = self.plan.projects[(slot.county, slot.policy.key, slot.year)]
+        created = slot.events[0][2].date()
+        batch = self._create(op, project.project_id, slot.county, slot.year, slot.period, title, slot.code, created)
+        self._enter(batch, op, op.region_code, lines, created)
+        bid = batch.id
+        for from_state, to_state, at in slot.events[1:]:
+            day = at.date()
+            step = (from_state, to_state)
+            if step == ("draft", "submitted"):
+                self._act(op, bid, "submit", day, comment=COMMENTS["submit"])
+            elif step == ("submitted", "returned"):
+                self._act(reviewer, bid, "return", day, reason=COMMENTS["return"],
+                          line_remarks=f"1：{COMMENTS['return_line']}")
+            elif step == ("returned", "submitted"):
+                self._correct_first_line(bid, op, lines[0])
+                self._act(op, bid, "submit", day, comment=COMMENTS["resubmit"])
+            elif step == ("submitted", "publicity"):
+                self._act(reviewer, bid, "review_pass", day, comment=COMMENTS["review_pass"])
+                self._act(reviewer, bid, "publicity_open", day, start=day, end=slot.publicity_end,
+                          place=f"各行政村（社区）村务公开栏、{county.short}人民政府门户网站",
+                          comment=COMMENTS["publicity_open"])
+            elif step == ("publicity", "approval"):
+                self._act(reviewer, bid, "publicity_close", day, comment=COMMENTS["publicity_close"])
+            elif step == ("approval", "finance_check"):
+                self._act(reviewer, bid, "approve", day, comment=COMMENTS["approve"])
+            elif step == ("finance_check", "bank"):
+                self._act(finance, bid, "finance_pass", day, comment=COMMENTS["finance_pass"])
+                self._act(finance, bid, "payment_request", day, comment=COMMENTS["payment_request"])
+            elif step == ("bank", "paid"):
+                self._pay(slot, bid, day, lines)
+            elif step == ("paid", "published"):
+                self._publish(slot, bid, day)
+            elif step == ("draft", "cancelled"):
+                self._act(op, bid, "cancel", day, reason=COMMENTS["cancel"])
+            else:  # pragma: no cover - demo/batches.py plans only the steps above
+                raise DemoError(f"演示数据生成出错：未知的环节 {step}")
+        if slot.review_passed_on is not None:
+            self._act(reviewer, bid, "review_pass", slot.review_passed_on, comment=COMMENTS["review_pass"])
+
+    def _correct_first_line(self, batch_id: int, actor: Actor, line: _Line) -> None:
+        """The line returned with a remark is checked again and saved (which clears the remark)."""
+        stored = self.session.execute(select(PaymentLine).where(PaymentLine.batch_id == batch_id,
+                                                                PaymentLine.line_no == 1)).scalar_one()
+        result = service.update_line(self.session, self.config, stored, line.values(), actor=actor.username,
+                                     scope_region=actor.region_code)
+        if not result.ok:
+            raise DemoError(f"演示数据生成出错：批次 {batch_id} 第1行更正未通过校验")
+
+    def _township_draft(self) -> None:
+        """The clean draft of the demo clerk's township: created by demo_dept, its roster entered by
+        demo_clerk, for a newcomer to carry through the whole chain (docs/demo.md)."""
+        county = COUNTY_BY_CODE[accounts.COUNTY]
+        spec = POLICY_BY_KEY[TOWNSHIP_POLICY]
+        year = int(TOWNSHIP_PERIOD[:4])
+        project = self.plan.projects[(county.code, spec.key, year)]
+        dept = self.staff.actor(county.code, spec.dept, "op")
+        clerk = actor_of(self.session, self.session.execute(
+            select(Operator).where(Operator.username == "demo_clerk")).scalar_one())
+        township = regions.get(accounts.CLERK_TOWNSHIP)
+        name = township.name if township else accounts.CLERK_TOWNSHIP
+        day = add_workdays(AS_OF, -1)
+        batch = self._create(dept, project.project_id, accounts.CLERK_TOWNSHIP, year, TOWNSHIP_PERIOD,
+                             f"{name}{year}年下半年{spec.name}发放", f"{county.code}-{spec.key}-{TOWNSHIP_PERIOD}-"
+                             f"{accounts.CLERK_TOWNSHIP}", day)
+        lines = [_Line(person, person.current_card, amount, None) for person, amount in self.plan.township]
+        self._enter(batch, clerk, accounts.CLERK_TOWNSHIP, lines, day)
+
+    # the bank issue's steps, written directly for now
+
+    def _pay(self, slot: Slot, batch_id: int, day: date, lines: list[_Line]) -> None:
+        """The bank's results: lines paid, failed with the bank's reason, re-issued or returned."""
+        # until the bank services land (issue 14)
+        session = self.session
+        stamp = moment_on(day)
+        ids = dict(session.execute(select(PaymentLine.line_no, PaymentLine.id)
+                                   .where(PaymentLine.batch_id == batch_id)).all())
+        session.execute(update(PaymentLine).where(PaymentLine.batch_id == batch_id, PaymentLine.state == "pending")
+                        .values(state="paid", paid_on=day, updated_at=stamp))
+        failures: list[dict[str, Any]] = []
+        reissues: list[dict[str, Any]] = []
+        for n, line in enumerate(lines, start=1):
+            if line.outcome == "paid":
+                continue
+            assert line.failure_code is not None
+            failures.append({"line_id": ids[n], "state": line.outcome, "failure_code": line.failure_code,
+                             "failure_reason": FAILURES[line.failure_code], "updated_at": stamp})
+            if line.outcome == "reissued":
+                assert line.reissue_card is not None and line.reissue_on is not None
+                reissues.append({
+                    "batch_id": batch_id, "line_no": len(lines) + len(reissues) + 1, "person_id": line.person.id,
+                    "card_account_id": line.reissue_card.id, "village_code": line.person.village.code,
+                    "quantity": line.quantity, "amount": line.amount, "state": "paid", "check_issues": [],
+                    "reissue_of_id": ids[n], "paid_on": line.reissue_on, "updated_at": moment_on(line.reissue_on),
+                })
+        table = PaymentLine.__table__
+        if failures:
+            session.connection().execute(
+                update(table).where(table.c.id == bindparam("line_id"))
+                .values(state=bindparam("state"), paid_on=None, failure_code=bindparam("failure_code"),
+                        failure_reason=bindparam("failure_reason"), updated_at=bindparam("updated_at")), failures)
+        if reissues:
+            session.connection().execute(insert(table), reissues)
+            self.advance(len(reissues))
+        self._move(slot, batch_id, "paid", day, self.staff.bank(slot), COMMENTS["paid"],
+                   due_date(Step.RESULTS_PUBLICATION, day), paid_on=day)
+
+    def _publish(self, slot: Slot, batch_id: int, day: date) -> None:
+        """The results go public."""
+        # until the bank services land (issue 14)
+        self._move(slot, batch_id, "published", day, self.staff.op(slot), COMMENTS["published"], None,
+                   published_on=day)
+
+    def _move(self, slot: Slot, batch_id: int, state: str, day: date, actor: Actor, comment: str,
+              due_on: date | None, **dates: date) -> None:
+        # until the bank services land (issue 14)
+        batch = self.session.get(Batch, batch_id)
+        assert batch is not None
+        event = WorkflowEvent(batch_id=batch_id, from_state=batch.state, to_state=state, actor=actor.username,
+                              at=moment_on(day), comment=comment, due_on=due_on)
+        batch.state, batch.step_started_on, batch.step_due_on = state, day, due_on
+        for name, value in dates.items():
+            setattr(batch, name, value)
+        self.session.add(event)
+        outbox.emit(self.session, "batch", batch_id)
+        self.session.flush()
+
+    # the lines of a batch
+
+    def _plan_lines(self, slot: Slot) -> list[_Line]:
+        """The roster of the slot (the sample people's lines first) and each line's bank outcome."""
+        plan = self.plan
+        lines: list[_Line] = []
+        for person, code, reissued in plan.sample_plan.get(slot.id, []):
+            if code == "+":
+                continue
+            self._line(slot, person, lines, forced=code, reissue=reissued, random_failure=False)
+        members = plan.members.get(slot.key, [])
+        offset = plan.offsets.get(slot.key, 0) + plan.drift.get(slot.key, 0) * (slot.year - YEARS[0])
+        remaining = slot.count
+        i = 0
+        while remaining > 0:
+            person = members[(offset + i) % len(members)]
+            i += 1
+            remaining -= self._line(slot, person, lines, random_failure=remaining > 1, allow_reissue=remaining > 1)
+        return lines
+
+    def _line(self, slot: Slot, person: GenPerson, lines: list[_Line], *, forced: str | None = None,
+              reissue: bool = False, random_failure: bool = True, allow_reissue: bool = True) -> int:
+        """Plan the line of one person; returns the rows it will take (2 with its re-issue)."""
         rng = self.line_rng
         amount, qty = _amount(slot.policy, slot, person, rng)
-        card = person.card_on(slot.created)
-        row = {
-            "id": self.next_line_id, "batch_id": slot.id, "line_no": 0, "person_id": person.id,
-            "card_account_id": card.id, "village_code": person.village.code, "quantity": qty,
-            "amount": amount, "state": "pending", "check_issues": [], "failure_code": None,
-            "failure_reason": None, "reissue_of_id": None, "paid_on": None,
-            "updated_at": slot.events[-1][2],
-        }
-        self.next_line_id += 1
-        rows.append(row)
-        if slot.state == "cancelled":
-            row["state"] = "withdrawn"
-            return 1
+        line = _Line(person, person.card_on(slot.created), amount, qty)
+        lines.append(line)
         if not slot.final:
-            if slot.state == "returned" and len(rows) == 1:
-                row["check_issues"] = [{"code": "NAME_CARD_MISMATCH",
-                                        "message": "姓名与社会保障卡登记信息不一致，请核实后更正"}]
             return 1
         closed = _closed_card_failure(person, slot)
         new_card: Card | None = None
@@ -789,44 +1063,18 @@ class _Writer:
             code = self.failure_codes[bisect_right(self.failure_cum, rng.random() * self.failure_cum[-1])]
             reissue = allow_reissue and code != "ACCOUNT_CLOSED" and rng.random() < 0.85
         else:
-            row["state"], row["paid_on"] = "paid", slot.paid_on
             return 1
         assert slot.paid_on is not None
-        row["failure_code"], row["failure_reason"] = code, FAILURES[code]
+        line.failure_code = code
         reissue_on = add_workdays(slot.paid_on, rng.randint(3, 5))
         if new_card is not None:
             reissue_on = max(reissue_on, add_workdays(new_card.opened_on, 2))
         if reissue and reissue_on <= AS_OF:
-            row["state"] = "reissued"
-            reissues.append({
-                **row, "id": self.next_line_id, "card_account_id": (new_card or person.current_card).id,
-                "state": "paid", "failure_code": None, "failure_reason": None, "reissue_of_id": row["id"],
-                "paid_on": reissue_on, "check_issues": [],
-            })
-            self.next_line_id += 1
+            line.outcome, line.reissue_card, line.reissue_on = "reissued", new_card or person.current_card, reissue_on
             return 2
         recent = slot.state == "paid" or (AS_OF - slot.paid_on).days <= 30
-        row["state"] = "failed" if recent else "returned"
+        line.outcome = "failed" if recent else "returned"
         return 1
-
-
-def _emit_and_audit(session: Session, plan: _Plan) -> None:
-    """Outbox entries for everything the indexer publishes; a few batch-level audit entries."""
-    for row in plan.policy_rows:
-        outbox.emit(session, "policy", row["id"])
-    for slot in plan.slots:
-        if slot.state in ("publicity", "paid", "published"):
-            outbox.emit(session, "batch", slot.id)
-    trail.record(session, actor="system", action="demo.build", object_type="database", object_id="batch",
-                 after={"seed": plan.seed, "lines": plan.line_total, "version": GENERATOR_VERSION})
-    for slot in plan.slots:
-        if slot.forced or slot.cancelled:
-            previous = slot.events[-1][0]
-            role, _comment = EVENT_TEXT[(previous, slot.state)]
-            trail.record(session, actor=f"{slot.county}.{slot.policy.dept.lower()}.{role}",
-                         action=f"batch.{slot.state}", object_type="batch", object_id=slot.id,
-                         region_code=slot.county, before={"state": previous}, after={"state": slot.state})
-    session.flush()
 
 
 # --- progress ---------------------------------------------------------------------------------

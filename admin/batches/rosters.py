@@ -90,6 +90,8 @@ ALIASES: dict[str, str] = {
     "村": "村", "所在村": "村", "村名": "村", "村(社区)": "村", "村（社区）": "村", "行政村": "村",
 }
 
+QUANTITY_MAX = Decimal("1e9")
+CENT = Decimal("0.01")
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_LINES = 200_000  # non-empty data lines of one file
 # Rows an .xlsx sheet may span, empty ones included: the line cap, the header and room for titles
@@ -123,6 +125,7 @@ class RosterRow:
     village: str
     raw: dict[str, Any] = field(default_factory=dict)
     amount: Decimal | None = None
+    quantity: Decimal | None = None  # e.g. 亩数: not a roster column; a bulk entry may carry it
 
 
 @dataclass(slots=True)
@@ -504,6 +507,9 @@ def check_row(row: RosterRow, today: date) -> list[ValidationIssue]:
     row.village = as_text(raw.get("村", row.village)).strip()
     if not row.village:
         issues.append(_issue("VILLAGE_REQUIRED", "请填写所在村（社区）名称"))
+    quantity = row.quantity
+    if quantity is not None and not (0 < quantity < QUANTITY_MAX and quantity == quantity.quantize(CENT)):
+        issues.append(_issue("QUANTITY_FORMAT", "数量（如亩数）应大于0，最多两位小数"))
     return issues
 
 

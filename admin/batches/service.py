@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from admin.access.roles import EDITABLE_BATCH_STATES
@@ -27,13 +27,15 @@ from admin.audit import trail
 from admin.batches import rosters
 from admin.batches.rosters import LineResult, RosterRow
 from admin.fieldcrypt import cipher
-from admin.models import Batch, BatchState, CardAccount, PaymentLine, Person, Project, Region, WorkflowEvent
+from admin.models import Batch, BatchState, CardAccount, LineState, PaymentLine, Person, Project, Region, WorkflowEvent
 from core import personkey
 from core.config import Config
 from core.spreadsheets import xlsx_row
-from core.timeutil import today
+from core.timeutil import moment_on
+from core.timeutil import today as today_shanghai
 from core.validation import parse_id_number
 
+BULK_CHUNK = 5000  # lines per multi-row INSERT (enter_rows)
 PERIOD_HINT = "期次格式：年度 2025，半年 2025H1，季度 2025Q3，月份 2025-07"
 
 
@@ -57,13 +59,15 @@ def batch_snapshot(batch: Batch) -> dict[str, Any]:
 
 
 def create_batch(session: Session, *, actor: str, project: Project, region_code: str, year: int, period: str,
-                 title: str, code: str | None = None) -> Batch:
-    """A new draft batch. The project's policy must be in the current, published policy list."""
+                 title: str, code: str | None = None, today: date | None = None) -> Batch:
+    """A new draft batch. The project's policy must be in the current, published policy list.
+    ``today``: the business day of the creation (default: today; the demo replays past days)."""
+    day = today or today_shanghai()
     policy = project.policy
     if not project.active:
         raise BatchError("该项目已停用，不能新建批次")
-    if policy.status != "published" or policy.year != today().year:
-        raise BatchError(f"项目所属政策不在{today().year}年已公布的补贴政策清单中，不能新建批次")
+    if policy.status != "published" or policy.year != day.year:
+        raise BatchError(f"项目所属政策不在{day.year}年已公布的补贴政策清单中，不能新建批次")
     if not region_code.startswith(project.region_code):
         raise BatchError("批次的发放区域必须在项目的实施区域之内")
     if not _valid_period(period, year):
@@ -74,11 +78,14 @@ def create_batch(session: Session, *, actor: str, project: Project, region_code:
     code = (code or "").strip() or f"B{year}-{project.code}-{region_code}-{secrets.token_hex(2).upper()}"
     if get_by_code(session, code):
         raise BatchError(f"批次编号 {code} 已存在")
+    at = moment_on(day)
     batch = Batch(code=code, project_id=project.id, region_code=region_code, year=year, period=period,
-                  title=title[:200], state=BatchState.draft.value, created_by=actor, step_started_on=today())
+                  title=title[:200], state=BatchState.draft.value, created_by=actor, created_at=at,
+                  step_started_on=day)
     session.add(batch)
     session.flush()
-    session.add(WorkflowEvent(batch_id=batch.id, from_state=None, to_state=batch.state, actor=actor, comment="新建批次"))
+    session.add(WorkflowEvent(batch_id=batch.id, from_state=None, to_state=batch.state, actor=actor, at=at,
+                              comment="新建批次"))
     trail.record(session, actor=actor, action="batch.create", object_type="batch", object_id=batch.id,
                  region_code=region_code, after=batch_snapshot(batch))
     return batch
@@ -94,8 +101,9 @@ def row_from_values(line_no: int, values: dict[str, Any]) -> RosterRow:
 
 
 def check_rows(session: Session, config: Config, batch: Batch, rows: Sequence[RosterRow], *,
-               scope_region: str | None, exclude_line_ids: Sequence[int] = ()) -> tuple[list[LineResult], dict[int, dict[str, Any]]]:
-    results = rosters.check_lines(rows)
+               scope_region: str | None, exclude_line_ids: Sequence[int] = (),
+               today: date | None = None) -> tuple[list[LineResult], dict[int, dict[str, Any]]]:
+    results = rosters.check_lines(rows, today)
     resolved = rosters.check_against_batch(session, batch, results, config.hmac_key,
                                            scope_region=scope_region, exclude_line_ids=exclude_line_ids)
     return results, resolved
@@ -136,7 +144,7 @@ def _write_lines(session: Session, config: Config, batch: Batch, results: Sequen
             if card is None:
                 card = CardAccount(person_id=person_id, card_number_enc=crypt.encrypt(row.card_number),
                                    card_digest=digest, card_last4=row.card_number[-4:], status="active",
-                                   opened_on=today())
+                                   opened_on=today_shanghai())
                 new_cards[(person_id, digest)] = card
                 session.add(card)
         line = PaymentLine(batch_id=batch.id, line_no=next_no, person_id=person_id, card_account_id=card_id,
@@ -169,6 +177,78 @@ class ImportOutcome:
 def _require_editable(batch: Batch) -> None:
     if batch.state not in EDITABLE_BATCH_STATES:
         raise BatchError("批次已提交，不能再修改花名册")
+
+
+def enter_rows(session: Session, config: Config, batch: Batch, rows: Sequence[RosterRow], *, actor: str,
+               scope_region: str | None, source: str, today: date | None = None) -> ImportOutcome:
+    """Enter a whole roster at once, fast: a roster already held by another system, or the demo
+    build replaying past batches (``today``: the business day of the entry, default today).
+
+    The same checks as an import (:func:`check_rows`: every line on its own, then against the batch
+    database) and the same all-or-nothing rule and ``roster.import`` audit entry; the lines (and any
+    new persons and cards) are written with bulk inserts instead of one ORM object per line."""
+    _require_editable(batch)
+    day = today or today_shanghai()
+    results, resolved = check_rows(session, config, batch, rows, scope_region=scope_region, today=day)
+    if any(not r.ok for r in results):
+        return ImportOutcome(False, results, file_lines=len(results))
+    line_nos, total = _insert_lines(session, config, batch, results, resolved, day)
+    trail.record(session, actor=actor, action="roster.import", object_type="batch", object_id=batch.id,
+                 region_code=scope_region or batch.region_code,
+                 after={"source": source[:100], "lines": len(results),
+                        "line_nos": [line_nos[0], line_nos[-1]] if line_nos else [], "total": str(total)})
+    return ImportOutcome(True, results, imported=len(results), file_lines=len(results))
+
+
+def _insert_lines(session: Session, config: Config, batch: Batch, results: Sequence[LineResult],
+                  resolved: dict[int, dict[str, Any]], day: date) -> tuple[list[int], Decimal]:
+    """The bulk writer of :func:`enter_rows` (every result passed): new persons and cards through the
+    ORM (few), then one multi-row INSERT per chunk of lines. Returns the line numbers and the total."""
+    crypt = cipher(config.field_key)
+    new_persons: dict[str, Person] = {}
+    new_cards: dict[tuple[str, str], CardAccount] = {}
+    for result in results:
+        info, row = resolved[result.line_no], result.row
+        key = info["person_key"]
+        if info["person_id"] is None and key not in new_persons:
+            id_info = parse_id_number(row.id_number, day)
+            new_persons[key] = Person(person_key=key, id_number_enc=crypt.encrypt(id_info.number),
+                                      id_last4=id_info.number[-4:], name=row.name, birth_date=id_info.birth_date,
+                                      sex="M" if id_info.sex == "male" else "F", region_code=info["village_code"],
+                                      phone_enc=crypt.encrypt(row.phone) if row.phone else None)
+            session.add(new_persons[key])
+        if info["card_account_id"] is None:
+            digest = personkey.card_digest(config.hmac_key, key, row.card_number)
+            if (key, digest) not in new_cards:
+                card = CardAccount(card_number_enc=crypt.encrypt(row.card_number), card_digest=digest,
+                                   card_last4=row.card_number[-4:], status="active", opened_on=day)
+                if info["person_id"] is None:
+                    card.person = new_persons[key]
+                else:
+                    card.person_id = info["person_id"]
+                new_cards[(key, digest)] = card
+                session.add(card)
+    session.flush()
+    next_no = (session.execute(select(func.max(PaymentLine.line_no)).where(PaymentLine.batch_id == batch.id))
+               .scalar_one() or 0) + 1
+    stamp = moment_on(day)
+    rows: list[dict[str, Any]] = []
+    total = Decimal("0.00")
+    for result in results:
+        info, row = resolved[result.line_no], result.row
+        key = info["person_key"]
+        person_id = info["person_id"] or new_persons[key].id
+        card_id = info["card_account_id"]
+        if card_id is None:
+            card_id = new_cards[(key, personkey.card_digest(config.hmac_key, key, row.card_number))].id
+        rows.append({"batch_id": batch.id, "line_no": next_no + len(rows), "person_id": person_id,
+                     "card_account_id": card_id, "village_code": info["village_code"], "quantity": row.quantity,
+                     "amount": row.amount, "state": LineState.pending.value, "check_issues": [],
+                     "updated_at": stamp})
+        total += row.amount  # type: ignore[operator]
+    for chunk in rosters.chunks(rows, BULK_CHUNK):
+        session.execute(insert(PaymentLine), chunk)
+    return [r["line_no"] for r in rows], total
 
 
 def import_rows(session: Session, config: Config, batch: Batch, rows: Sequence[RosterRow], *, actor: str,
@@ -320,5 +400,5 @@ def default_period(kind: str, on: date) -> str:
             "quarter": f"{on.year}Q{(on.month - 1) // 3 + 1}", "month": f"{on:%Y-%m}"}.get(kind, str(on.year))
 
 
-__all__ = ["BatchError", "ImportOutcome", "add_line", "create_batch", "error_report_xlsx", "get_by_code",
+__all__ = ["BatchError", "ImportOutcome", "add_line", "create_batch", "enter_rows", "error_report_xlsx", "get_by_code",
            "import_roster", "import_rows", "remove_line", "row_from_values", "update_line"]

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from starlette.testclient import TestClient
 
 import cli
 from admin.access.roles import ROLE_LABELS
-from admin.models import Batch, Operator
+from admin.access import operators
+from admin.batches import workflow
+from admin.batches.workflow import WorkflowError
+from admin.models import Batch, Department, Operator, PaymentLine, Project, WorkflowEvent
+from core import workdays
 from cli.apps import admin_app
 from core.config import Config
 from core.db import Database
 from demo.accounts import ACCOUNTS, BAD_KINDS, CLERK_TOWNSHIP, DEMO_PASSWORD, demo_accounts, roster_file
 from demo.build import build
+from demo.data import AS_OF
 from tests.conftest import TEST_SECRETS, _fresh_url
 
 N = 600
@@ -75,12 +82,29 @@ def test_one_account_per_role_created_without_a_forced_password_change(built: Co
     try:
         with db.session() as s:
             stored = {o.username: o for o in s.scalars(select(Operator))}
-            assert set(stored) == {a.username for a in ACCOUNTS}
             for account in ACCOUNTS:
                 operator = stored[account.username]
                 assert (operator.role, operator.region_code, operator.name) == (
                     account.role, account.region_code, account.name)
                 assert operator.must_change_password is False and operator.active
+            # Every other account is the county staff who took the other departments' and counties'
+            # steps: department roles of one county department, finance or bank of one county; their
+            # password is nobody's (not the demo password) and would have to be changed.
+            staff = {name: o for name, o in stored.items() if name not in {a.username for a in ACCOUNTS}}
+            assert staff
+            for username, operator in staff.items():
+                match = re.fullmatch(r"(\d{6})\.([a-z]+)\.(op|reviewer)", username)
+                assert match, username
+                county, dept, kind = match.groups()
+                assert operator.region_code == county and operator.must_change_password
+                if operator.role == "bank_operator":
+                    assert (dept, kind, operator.department_id) == ("bank", "op", None)
+                else:
+                    department = s.get(Department, operator.department_id)
+                    assert department.code == f"{county}-{dept.upper()}"
+                    assert operator.role == {"op": "department_operator", "reviewer": "department_reviewer"}[kind] \
+                        or (operator.role, dept) == ("finance_reviewer", "czj")
+                assert not operators.verify_hash(operator.password_hash, DEMO_PASSWORD)
     finally:
         db.dispose()
     listed = demo_accounts(built)
@@ -182,3 +206,89 @@ def test_deterministic_and_cli(built: Config, tmp_path: Path, monkeypatch: pytes
     target = tmp_path / "roster.xlsx"
     assert cli.main(["demo", "roster-file", str(target)]) == 0
     assert target.read_bytes() == roster_file(built).data and "第" in capsys.readouterr().out
+
+
+# --- carrying the demo's batches on, as the demo accounts, on the real date ------------------------
+
+TOWNSHIP_DRAFT = "410423-LSJZ-2026H2-410423101"
+
+
+def _act(db: Database, username: str, batch_id: int, name: str, day: date, **form: Any) -> workflow.ActionResult:
+    with db.session() as s:
+        operator = s.execute(select(Operator).where(Operator.username == username)).scalar_one()
+        values = {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in form.items()}
+        return workflow.perform(s, operator, batch_id, name, values, day)
+
+
+def _offered(db: Database, username: str, batch_id: int) -> set[str]:
+    """The actions the batch page offers this account today (the real date, as in the running app)."""
+    with db.session() as s:
+        operator = s.execute(select(Operator).where(Operator.username == username)).scalar_one()
+        return {a.name for a in workflow.available_actions(s, operator, s.get(Batch, batch_id))}
+
+
+def _demo_batch(db: Database, where: Any) -> Batch:
+    with db.session() as s:
+        return s.execute(select(Batch).join(Project, Project.id == Batch.project_id).where(where)).scalar_one()
+
+
+def test_the_demo_accounts_carry_the_clean_township_draft_through_the_chain(built: Config) -> None:
+    db = Database(built.batch_database_url)
+    try:
+        today = workdays.today()
+        batch = _demo_batch(db, Batch.code == TOWNSHIP_DRAFT)
+        assert (batch.state, batch.region_code) == ("draft", CLERK_TOWNSHIP)
+        with db.session() as s:
+            lines = list(s.scalars(select(PaymentLine).where(PaymentLine.batch_id == batch.id)))
+        assert len(lines) == 6 and all(x.state == "pending" and x.check_issues == [] for x in lines)
+        assert _offered(db, "demo_clerk", batch.id) >= {"submit"}
+        _act(db, "demo_clerk", batch.id, "submit", today)
+        assert _offered(db, "demo_reviewer", batch.id) >= {"review_pass", "return"}
+        _act(db, "demo_reviewer", batch.id, "review_pass", today)
+        end = workdays.add_workdays(today, 3)
+        _act(db, "demo_reviewer", batch.id, "publicity_open", today, start=today, end=end, place="下汤镇各村村务公开栏")
+        with pytest.raises(WorkflowError) as refused:
+            _act(db, "demo_reviewer", batch.id, "publicity_close", today)
+        assert refused.value.code == "publicity_not_over"
+        _act(db, "demo_reviewer", batch.id, "publicity_close", end)  # three working days later
+        _act(db, "demo_reviewer", batch.id, "approve", end)
+        _act(db, "demo_finance", batch.id, "finance_pass", end)
+        result = _act(db, "demo_finance", batch.id, "payment_request", end)
+        assert (result.to_state, result.details["lines"]) == ("bank", 6)
+        assert result.details["total"] == str(sum((x.amount for x in lines), Decimal("0.00")))
+    finally:
+        db.dispose()
+
+
+def test_the_batches_left_mid_way_can_be_carried_on_today(built: Config) -> None:
+    db = Database(built.batch_database_url)
+    try:
+        today = workdays.today()
+        in_review = _demo_batch(db, and_(Batch.state == "submitted", Project.code.like("410423TKGY%")))
+        assert _offered(db, "demo_reviewer", in_review.id) >= {"review_pass", "return"}
+        assert "review_pass" not in _offered(db, "demo_dept", in_review.id)  # the reviewer decides, not its entrant
+
+        # the first review passed days ago: publicity opened backdated to that day closes at once
+        passed = _demo_batch(db, and_(Batch.state == "submitted", Project.code.like("410423GEJB%")))
+        with db.session() as s:
+            review = s.execute(select(WorkflowEvent).where(WorkflowEvent.batch_id == passed.id)
+                               .order_by(WorkflowEvent.id.desc()).limit(1)).scalar_one()
+        assert review.action == "review_pass" and review.at.date() < AS_OF
+        assert "publicity_open" in _offered(db, "demo_dept", passed.id)
+        start = review.at.date()
+        _act(db, "demo_dept", passed.id, "publicity_open", today, start=start, end=workdays.add_workdays(start, 3),
+             place="各村村务公开栏")
+        assert "publicity_close" in _offered(db, "demo_reviewer", passed.id)
+        for username, name in (("demo_reviewer", "publicity_close"), ("demo_reviewer", "approve"),
+                               ("demo_finance", "finance_pass"), ("demo_finance", "payment_request")):
+            _act(db, username, passed.id, name, today)
+        assert _demo_batch(db, Batch.id == passed.id).state == "bank"
+
+        in_publicity = _demo_batch(db, and_(Batch.state == "publicity", Project.code.like("410423GLJT%")))
+        assert in_publicity.publicity_end <= today
+        assert "publicity_close" in _offered(db, "demo_reviewer", in_publicity.id)
+
+        at_bank = _demo_batch(db, and_(Batch.state == "bank", Project.code.like("410423KNCJ%")))
+        assert at_bank.region_code == "410423"  # in the demo accounts' scope: demo_bank carries it on
+    finally:
+        db.dispose()
