@@ -119,7 +119,8 @@ __all__ = ["DEFAULT_LINES", "DEFAULT_SEED", "GENERATOR_VERSION", "BuildReport", 
 
 DEFAULT_LINES = 20000
 DEFAULT_SEED = 20260101
-GENERATOR_VERSION = 3  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow
+GENERATOR_VERSION = 4  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow;
+# 4: bank files, results, re-issues and publication through the bank services
 CHUNK = 5000
 CENT = Decimal("0.01")
 TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
