@@ -31,7 +31,7 @@ COMMENTS: dict[str, str] = {
     "approve": "审批通过，报财政部门复核",
     "finance_pass": "复核通过，发放数据与预算指标相符",
     "payment_request": "复核通过，已生成支付申请并送代发银行",
-    "paid": "银行代发完成，已导入发放结果",
+    "returned": "逾期未能更正账户信息，资金退回财政",
     "published": "发放结果已公开",
     "cancel": "花名册录入有误，撤销本批次后重新建立",
 }

@@ -10,9 +10,13 @@ its roster entered by `service.enter_rows` (the roster import's checks), every s
 to the payment request taken by `admin.batches.workflow.perform` on the step's historical day,
 by an operator account of the right role (demo/accounts.py for 鲁山县民政局, county staff made by
 admin/access/operators elsewhere). No batch state, workflow event or audit entry of those steps
-is written by hand. The steps after the payment request (bank results with failures and
-re-issues, publication) belong to the bank issue (14): `_pay` and `_publish` still write them
-directly until its services land.
+is written by hand. After the payment request the bank operator exports each bank file and
+imports it back with the bank's answer (`admin.bank.service`, CSV files built in memory; failed
+lines carry the bank's words of demo/data.py FAILURES, classified by `admin.bank.reasons`), the
+department corrects and re-issues failed lines in supplementary payments, or returns the money
+of those nobody corrected (`admin.bank.results`), and publishes the results (`publish`, which
+queues the arrival SMS; the running app's background loop sends them). No state is written
+directly: every WorkflowEvent carries the action that made it.
 
 It also leaves the fixed sample people (demo/samples.py, written once to
 `<data dir>/demo_people.json` for everyone to read through demo/people.py) and, in the demo
@@ -49,6 +53,11 @@ from admin import outbox
 from admin.access import operators
 from admin.access.roles import Actor, actor_of
 from admin.audit import trail
+from admin.bank import files as bank_files
+from admin.bank import ledger
+from admin.bank import results as bank_results
+from admin.bank import service as bank_service
+from admin.bank.files import BankFileError
 from admin.batches import service, workflow
 from admin.batches.rosters import RosterRow, chunks
 from admin.batches.service import BatchError
@@ -66,18 +75,17 @@ from admin.models import (
     PolicyChange,
     Project,
     Region,
-    WorkflowEvent,
 )
 from core import migrate, personkey, regions
 from core.config import Config
 from core.db import Database
-from core.deadlines import Step, due_date
-from core.timeutil import SHANGHAI, moment_on
+from core.timeutil import SHANGHAI
 from core.workdays import add_workdays
 from demo import accounts
 from demo.batches import COMMENTS, REVIEW_PASSED, Slot, plan_timeline, slots_for
 from demo.data import (
     AS_OF,
+    CORRECTION_NOTES,
     COUNTIES,
     COUNTY_BY_CODE,
     DEPARTMENTS,
@@ -111,7 +119,8 @@ __all__ = ["DEFAULT_LINES", "DEFAULT_SEED", "GENERATOR_VERSION", "BuildReport", 
 
 DEFAULT_LINES = 20000
 DEFAULT_SEED = 20260101
-GENERATOR_VERSION = 3  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow
+GENERATOR_VERSION = 4  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow;
+# 4: bank files, results, re-issues and publication through the bank services
 CHUNK = 5000
 CENT = Decimal("0.01")
 TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
@@ -813,6 +822,9 @@ class _Staff:
 # --- the replay: every batch through the product's services ------------------------------------
 
 
+_Later = tuple[date, int, Callable[[], None]]  # a failed line's step after the payment: (day, order, step)
+
+
 @dataclass(slots=True)
 class _Line:
     """One planned line: what the roster says, and (paid batches) what the bank will answer."""
@@ -835,9 +847,10 @@ class _Line:
 class _Replay:
     """Creates every batch with the batch service, enters its roster with :func:`service.enter_rows`
     (the import's checks) and takes each step of its timeline on that step's day with
-    :func:`workflow.perform`, as the operator whose role it is. The steps after the payment request
-    (bank results, publication) belong to the bank issue: ``_pay`` and ``_publish`` write them
-    directly until its services land."""
+    :func:`workflow.perform`, as the operator whose role it is; after the payment request the bank
+    files go out and come back through :mod:`admin.bank.service`, failed lines are corrected,
+    re-issued or returned through :mod:`admin.bank.results`, each on its day, and the results are
+    published with ``publish``."""
 
     def __init__(self, session: Session, config: Config, plan: _Plan, staff: _Staff,
                  advance: Callable[[int], None]) -> None:
@@ -900,6 +913,7 @@ class _Replay:
         batch = self._create(op, project.project_id, slot.county, slot.year, slot.period, title, slot.code, created)
         self._enter(batch, op, op.region_code, lines, created)
         bid = batch.id
+        later: list[_Later] = []  # the failed lines' steps, each on its day
         for from_state, to_state, at in slot.events[1:]:
             day = at.date()
             step = (from_state, to_state)
@@ -924,15 +938,27 @@ class _Replay:
                 self._act(finance, bid, "finance_pass", day, comment=COMMENTS["finance_pass"])
                 self._act(finance, bid, "payment_request", day, comment=COMMENTS["payment_request"])
             elif step == ("bank", "paid"):
-                self._pay(slot, bid, day, lines)
+                later = self._pay(slot, bid, day, lines)
             elif step == ("paid", "published"):
-                self._publish(slot, bid, day)
+                later = self._follow_up(later, day)
+                self._act(op, bid, "publish", day, comment=COMMENTS["published"])
             elif step == ("draft", "cancelled"):
                 self._act(op, bid, "cancel", day, reason=COMMENTS["cancel"])
             else:  # pragma: no cover - demo/batches.py plans only the steps above
                 raise DemoError(f"演示数据生成出错：未知的环节 {step}")
+        self._follow_up(later, None)
         if slot.review_passed_on is not None:
             self._act(reviewer, bid, "review_pass", slot.review_passed_on, comment=COMMENTS["review_pass"])
+
+    @staticmethod
+    def _follow_up(later: list[_Later],
+                   until: date | None) -> list[_Later]:
+        """Take the failed lines' steps due by ``until`` (all when None), oldest first; the rest."""
+        later = sorted(later, key=lambda item: (item[0], item[1]))
+        due = [item for item in later if until is None or item[0] <= until]
+        for _, _, step in due:
+            step()
+        return later[len(due):]
 
     def _correct_first_line(self, batch_id: int, actor: Actor, line: _Line) -> None:
         """The line returned with a remark is checked again and saved (which clears the remark)."""
@@ -962,64 +988,70 @@ class _Replay:
         lines = [_Line(person, person.current_card, amount, None) for person, amount in self.plan.township]
         self._enter(batch, clerk, accounts.CLERK_TOWNSHIP, lines, day)
 
-    # the bank issue's steps, written directly for now
+    # after the payment request: the bank's files, results, failed lines and publication
 
-    def _pay(self, slot: Slot, batch_id: int, day: date, lines: list[_Line]) -> None:
-        """The bank's results: lines paid, failed with the bank's reason, re-issued or returned."""
-        # until the bank services land (issue 14)
-        session = self.session
-        stamp = moment_on(day)
-        ids = dict(session.execute(select(PaymentLine.line_no, PaymentLine.id)
-                                   .where(PaymentLine.batch_id == batch_id)).all())
-        session.execute(update(PaymentLine).where(PaymentLine.batch_id == batch_id, PaymentLine.state == "pending")
-                        .values(state="paid", paid_on=day, updated_at=stamp))
-        failures: list[dict[str, Any]] = []
-        reissues: list[dict[str, Any]] = []
-        for n, line in enumerate(lines, start=1):
-            if line.outcome == "paid":
-                continue
+    def _bank_act(self, what: str, batch_id: int, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except (WorkflowError, BankFileError) as error:
+            raise DemoError(f"演示数据生成出错：批次 {batch_id}「{what}」被拒绝：{error.message}") from error
+
+    def _bank_round(self, slot: Slot, batch_id: int, outcomes: dict[str, tuple[bool, str]], day: date) -> None:
+        """The bank operator exports every bank file awaiting a result, and imports it back with
+        the bank's answer (``outcomes``: line reference → (paid, reason); the rest succeed)."""
+        bank = self.staff.bank(slot)
+        for info in ledger.open_bank_files(self.session, batch_id):
+            exported = self._bank_act("导出代发文件", batch_id, lambda: bank_service.export_file(
+                self.session, self.config, bank, batch_id, file_id=info.id, fmt="csv", today=day))
+            returned = bank_files.with_results(exported.data, outcomes, exported.filename)
+            self._bank_act("导入银行处理结果", batch_id, lambda: bank_service.import_results(
+                self.session, self.config, bank, returned, "回盘.csv", day, batch_id=batch_id))
+
+    def _pay(self, slot: Slot, batch_id: int, day: date, lines: list[_Line]) -> list[_Later]:
+        """The bank's results (lines paid, or failed with the bank's words); what follows them: the
+        failed lines corrected and re-issued, or their money returned, each on its day."""
+        code = self.session.get(Batch, batch_id).code  # type: ignore[union-attr]
+        failed = {n: line for n, line in enumerate(lines, start=1) if line.outcome != "paid"}
+        outcomes = {}
+        for n, line in failed.items():
             assert line.failure_code is not None
-            failures.append({"line_id": ids[n], "state": line.outcome, "failure_code": line.failure_code,
-                             "failure_reason": FAILURES[line.failure_code], "updated_at": stamp})
+            outcomes[bank_files.line_ref(code, n)] = (False, FAILURES[line.failure_code])
+        self._bank_round(slot, batch_id, outcomes, day)
+        later: list[_Later] = []
+        reissue_days: dict[date, list[tuple[int, _Line]]] = {}
+        for n, line in failed.items():
             if line.outcome == "reissued":
-                assert line.reissue_card is not None and line.reissue_on is not None
-                reissues.append({
-                    "batch_id": batch_id, "line_no": len(lines) + len(reissues) + 1, "person_id": line.person.id,
-                    "card_account_id": line.reissue_card.id, "village_code": line.person.village.code,
-                    "quantity": line.quantity, "amount": line.amount, "state": "paid", "check_issues": [],
-                    "reissue_of_id": ids[n], "paid_on": line.reissue_on, "updated_at": moment_on(line.reissue_on),
-                })
-        table = PaymentLine.__table__
-        if failures:
-            session.connection().execute(
-                update(table).where(table.c.id == bindparam("line_id"))
-                .values(state=bindparam("state"), paid_on=None, failure_code=bindparam("failure_code"),
-                        failure_reason=bindparam("failure_reason"), updated_at=bindparam("updated_at")), failures)
-        if reissues:
-            session.connection().execute(insert(table), reissues)
-            self.advance(len(reissues))
-        self._move(slot, batch_id, "paid", day, self.staff.bank(slot), COMMENTS["paid"],
-                   due_date(Step.RESULTS_PUBLICATION, day), paid_on=day)
+                assert line.reissue_on is not None
+                reissue_days.setdefault(line.reissue_on, []).append((n, line))
+            elif line.outcome == "returned":
+                returned_on = add_workdays(day, 3)  # the correction limit passed
+                later.append((returned_on, 1, lambda n=n, d=returned_on: self._return(slot, batch_id, n, d)))
+        for when, group in reissue_days.items():
+            later.append((when, 0, lambda when=when, group=group: self._reissue(slot, batch_id, group, when)))
+        return later
 
-    def _publish(self, slot: Slot, batch_id: int, day: date) -> None:
-        """The results go public."""
-        # until the bank services land (issue 14)
-        self._move(slot, batch_id, "published", day, self.staff.op(slot), COMMENTS["published"], None,
-                   published_on=day)
+    def _reissue(self, slot: Slot, batch_id: int, group: list[tuple[int, _Line]], day: date) -> None:
+        """The department corrects the failed lines (a new card, or the account checked) and
+        re-issues them in a supplementary payment, which the bank pays."""
+        op = self.staff.op(slot)
+        for n, line in group:
+            assert line.reissue_card is not None and line.failure_code is not None
+            new_card = line.reissue_card.number != line.card.number
+            form = {"line": str(n), "card_number": line.reissue_card.number if new_card else "",
+                    "bank_name": line.reissue_card.bank_name if new_card else "", "name": "",
+                    "note": CORRECTION_NOTES["new_card" if new_card else line.failure_code]}
+            self._bank_act("更正发放失败信息", batch_id,
+                           lambda form=form: bank_results.correct_failed(self.session, self.config, op, batch_id,
+                                                                        form, day))
+        self._bank_act("补发已更正的明细", batch_id,
+                       lambda: bank_results.reissue(self.session, op, batch_id, {}, day))
+        self._bank_round(slot, batch_id, {}, day)
+        self.advance(len(group))
 
-    def _move(self, slot: Slot, batch_id: int, state: str, day: date, actor: Actor, comment: str,
-              due_on: date | None, **dates: date) -> None:
-        # until the bank services land (issue 14)
-        batch = self.session.get(Batch, batch_id)
-        assert batch is not None
-        event = WorkflowEvent(batch_id=batch_id, from_state=batch.state, to_state=state, actor=actor.username,
-                              at=moment_on(day), comment=comment, due_on=due_on)
-        batch.state, batch.step_started_on, batch.step_due_on = state, day, due_on
-        for name, value in dates.items():
-            setattr(batch, name, value)
-        self.session.add(event)
-        outbox.emit(self.session, "batch", batch_id)
-        self.session.flush()
+    def _return(self, slot: Slot, batch_id: int, line_no: int, day: date) -> None:
+        """A failed line nobody could correct in time: its money goes back (退回)."""
+        self._bank_act("确认无法发放（资金退回）", batch_id, lambda: bank_results.return_unpaid(
+            self.session, self.staff.op(slot), batch_id, {"line": str(line_no), "reason": COMMENTS["returned"]}, day))
 
     # the lines of a batch
 

@@ -296,16 +296,28 @@ BANKS: tuple[tuple[str, str, float], ...] = (
     ("中国工商银行", "622202", 0.10),
 )
 
+# The bank's words for a failed line, by the code admin/bank/reasons.py gives them (the result
+# file carries only the words; the import classifies them).
 FAILURES: dict[str, str] = {
     "ACCOUNT_CLOSED": "账户已销户",
     "ACCOUNT_FROZEN": "账户冻结（长期不动户）",
     "NAME_MISMATCH": "户名与账号不符",
-    "NO_SUCH_CARD": "卡号不存在",
-    "CLASS2_LIMIT": "二类账户超限额",
+    "NO_SUCH_ACCOUNT": "卡号不存在",
+    "ACCOUNT_LIMIT": "二类账户超限额",
 }
 # Random failures (the systematic ones are old cards closed shortly before payment).
 FAILURE_WEIGHTS: tuple[tuple[str, float], ...] = (
-    ("ACCOUNT_FROZEN", 0.35), ("NAME_MISMATCH", 0.25), ("NO_SUCH_CARD", 0.15),
-    ("CLASS2_LIMIT", 0.15), ("ACCOUNT_CLOSED", 0.10),
+    ("ACCOUNT_FROZEN", 0.35), ("NAME_MISMATCH", 0.25), ("NO_SUCH_ACCOUNT", 0.15),
+    ("ACCOUNT_LIMIT", 0.15), ("ACCOUNT_CLOSED", 0.10),
 )
+# What the department notes when it corrects a failed line before the re-issue (by failure code;
+# "new_card" when the person brought a new card).
+CORRECTION_NOTES: dict[str, str] = {
+    "new_card": "本人已补办社会保障卡，登记新卡号后补发",
+    "ACCOUNT_CLOSED": "已核实账户状态，按原账户重新发放",
+    "ACCOUNT_FROZEN": "本人已到银行解除冻结，按原账户重新发放",
+    "NAME_MISMATCH": "已与银行核对户名，按原账户重新发放",
+    "NO_SUCH_ACCOUNT": "已核对卡号无误，按原账户重新发放",
+    "ACCOUNT_LIMIT": "本人已到银行调整账户限额，按原账户重新发放",
+}
 FAILURE_RATE = 0.018

@@ -6,7 +6,9 @@ the next working day. Three workflow actions, each one transaction with its even
 and (where the public side changes) outbox entry:
 
 - ``correct_failed`` (township clerk for lines of the township, department operator): a new card
-  account (number checked, encrypted; the new card's bank decides which bank file it goes in), a
+  account (number checked, encrypted; the new card's bank decides which bank file it goes in; a
+  card of the person already registered, e.g. by a later roster, is used, not registered twice,
+  and a closed one is refused with ``closed_card``), a
   corrected name, or only the finding (账户已激活 …). Recorded as a :class:`LineCorrection`; the
   line's correction deadline is met.
 - ``reissue`` (department operator): every corrected line becomes a new pending line linked to it
@@ -87,11 +89,16 @@ def correct_failed(session: Session, config: Config, operator: Actor | Operator,
             if old_card is not None and old_card.card_digest == digest:
                 raise WorkflowError("same_card", "新卡号与发放失败的卡号相同；如按原账户重新发放，请不填卡号，只写核实情况。",
                                     field="card_number")
-            card = CardAccount(person_id=person.id, card_number_enc=cipher(config.field_key).encrypt(number),
-                               card_digest=digest, card_last4=number[-4:], status="active", opened_on=ctx.today,
-                               bank_name=v["bank_name"] or (old_card.bank_name if old_card else ""))
-            ctx.session.add(card)
-            ctx.session.flush()
+            known = next((c for c in person.cards if c.card_digest == digest), None)
+            if known is not None and known.status == "closed":
+                raise WorkflowError("closed_card", "这张社会保障卡已销户，请填写本人现在使用的卡号。", field="card_number")
+            card = known or CardAccount(person_id=person.id, card_number_enc=cipher(config.field_key).encrypt(number),
+                                        card_digest=digest, card_last4=number[-4:], status="active",
+                                        opened_on=ctx.today,
+                                        bank_name=v["bank_name"] or (old_card.bank_name if old_card else ""))
+            if known is None:  # a card the registry already has (a later roster) is not registered twice
+                ctx.session.add(card)
+                ctx.session.flush()
             correction.card_account_id = card.id
             after.update(card_last4=card.card_last4, bank_name=card.bank_name)
         elif v["bank_name"]:

@@ -86,7 +86,8 @@ Error codes (``WorkflowError.code``; ``.status`` is the HTTP status a view answe
   ``bad_number``, ``bad_option``, ``bad_line_notes``, ``unknown_line``, ``future_date``,
   ``start_before_review``, ``publicity_too_short``, ``end_before_start``, ``amount_out_of_range``,
   ``same_amount``, ``bad_days``, ``bad_project``, ``bad_region`` (the last three: deadline overrides),
-  ``bad_card``, ``same_card``, ``bad_name``, ``same_name`` (``correct_failed``, admin/bank/results.py)
+  ``bad_card``, ``same_card``, ``closed_card``, ``bad_name``, ``same_name`` (``correct_failed``,
+  admin/bank/results.py)
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from admin.models import (
     OutboxEntry,
     PaymentLine,
     PaymentRequest,
+    PaymentRequestBank,
     Person,
     Project,
     Region,
@@ -37,6 +38,7 @@ from core.config import Config
 from core.db import Database
 from core.validation import check_card_number, check_id_number, check_name, parse_id_number
 from demo.build import GENERATOR_VERSION, build
+from demo.batches import COMMENTS
 from demo.data import AS_OF, FAILURES
 from demo.people import demo_people, load_demo_people
 from tests.conftest import TEST_SECRETS, _fresh_url
@@ -176,9 +178,14 @@ def test_about_two_percent_fail_with_a_reason_and_most_are_reissued(built: tuple
     failed = [x for x in settled if x.failure_code]
     share = len(failed) / len(settled)
     assert 0.01 <= share <= 0.04, share
-    for line in failed:
-        assert FAILURES[line.failure_code] == line.failure_reason
+    for line in failed:  # the bank's words, classified by the result import (admin/bank/reasons.py)
         assert line.state in ("failed", "reissued", "returned")
+        if line.state == "returned":  # the department's reason is added when the money goes back
+            assert line.failure_reason == f"{FAILURES[line.failure_code]}；{COMMENTS['returned']}"
+        else:
+            assert line.failure_reason == FAILURES[line.failure_code]
+        if line.state == "failed":  # still to correct: what to do, and by when (3 working days)
+            assert line.advice and line.correction_due_on == workdays.add_workdays(paid_on[line.batch_id], 3)
     reissues = [x for x in lines.values() if x.reissue_of_id]
     assert len(reissues) >= len(failed) * 0.6
     targets = Counter(x.reissue_of_id for x in reissues)
@@ -212,12 +219,11 @@ def test_regions_departments_outbox_and_audit(built: tuple[Config, Database]) ->
     assert outbox["policy"] >= 20 * 6 * 3
 
 
-# The bank issue's steps (bank results → paid, publication → published) are still written by the
-# demo build itself until those services exist; everything before them goes through the workflow.
-BANK_ISSUE_STEPS = {("bank", "paid"), ("paid", "published")}
-
-
-def test_every_step_up_to_the_payment_request_went_through_the_workflow(built: tuple[Config, Database]) -> None:
+def test_every_step_went_through_the_workflow_or_a_bank_service(built: tuple[Config, Database]) -> None:
+    """No state is written by the build itself: after the creation event (the batch service), every
+    event names the action that wrote it (workflow.perform, or a bank service through it), was taken
+    by a role allowed to, and has its audit entry; paid and published came from the result import
+    and ``publish``, and every bank file was exported before its result came back."""
     _config_, db = built
     with db.session() as s:
         batches = {b.id: b for b in s.scalars(select(Batch))}
@@ -226,38 +232,55 @@ def test_every_step_up_to_the_payment_request_went_through_the_workflow(built: t
                           .where(AuditEntry.object_type == "batch").order_by(AuditEntry.id)).all()
         role_of = dict(s.execute(select(Operator.username, Operator.role)).all())
         originals = Counter(s.scalars(select(PaymentLine.batch_id).where(PaymentLine.reissue_of_id.is_(None))))
-        requests = {r.batch_id: r for r in s.scalars(select(PaymentRequest))}
+        reissued = Counter(s.scalars(select(PaymentLine.batch_id).where(PaymentLine.reissue_of_id.is_not(None))))
+        requests: dict[int, list[PaymentRequest]] = {}
+        for request in s.scalars(select(PaymentRequest).order_by(PaymentRequest.id)):
+            requests.setdefault(request.batch_id, []).append(request)
+        shares = s.execute(select(PaymentRequestBank.export_count, PaymentRequestBank.results_at)).all()
     by_batch: dict[int, list[WorkflowEvent]] = {}
     for event in events:
         by_batch.setdefault(event.batch_id, []).append(event)
     taken: dict[int, list[tuple[str, str]]] = {}
     imported: dict[int, int] = {}
+    exports: Counter[int] = Counter()
     for object_id, action, actor, after in audit:
         if action.startswith("workflow."):
             taken.setdefault(int(object_id), []).append((action.removeprefix("workflow."), actor))
         elif action == "roster.import":
             imported[int(object_id)] = imported.get(int(object_id), 0) + after["lines"]
+        elif action == "bank.export":
+            exports[int(object_id)] += 1
     assert set(by_batch) == set(batches)
     for batch_id, chain in by_batch.items():
         created, steps = chain[0], chain[1:]
         assert (created.action, created.from_state, created.to_state) == (None, None, "draft")
         assert role_of[created.actor] == "department_operator"  # batch service, by the department
-        performed = [e for e in steps if (e.from_state, e.to_state) not in BANK_ISSUE_STEPS]
-        for event in performed:
-            spec = workflow.SPECS[event.action]  # written by workflow.perform: it names its action
+        for event in steps:
+            assert event.action, (batch_id, event.from_state, event.to_state)  # written by workflow.perform
+            spec = workflow.SPECS[event.action]
             assert role_of[event.actor] in roles.PERMISSIONS[spec.permissions[event.from_state]], event.action
         # one workflow audit entry per event, by the same operator, in the same order
-        assert taken.get(batch_id, []) == [(e.action, e.actor) for e in performed]
-        assert all(e.action is None and role_of[e.actor] in ("bank_operator", "department_operator")
-                   for e in steps if (e.from_state, e.to_state) in BANK_ISSUE_STEPS)
+        assert taken.get(batch_id, []) == [(e.action, e.actor) for e in steps]
         # the roster went in through the roster service (enter_rows: the import's checks and audit entry)
         assert imported[batch_id] == originals[batch_id]
         batch = batches[batch_id]
+        moves = [(e.from_state, e.to_state, e.action) for e in steps if e.from_state != e.to_state]
         if batch.state in ("bank", "paid", "published"):
-            assert requests[batch_id].line_count == originals[batch_id]
-            assert [e.action for e in performed][-2:] == ["finance_pass", "payment_request"]
+            first = requests[batch_id][0]
+            assert first.kind == "payment" and first.line_count == originals[batch_id]
+            assert [action for _f, to, action in moves if to == "bank"] == ["payment_request"]
+            assert all(r.kind == "reissue" for r in requests[batch_id][1:])  # 补发 of the re-issued lines
+            assert sum(r.line_count for r in requests[batch_id][1:]) == reissued[batch_id]
         else:
             assert batch_id not in requests
+        if batch.state in ("paid", "published"):
+            assert ("bank", "paid", "bank_import") in moves
+            assert exports[batch_id] == sum(1 for e in steps if e.action == "bank_import")  # each file out, then back
+            assert [e.action for e in steps if e.action == "reissue"] == ["reissue"] * (len(requests[batch_id]) - 1)
+        if batch.state == "published":
+            assert moves[-1] == ("paid", "published", "publish")
+    # every bank file was exported once and its result imported, but those still at the bank
+    assert {(count, results_at is not None) for count, results_at in shares} == {(1, True), (0, False)}
 
 
 def _fingerprint(config: Config) -> tuple[list[tuple[str, str]], list[tuple]]:

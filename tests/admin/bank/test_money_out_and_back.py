@@ -19,10 +19,21 @@ from admin.bank import files, ledger, results, service
 from admin.bank.files import BankFileError
 from admin.batches import workflow
 from admin.batches.workflow import WorkflowError
-from admin.models import AuditEntry, Batch, LineCorrection, PaymentLine, PaymentRequest, SmsMessage, WorkflowEvent
+from admin.fieldcrypt import cipher
+from admin.models import (
+    AuditEntry,
+    Batch,
+    CardAccount,
+    LineCorrection,
+    PaymentLine,
+    PaymentRequest,
+    SmsMessage,
+    WorkflowEvent,
+)
 from admin.sms import messages as sms
 from admin.sms.gateways import SandboxGateway
 from cli.apps import public_app
+from core import personkey
 from core.deadlines import Step, due_date
 from indexer.documents import DocumentBuilder
 from indexer.sync import sync
@@ -322,6 +333,42 @@ def test_a_failed_line_shows_reason_and_advice_and_unpayable_money_is_returned(a
         with pytest.raises(WorkflowError) as refused:  # the clerk may not return money
             results.return_unpaid(s, operator(s, "clerk"), b, {"line": "3", "reason": "x"}, date(2025, 10, 14))
     assert refused.value.status == 403
+
+
+def test_a_correction_naming_a_card_already_registered_uses_it(at_bank, batch_db, config, unchanged):
+    """The person's new card may already be in the registry (a later roster carried it): the
+    correction uses that account, it is not registered twice; a closed card is refused."""
+    b, code = at_bank["batch"], at_bank["code"]
+    day = date(2025, 10, 10)
+    data = export(batch_db, config, b, BANK_A, "csv", day)
+    import_results(batch_db, config, files.with_results(data, {ref(code, 3): (False, "账户已销户")}), day)
+    known_number, closed_number = make_card(903), make_card(904)
+    with batch_db.session() as s:  # arranged: two more cards of the person, as a later roster registers them
+        person = s.get(PaymentLine, line(batch_db, b, 3).id).person
+        for number, status in ((known_number, "active"), (closed_number, "closed")):
+            s.add(CardAccount(person_id=person.id, card_number_enc=cipher(config.field_key).encrypt(number),
+                              card_digest=personkey.card_digest(config.hmac_key, person.person_key, number),
+                              card_last4=number[-4:], status=status, opened_on=date(2025, 10, 1), bank_name=BANK_B))
+        person_id = person.id
+    with unchanged():
+        with batch_db.session() as s:
+            with pytest.raises(WorkflowError) as refused:
+                results.correct_failed(s, config, operator(s, "civil_op"), b, {
+                    "line": "3", "card_number": closed_number, "note": "换卡"}, day)
+    assert (refused.value.code, refused.value.field, refused.value.status) == ("closed_card", "card_number", 400)
+    with batch_db.session() as s:
+        cards_before = s.execute(select(func.count(CardAccount.id))).scalar_one()
+        results.correct_failed(s, config, operator(s, "civil_op"), b, {
+            "line": "3", "card_number": known_number, "note": "本人已补办新卡"}, day)
+    with batch_db.session() as s:
+        assert s.execute(select(func.count(CardAccount.id))).scalar_one() == cards_before
+        known = s.execute(select(CardAccount).where(CardAccount.person_id == person_id,
+                                                    CardAccount.card_last4 == known_number[-4:])).scalar_one()
+        correction = s.execute(select(LineCorrection).where(LineCorrection.batch_id == b)).scalar_one()
+        assert correction.card_account_id == known.id
+        results.reissue(s, operator(s, "civil_op"), b, {}, date(2025, 10, 13))
+    again = line(batch_db, b, 6)
+    assert (again.reissue_of_id, again.card_account_id) == (line(batch_db, b, 3).id, known.id)
 
 
 def test_a_result_file_that_does_not_match_the_export_is_refused(at_bank, batch_db, config, unchanged):
