@@ -95,7 +95,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -127,7 +127,7 @@ from admin.models import (
 )
 from admin.access.roles import ROLE_LABELS, Actor, actor_of, can, region_inside, region_overlaps, scope_batches
 from core.deadlines import DEFAULT_RULES, Step, due_date, rule_for
-from core.timeutil import SHANGHAI, format_date_zh, local, now
+from core.timeutil import format_date_zh, local, moment_on
 from core.workdays import add_workdays, workdays_between
 from core.workdays import today as today_shanghai
 
@@ -964,13 +964,6 @@ def _permit(ctx: _Ctx, spec: _Spec) -> None:
                             f"您创建、录入、更正或提交过此批次，按不相容岗位相分离的要求，不能办理「{label}」。")
 
 
-def _business_time(today: date) -> datetime:
-    """When the event happened: now, on the action's business day (the demo replays past days)."""
-    current = now()
-    if current.date() == today:
-        return current
-    return datetime.combine(today, current.time(), tzinfo=SHANGHAI)
-
 
 def _url(batch_id: int, name: str) -> str:
     return f"/batches/{batch_id}/actions/{name}"
@@ -1062,7 +1055,7 @@ def perform(session: Session, operator: Actor | Operator, batch_id: int, name: s
             batch.step_due_on = ctx.due(step, start)
     batch.state = to_state
     event = WorkflowEvent(batch_id=batch.id, from_state=from_state, to_state=to_state, actor=actor.username,
-                          at=_business_time(today), comment=outcome.comment, due_on=batch.step_due_on, action=name)
+                          at=moment_on(today), comment=outcome.comment, due_on=batch.step_due_on, action=name)
     session.add(event)
     trail.record(session, actor=actor.username, action=f"workflow.{name}", object_type="batch", object_id=batch.id,
                  region_code=batch.region_code,

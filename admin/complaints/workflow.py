@@ -61,7 +61,7 @@ from admin.batches.workflow import Action, Field, WorkflowError
 from admin.models import COMPLAINT_KINDS, Complaint, ComplaintEvent, DeadlineOverride, Department, Operator, Project, Region
 from core.config import Config
 from core.deadlines import DEFAULT_RULES, Step, rule_for
-from core.timeutil import SHANGHAI, format_date_zh, local, now
+from core.timeutil import format_date_zh, local, moment_on
 from core.workdays import add_workdays, workdays_between
 from core.workdays import today as today_shanghai
 
@@ -264,7 +264,7 @@ def _answer_unit(ctx: _Ctx) -> str:
 
 def _run_accept(ctx: _Ctx, values: dict[str, Any]) -> _Outcome:
     case = ctx.case
-    case.accepted_at = _business_time(ctx.today)
+    case.accepted_at = moment_on(ctx.today)
     case.handler = ctx.actor.username
     if case.department_id is None and not case.confidential:  # an unrouted case: the accepting unit takes it
         if ctx.actor.is_department:
@@ -281,7 +281,7 @@ def _reject_fields(_ctx: _Ctx) -> tuple[Field, ...]:
 def _run_reject(ctx: _Ctx, values: dict[str, Any]) -> _Outcome:
     case = ctx.case
     case.answer = values["reason"]
-    case.answered_at = _business_time(ctx.today)
+    case.answered_at = moment_on(ctx.today)
     case.answer_unit = _answer_unit(ctx)
     case.answered_by = ctx.actor.username
     case.closed_at = case.answered_at
@@ -342,7 +342,7 @@ def _answer_fields(_ctx: _Ctx) -> tuple[Field, ...]:
 def _run_answer(ctx: _Ctx, values: dict[str, Any]) -> _Outcome:
     case = ctx.case
     case.answer = values["answer"]
-    case.answered_at = _business_time(ctx.today)
+    case.answered_at = moment_on(ctx.today)
     case.answer_unit = _answer_unit(ctx)
     case.answered_by = ctx.actor.username
     case.satisfaction, case.satisfaction_comment, case.satisfaction_at = None, "", None  # asked again
@@ -352,7 +352,7 @@ def _run_answer(ctx: _Ctx, values: dict[str, Any]) -> _Outcome:
 
 
 def _run_close(ctx: _Ctx, values: dict[str, Any]) -> _Outcome:
-    ctx.case.closed_at = _business_time(ctx.today)
+    ctx.case.closed_at = moment_on(ctx.today)
     return _Outcome(values["comment"] or "", "已办结。")
 
 
@@ -391,13 +391,6 @@ def _as_actor(session: Session, operator: Actor | Operator) -> Actor:
         raise WorkflowError("forbidden", "账号已停用。")
     return actor_of(session, operator)
 
-
-def _business_time(today: date) -> datetime:
-    """When the step happened: now, on the action's business day (the demo replays past days)."""
-    current = now()
-    if current.date() == today:
-        return current
-    return datetime.combine(today, current.time(), tzinfo=SHANGHAI)
 
 
 def _url(case_id: int, name: str) -> str:
@@ -484,7 +477,7 @@ def perform(session: Session, operator: Actor | Operator, case_id: int, name: st
     outcome = spec.run(ctx, values)
     case.status = spec.to_state
     event = ComplaintEvent(complaint_id=case.id, action=name, from_state=from_state, to_state=case.status,
-                           actor=actor.username, at=_business_time(today), comment=outcome.comment,
+                           actor=actor.username, at=moment_on(today), comment=outcome.comment,
                            department_id=case.department_id, handling_region=case.handling_region, due_on=case.due_on)
     session.add(event)
     trail.record(session, actor=actor.username, action=f"complaint.{name}", object_type="complaint", object_id=case.id,
