@@ -768,7 +768,9 @@ class _Staff:
 
     DEMO = {(accounts.COUNTY, "MZJ", "op"): "demo_dept", (accounts.COUNTY, "MZJ", "reviewer"): "demo_reviewer",
             (accounts.COUNTY, "CZJ", "reviewer"): "demo_finance", (accounts.COUNTY, "BANK", "op"): "demo_bank"}
-    ROLES = {"op": "department_operator", "reviewer": "department_reviewer"}
+    # (kind, role) per department key; CZJ is the county's finance bureau, BANK its disbursing bank
+    KINDS = {"CZJ": (("reviewer", "finance_reviewer"),), "BANK": (("op", "bank_operator"),)}
+    DEPARTMENT_KINDS = (("op", "department_operator"), ("reviewer", "department_reviewer"))
 
     def __init__(self, session: Session, config: Config, plan: _Plan) -> None:
         self.session = session
@@ -777,25 +779,20 @@ class _Staff:
         password = operators.temporary_password()
         password_hash = operators.hash_password(password)
         wanted = sorted({(slot.county, slot.policy.dept) for slot in plan.slots})
-        for county in COUNTIES:
-            for dept in ("CZJ", "BANK"):
-                wanted.append((county.code, dept))
+        wanted += [(county.code, dept) for county in COUNTIES for dept in ("CZJ", "BANK")]
         for county_code, dept in wanted:
             county = COUNTY_BY_CODE[county_code]
-            roles = (("reviewer",) if dept == "CZJ" else ("op",) if dept == "BANK" else ("op", "reviewer"))
-            for kind in roles:
+            for kind, role in self.KINDS.get(dept, self.DEPARTMENT_KINDS):
                 if (county_code, dept, kind) in self.DEMO:
                     continue
                 birth = random_birth(rng, 1965, 1995)
                 sex = "M" if rng.random() < 0.5 else "F"
-                role = ("finance_reviewer" if dept == "CZJ" else "bank_operator" if dept == "BANK"
-                        else self.ROLES[kind])
-                unit = (f"中国农业银行{county.short}支行" if dept == "BANK" else county.short + DEPARTMENTS[dept])
+                bank = dept == "BANK"
                 operators.create_operator(
                     session, config, actor="system", username=f"{county_code}.{dept.lower()}.{kind}",
                     name=make_name(rng, sex, birth.year, county.surnames), role=role, region_code=county_code,
-                    password=password, unit=unit, department_code=None if dept == "BANK" else f"{county_code}-{dept}",
-                    password_hash=password_hash)
+                    password=password, unit=f"中国农业银行{county.short}支行" if bank else county.short + DEPARTMENTS[dept],
+                    department_code=None if bank else f"{county_code}-{dept}", password_hash=password_hash)
         self._actors: dict[str, Actor] = {}
 
     def actor(self, county: str, dept: str, kind: str) -> Actor:

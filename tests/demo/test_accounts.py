@@ -21,6 +21,7 @@ from admin.batches import workflow
 from admin.batches.workflow import WorkflowError
 from admin.models import Batch, Department, Operator, PaymentLine, Project, WorkflowEvent
 from core import workdays
+from core.timeutil import local
 from cli.apps import admin_app
 from core.config import Config
 from core.db import Database
@@ -273,9 +274,9 @@ def test_the_batches_left_mid_way_can_be_carried_on_today(built: Config) -> None
         with db.session() as s:
             review = s.execute(select(WorkflowEvent).where(WorkflowEvent.batch_id == passed.id)
                                .order_by(WorkflowEvent.id.desc()).limit(1)).scalar_one()
-        assert review.action == "review_pass" and review.at.date() < AS_OF
+        start = local(review.at).date()  # the day the first review passed (Asia/Shanghai)
+        assert review.action == "review_pass" and start < AS_OF
         assert "publicity_open" in _offered(db, "demo_dept", passed.id)
-        start = review.at.date()
         _act(db, "demo_dept", passed.id, "publicity_open", today, start=start, end=workdays.add_workdays(start, 3),
              place="各村村务公开栏")
         assert "publicity_close" in _offered(db, "demo_reviewer", passed.id)
