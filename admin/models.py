@@ -302,13 +302,6 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-COMPLAINT_KINDS: dict[str, str] = {  # the same kinds as the public form (portal.store.COMPLAINT_KINDS)
-    "complaint": "投诉",
-    "tipoff": "举报",
-    "enquiry": "咨询",
-    "disclosure_request": "信息公开申请",
-    "petition": "信访",
-}
 
 
 class Complaint(Base):

@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from core.complaints import COMPLAINT_KINDS
 from core.config import Config
 from core.db import Database
 from core.timeutil import format_date_zh, format_datetime_zh, local, now, today
@@ -46,7 +47,7 @@ from portal import csrf
 from portal.errors import PublicError, parse_json_body
 from portal.ratelimit import client_address, enforce, read_body_limited
 from portal.services import services
-from portal.store import COMPLAINT_KINDS, COMPLAINT_STATUS_LABELS, ComplaintFeedback, ComplaintUpdate, PublicComplaint
+from portal.store import COMPLAINT_STATUS_LABELS, ComplaintFeedback, ComplaintUpdate, PublicComplaint
 
 __all__ = [
     "CODE_ALPHABET",

@@ -19,13 +19,6 @@ class PublicBase(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON}
 
 
-COMPLAINT_KINDS: dict[str, str] = {
-    "complaint": "投诉",
-    "tipoff": "举报",
-    "enquiry": "咨询",
-    "disclosure_request": "信息公开申请",
-    "petition": "信访",
-}
 
 COMPLAINT_STATUS_LABELS: dict[str, str] = {
     "received": "已受理",

@@ -32,7 +32,7 @@ from admin.batches.workflow import WorkflowError
 from admin.complaints import workflow
 from admin.complaints.workflow import COMPLAINT_STATE_LABELS, OPEN_STATES
 from admin.fieldcrypt import cipher
-from admin.models import COMPLAINT_KINDS, Complaint, ComplaintEvent, Department, Region
+from admin.models import Complaint, ComplaintEvent, Department, Region
 from admin.web import (
     PAGE_SIZE,
     XLSX,
@@ -49,6 +49,7 @@ from admin.web import (
     services,
     wants_json,
 )
+from core.complaints import COMPLAINT_KINDS
 from core.spreadsheets import xlsx_row
 from core.timeutil import local
 from core.workdays import add_workdays

@@ -58,7 +58,8 @@ from admin import outbox
 from admin.access.roles import Actor, actor_of, can, overlaps_clause, scope_complaints
 from admin.audit import trail
 from admin.batches.workflow import Action, Field, WorkflowError
-from admin.models import COMPLAINT_KINDS, Complaint, ComplaintEvent, DeadlineOverride, Department, Operator, Project, Region
+from admin.models import Complaint, ComplaintEvent, DeadlineOverride, Department, Operator, Project, Region
+from core.complaints import COMPLAINT_KINDS
 from core.config import Config
 from core.deadlines import DEFAULT_RULES, Step, rule_for
 from core.timeutil import format_date_zh, local, moment_on
