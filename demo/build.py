@@ -61,7 +61,7 @@ from admin.bank.files import BankFileError
 from admin.batches import service, workflow
 from admin.batches.rosters import RosterRow, chunks
 from admin.batches.service import BatchError
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.fieldcrypt import cipher
 from admin.models import (
     Base,

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from admin.bank import service
 from admin.bank.files import BankFileError
 from admin.batches.service import get_by_code
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.models import Operator
 from core import migrate
 from core.config import Config, load_config

@@ -36,7 +36,7 @@ from admin.access.roles import Actor
 from admin.audit import trail
 from admin.bank import ledger
 from admin.batches import workflow
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.fieldcrypt import cipher
 from admin.models import (
     CardAccount,

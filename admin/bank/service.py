@@ -35,7 +35,7 @@ from admin.audit import trail
 from admin.bank import files, ledger, reasons
 from admin.bank.files import BankFileError
 from admin.batches import workflow
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.fieldcrypt import cipher
 from admin.models import Batch, BatchState, LineState, Operator, PaymentLine, PaymentRequest, PaymentRequestBank
 from admin.sms import messages as sms

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from admin.access.auth import current_actor
 from admin.bank import files, results, service
 from admin.bank.files import BankFileError
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.web import AdminError, flash, form_data, json_response, path_id, read_upload, redirect, services, wants_json
 from core.timeutil import today
 

@@ -96,13 +96,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import String, Text, and_, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from admin import outbox
+from admin.actions import Action, Field, WorkflowError, validate
 from admin.audit import trail
 from admin.bank import ledger
 from admin.sms import messages as sms
@@ -212,68 +213,6 @@ WITHDRAWAL_ADVICE: dict[str, str] = {
     "WITHDRAWN_APPROVAL": "主管部门审批未通过，本期不予发放。如有疑问，请携带身份证到主管部门咨询，可申请复核。",
     "BATCH_CANCELLED": "本批次已撤销，如仍符合条件将另行安排发放。如有疑问，请咨询主管部门。",
 }
-
-
-# --- errors ------------------------------------------------------------------------------------
-
-_STATUS: dict[str, int] = {
-    "not_found": 404, "unknown_action": 404,
-    "forbidden": 403, "separation_of_duties": 403, "line_out_of_scope": 403,
-    "wrong_state": 409, "empty_batch": 409, "failing_lines": 409, "review_pending": 409, "already_done": 409,
-    "publicity_not_over": 409, "finance_pending": 409, "no_card_account": 409,
-    "no_bank_file": 409, "no_failed_lines": 409, "no_corrections": 409,
-}
-
-
-class WorkflowError(Exception):
-    """A refused action: a stable ``code``, a Chinese ``message``, the HTTP ``status`` for a view,
-    and for bad form input the ``field`` concerned. Nothing was changed."""
-
-    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.status = _STATUS.get(code, 400)
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.field:
-            out["field"] = self.field
-        return out
-
-
-# --- actions as the page and its JSON twin see them -------------------------------------------
-
-FIELD_TYPES = ("text", "textarea", "date", "select", "number", "file", "hidden")
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    label: str
-    type: str = "text"
-    required: bool = False
-    options: tuple[tuple[str, str], ...] = ()  # (value, label)
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "label": self.label, "type": self.type, "required": self.required}
-        if self.type == "select":
-            out["options"] = [{"value": value, "label": label} for value, label in self.options]
-        return out
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str
-    label: str
-    url: str
-    fields: tuple[Field, ...] = ()
-    method: str = "POST"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "method": self.method, "url": self.url,
-                "fields": [f.as_dict() for f in self.fields]}
 
 
 @dataclass(frozen=True)
@@ -421,56 +360,6 @@ def entrants(session: Session, batch: Batch) -> set[str]:
              AuditEntry.object_id.in_(line_ids)),
     ))))
     return names
-
-
-# --- form values -------------------------------------------------------------------------------
-
-_MAX_LEN = {"text": 200, "file": 200, "textarea": 2000, "hidden": 200}
-
-
-def _parse_date(text: str, f: Field) -> date:
-    match = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", text)
-    try:
-        if match is None:
-            raise ValueError
-        return date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        raise WorkflowError("bad_date", f"「{f.label}」不是有效日期，请按 2025-01-31 的格式填写。", field=f.name) from None
-
-
-def _parse_number(text: str, f: Field) -> Decimal:
-    try:
-        value = Decimal(text.replace(",", "").replace("，", ""))
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or abs(value) >= Decimal("1e12"):
-        raise WorkflowError("bad_number", f"「{f.label}」应为数字。", field=f.name)
-    return value
-
-
-def _validate(fields: Sequence[Field], form: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for f in fields:
-        raw = form.get(f.name, "")
-        text = ("" if raw is None else str(raw)).strip()
-        if not text:
-            if f.required:
-                raise WorkflowError("missing_field", f"请填写「{f.label}」。", field=f.name)
-            values[f.name] = None
-            continue
-        if f.type == "date":
-            values[f.name] = _parse_date(text, f)
-        elif f.type == "number":
-            values[f.name] = _parse_number(text, f)
-        elif f.type == "select":
-            if text not in {value for value, _ in f.options}:
-                raise WorkflowError("bad_option", f"「{f.label}」的选项无效。", field=f.name)
-            values[f.name] = text
-        else:
-            if len(text) > _MAX_LEN.get(f.type, 200):
-                raise WorkflowError("too_long", f"「{f.label}」最多 {_MAX_LEN.get(f.type, 200)} 个字。", field=f.name)
-            values[f.name] = text
-    return values
 
 
 _NOTE_LINE = re.compile(r"^\s*第?\s*(\d{1,9})\s*行?\s*[:：、,，.。\s]\s*(\S.*?)\s*$")
@@ -1038,7 +927,7 @@ def perform(session: Session, operator: Actor | Operator, batch_id: int, name: s
     if handler is None:
         raise WorkflowError("unknown_action", f"「{spec.labels[ctx.batch.state]}」请在批次页面的对应表单办理。")
     actor, batch = ctx.actor, ctx.batch
-    values = _validate(spec.fields(ctx), form)
+    values = validate(spec.fields(ctx), form)
     from_state, due_before = batch.state, batch.step_due_on
     outcome = handler(ctx, values)
     to_state = outcome.to_state
@@ -1162,7 +1051,7 @@ def set_deadline_override(session: Session, operator: Actor | Operator, form: Ma
     actor = _as_actor(session, operator)
     if not can(actor, "deadline.edit"):
         raise WorkflowError("forbidden", "只有系统管理员可以调整办理时限。")
-    v = _validate(DEADLINE_FIELDS, form)
+    v = validate(DEADLINE_FIELDS, form)
     step, days, region = v["step"], v["days"], v["region_code"]
     rule = DEFAULT_RULES[step]
     if days != days.to_integral_value() or not 0 < days <= MAX_DEADLINE_DAYS:

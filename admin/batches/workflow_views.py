@@ -42,7 +42,7 @@ from admin.access import roles
 from admin.access.auth import current_actor
 from admin.batches import photos, workflow
 from admin.batches.views import load_batch
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.models import Batch, Project, PublicityPosting, Region
 from admin.web import (
     XLSX,

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from admin.access import roles
 from admin.access.auth import current_actor
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.complaints import workflow
 from admin.complaints.workflow import COMPLAINT_STATE_LABELS, OPEN_STATES
 from admin.fieldcrypt import cipher

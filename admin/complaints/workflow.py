@@ -38,7 +38,7 @@ Decisions worth knowing:
   outbox entry. For a confidential tip-off the audit trail holds only the SHA-256 of the comment
   (the audit trail is read by system admins too); the comment stays in the case's events.
 
-Error codes (:class:`admin.batches.workflow.WorkflowError`, ``.status`` for the HTTP answer):
+Error codes (:class:`admin.actions.WorkflowError`, ``.status`` for the HTTP answer):
 404 ``not_found``, ``unknown_action``; 403 ``forbidden``; 409 ``wrong_state``; 400 ``missing_field``,
 ``too_long``, ``bad_option``, ``same_holder`` (with ``.field``).
 """
@@ -57,7 +57,7 @@ from sqlalchemy.orm import Session
 from admin import outbox
 from admin.access.roles import Actor, actor_of, can, overlaps_clause, scope_complaints
 from admin.audit import trail
-from admin.batches.workflow import Action, Field, WorkflowError
+from admin.actions import Action, Field, WorkflowError, validate
 from admin.models import Complaint, ComplaintEvent, DeadlineOverride, Department, Operator, Project, Region
 from core.complaints import COMPLAINT_KINDS
 from core.config import Config
@@ -406,27 +406,6 @@ def _permit(ctx: _Ctx, spec: _Spec) -> None:
         raise WorkflowError("wrong_state", f"此件当前为「{state}」，不能办理「{spec.label}」。")
 
 
-_MAX_LEN = {"text": 200, "textarea": 2000}
-
-
-def _validate(fields: Sequence[Field], form: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for f in fields:
-        raw = form.get(f.name, "")
-        text = ("" if raw is None else str(raw)).strip()
-        if not text:
-            if f.required:
-                raise WorkflowError("missing_field", f"请填写「{f.label}」。", field=f.name)
-            values[f.name] = None
-        elif f.type == "select" and text not in {value for value, _ in f.options}:
-            raise WorkflowError("bad_option", f"「{f.label}」的选项无效。", field=f.name)
-        elif f.type != "select" and len(text) > _MAX_LEN.get(f.type, 200):
-            raise WorkflowError("too_long", f"「{f.label}」最多 {_MAX_LEN.get(f.type, 200)} 个字。", field=f.name)
-        else:
-            values[f.name] = text
-    return values
-
-
 def _audit_comment(case: Complaint, comment: str) -> dict[str, Any]:
     if case.confidential:
         return {"comment_sha256": hashlib.sha256(comment.encode("utf-8")).hexdigest()} if comment else {}
@@ -472,7 +451,7 @@ def perform(session: Session, operator: Actor | Operator, case_id: int, name: st
         raise WorkflowError("not_found", "找不到该件，或不在您的管辖范围内。")
     ctx = _Ctx(session, actor, case, today, limits)
     _permit(ctx, spec)
-    values = _validate(spec.fields(ctx), form)
+    values = validate(spec.fields(ctx), form)
     before = _snapshot(case)
     from_state = case.status
     outcome = spec.run(ctx, values)

@@ -18,7 +18,7 @@ import cli
 from admin.access.roles import ROLE_LABELS
 from admin.access import operators
 from admin.batches import workflow
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.models import Batch, Department, Operator, PaymentLine, Project, WorkflowEvent
 from core import workdays
 from core.timeutil import local

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from admin.bank import files, ledger, results, service
 from admin.bank.files import BankFileError
 from admin.batches import workflow
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.fieldcrypt import cipher
 from admin.models import (
     AuditEntry,

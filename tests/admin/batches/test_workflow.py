@@ -27,7 +27,7 @@ from admin.models import (
     PublicityPosting,
     WorkflowEvent,
 )
-from admin.batches.workflow import WorkflowError
+from admin.actions import FIELD_TYPES, WorkflowError
 from tests.admin.conftest import COUNTY, TEST_PASSWORD, TOWNSHIP
 from tests.admin.conftest import test_password_hash as password_hash
 
@@ -516,7 +516,7 @@ def test_actions_as_the_json_twin_lists_them(chain, batch_db):
     assert cancel["fields"] == [{"name": "reason", "label": "撤销原因", "type": "textarea", "required": True}]
     for a in listed:
         for f in a["fields"]:
-            assert f["type"] in workflow.FIELD_TYPES
+            assert f["type"] in FIELD_TYPES
     act(batch_db, "civil_op", b, "publicity_open", date(2025, 9, 23), start="2025-09-23", end="2025-09-26",
         place="公开栏")
     with batch_db.session() as s:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from admin.batches import service as batches, workflow
 from admin.models import AuditEntry, Batch, DeadlineOverride, Operator, Project
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from tests.admin.conftest import TOWNSHIP
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from admin.access.roles import actor_of
 from admin.audit import trail
-from admin.batches.workflow import WorkflowError
+from admin.actions import WorkflowError
 from admin.complaints import workflow
 from admin.complaints.workflow import Limits
 from admin.models import AuditEntry, Complaint, ComplaintEvent, DeadlineOverride, Operator, OutboxEntry
