@@ -548,3 +548,88 @@ class SmsSandboxMessage(Base):
     phone_masked: Mapped[str] = mapped_column(String(20))  # 138****5678
     text: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+# --- supervision: spot checks, findings, rectification (admin/supervision/spot_checks.py) ------
+
+
+class SpotCheck(Base):
+    """抽查: a random sample of payment lines drawn from a recorded seed over one batch, or over a
+    region (and optionally one project, year, period). ``region_code`` is the region the lines
+    were drawn in (for a batch, the narrower of the batch's region and the drawer's); the
+    population (its size and a SHA-256 of its line ids in order) is kept to prove a re-draw."""
+
+    __tablename__ = "spot_checks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    year: Mapped[int | None] = mapped_column(Integer)
+    period: Mapped[str | None] = mapped_column(String(20))
+    sample_size: Mapped[int] = mapped_column(Integer)
+    rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))  # percent, when drawn by rate
+    seed: Mapped[int] = mapped_column(BigInteger)
+    population_size: Mapped[int] = mapped_column(Integer)
+    population_digest: Mapped[str] = mapped_column(String(64))
+    drawn_by: Mapped[str] = mapped_column(String(64))
+    drawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+    batch: Mapped[Batch | None] = relationship()
+    project: Mapped[Project | None] = relationship()
+
+
+class SpotCheckLine(Base):
+    """One sampled line, in the order it was drawn (``position`` from 1)."""
+
+    __tablename__ = "spot_check_lines"
+    __table_args__ = (UniqueConstraint("spot_check_id", "position"), UniqueConstraint("spot_check_id", "line_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spot_check_id: Mapped[int] = mapped_column(ForeignKey("spot_checks.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    line_id: Mapped[int] = mapped_column(ForeignKey("payment_lines.id"))
+
+
+class SpotFinding(Base):
+    """The finding on one sampled line: 无问题, or 有问题 with a category, a description, the unit
+    responsible for the rectification (a department, or a township/region), its due date and
+    where it stands (``open`` → ``reported`` → ``closed``; ``none`` when nothing was wrong)."""
+
+    __tablename__ = "spot_findings"
+    __table_args__ = (UniqueConstraint("spot_check_id", "line_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spot_check_id: Mapped[int] = mapped_column(ForeignKey("spot_checks.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("payment_lines.id"))
+    result: Mapped[str] = mapped_column(String(10))  # ok / problem
+    category: Mapped[str | None] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text, default="")
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    responsible_region: Mapped[str] = mapped_column(String(12), default="", index=True)
+    status: Mapped[str] = mapped_column(String(10), index=True)  # none / open / reported / closed
+    due_days: Mapped[int | None] = mapped_column(Integer)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_on: Mapped[date] = mapped_column(Date)
+    rectification: Mapped[str] = mapped_column(Text, default="")  # what the responsible unit reported
+    reported_by: Mapped[str | None] = mapped_column(String(64))
+    reported_on: Mapped[date | None] = mapped_column(Date)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_on: Mapped[date | None] = mapped_column(Date)
+
+    department: Mapped[Department | None] = relationship()
+
+
+class SpotCheckEvent(Base):
+    """One step of a spot check or of one of its findings (draw, finding, report, close, return)."""
+
+    __tablename__ = "spot_check_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spot_check_id: Mapped[int] = mapped_column(ForeignKey("spot_checks.id"), index=True)
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("spot_findings.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(10))
+    to_status: Mapped[str | None] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    due_on: Mapped[date | None] = mapped_column(Date)

@@ -52,6 +52,7 @@ class Step(StrEnum):
     RESULTS_PUBLICATION = "results_publication"
     COMPLAINT_ANSWER = "complaint_answer"
     DISCLOSURE_REQUEST = "disclosure_request"
+    RECTIFICATION = "rectification"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,8 @@ _DEFAULTS = (
                  "投诉举报自受理之日起15个工作日内答复"),
     DeadlineRule(Step.DISCLOSURE_REQUEST.value, 20, "max", "《中华人民共和国政府信息公开条例》第三十三条",
                  "政府信息公开申请自收到之日起20个工作日内答复"),
+    DeadlineRule(Step.RECTIFICATION.value, 15, "max", "本系统默认值（各地文件未规定，可按地区调整）",
+                 "抽查发现的问题，责任单位自问题登记之日起15个工作日内整改并报告"),
 )
 
 DEFAULT_RULES: Mapping[str, DeadlineRule] = MappingProxyType({str(r.step): r for r in _DEFAULTS})

@@ -21,6 +21,10 @@ Objects and what "inside the scope" means:
   the department holding it; with no department, the operators of the level it was referred to,
   or, not yet routed, any department of the region or the township clerk of the place; for a
   confidential tip-off, the supervisor.
+- spot check (抽查, admin/supervision/spot_checks.py): the supervision roles (auditor, supervisor)
+  see and act on the spot checks drawn inside their region; a finding's responsible unit — the
+  department operators of its department, or the township clerk of its township/region — sees
+  that finding (and the spot check's page, limited to its own findings) and reports rectification.
 """
 
 from __future__ import annotations
@@ -30,7 +34,19 @@ from typing import Any
 
 from sqlalchemy import Select, and_, false, func, literal, or_, select
 
-from admin.models import AuditEntry, Batch, Complaint, Operator, OperatorProject, PaymentLine, Person, Policy, Project
+from admin.models import (
+    AuditEntry,
+    Batch,
+    Complaint,
+    Operator,
+    OperatorProject,
+    PaymentLine,
+    Person,
+    Policy,
+    Project,
+    SpotCheck,
+    SpotFinding,
+)
 
 ROLE_LABELS: dict[str, str] = {
     "township_clerk": "乡镇（街道）经办员",
@@ -85,6 +101,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # complaints and tip-offs (admin/complaints/workflow.py): who reads the queue, who may hold a case
     "complaint.view": frozenset(ROLES) - {"bank_operator"},
     "complaint.handle": frozenset({"township_clerk", "department_operator", "department_reviewer", "supervisor"}),
+    # spot checks (admin/supervision/spot_checks.py): the supervision roles draw samples and write
+    # findings (and close them); the responsible unit reads its own findings and reports rectification
+    "spot_check.view": frozenset({"auditor", "supervisor", "township_clerk", "department_operator"}),
+    "spot_check.draw": frozenset({"auditor", "supervisor"}),
+    "spot_check.finding": frozenset({"auditor", "supervisor"}),
+    "spot_check.rectify": frozenset({"township_clerk", "department_operator"}),
 }
 # Workflow steps act on the batch as a whole: the batch must lie inside the actor's region (a
 # township clerk submits a batch of that township, not a county-wide one).
@@ -213,6 +235,10 @@ def can(actor: Actor | None, action: str, obj: Any = None) -> bool:
         if action == "complaint.handle":
             return complaint_holder(actor, obj)
         return complaint_visible(actor, obj)
+    if isinstance(obj, SpotCheck):  # draw / write findings: the sample lies inside the actor's region
+        return region_inside(obj.region_code, actor.region_code)
+    if isinstance(obj, SpotFinding):  # spot_check.rectify: the responsible unit
+        return finding_responsible(actor, obj)
     if isinstance(obj, str):  # a region code (e.g. importing a reference list for a region)
         return region_inside(obj, actor.region_code)
     return False
@@ -322,3 +348,37 @@ def scope_audit(stmt: Select, actor: Actor) -> Select:
     return stmt.where(or_(AuditEntry.region_code.startswith(actor.region_code),
                           func.length(AuditEntry.region_code) == 0) if actor.role == "system_admin"
                       else AuditEntry.region_code.startswith(actor.region_code))
+
+
+# --- spot checks and findings (admin/supervision/spot_checks.py) ---------------------------------
+
+
+def finding_responsible(actor: Actor, finding: SpotFinding) -> bool:
+    """The unit that must rectify a finding: a department operator of its department, or the
+    township clerk of its township/region."""
+    if not allowed(actor, "spot_check.rectify") or finding.result != "problem":
+        return False
+    if finding.department_id is not None:
+        return actor.role == "department_operator" and actor.department_id == finding.department_id
+    return actor.role == "township_clerk" and bool(finding.responsible_region) and \
+        actor.region_code == finding.responsible_region
+
+
+def scope_spot_checks(stmt: Select, actor: Actor) -> Select:
+    """Spot checks a supervision role may see (drawn inside its region); nobody else lists them."""
+    if actor.role not in SUPERVISION_ROLES:
+        return stmt.where(false())
+    return stmt.where(SpotCheck.region_code.startswith(actor.region_code))
+
+
+def scope_findings(stmt: Select, actor: Actor) -> Select:
+    """Findings the actor may see (stmt must join SpotCheck): the supervision roles those of their
+    spot checks; a responsible unit its own (a department's, or its township's)."""
+    if actor.role in SUPERVISION_ROLES:
+        return scope_spot_checks(stmt, actor)
+    if actor.role == "department_operator":
+        return stmt.where(SpotFinding.result == "problem", SpotFinding.department_id == (actor.department_id or -1))
+    if actor.role == "township_clerk":
+        return stmt.where(SpotFinding.result == "problem", SpotFinding.department_id.is_(None),
+                          SpotFinding.responsible_region == actor.region_code)
+    return stmt.where(false())

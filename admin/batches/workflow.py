@@ -186,6 +186,7 @@ STEP_LABELS: dict[str, str] = {
     Step.RESULTS_PUBLICATION.value: "发放结果公开",
     Step.COMPLAINT_ANSWER.value: "投诉举报答复",
     Step.DISCLOSURE_REQUEST.value: "依申请公开答复",
+    Step.RECTIFICATION.value: "抽查问题整改",
 }
 # Who acts next in each state (for the batch page's "待谁办理").
 NEXT_ROLES: dict[str, tuple[str, ...]] = {

@@ -26,6 +26,7 @@ def test_defaults_from_the_seeds() -> None:
         "results_publication": (5, "max"),
         "complaint_answer": (15, "max"),
         "disclosure_request": (20, "max"),
+        "rectification": (15, "max"),
     }
     assert {k: (r.days, r.kind) for k, r in DEFAULT_RULES.items()} == expected
     assert set(DEFAULT_RULES) == {s.value for s in Step}
