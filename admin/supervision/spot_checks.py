@@ -244,6 +244,12 @@ def _int(value: Decimal | None, f: str, label: str, low: int, high: int, code: s
     return int(value)
 
 
+def _id(raw: Any) -> int | None:
+    """A submitted id (``line``, ``finding``) as an int, or None when it is not one."""
+    text = str(raw or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else None
+
+
 def _line_labels(session: Session, line_ids: Sequence[int]) -> dict[int, str]:
     rows = session.execute(select(PaymentLine.id, PaymentLine.line_no, Batch.code, Person.name)
                            .join(Batch, Batch.id == PaymentLine.batch_id).join(Person, Person.id == PaymentLine.person_id)
@@ -370,6 +376,8 @@ class _Draw(_Spec):
                 project_id = s.execute(select(Project.id).where(Project.code == v["project"])).scalar_one()
             year = _int(v["year"], "year", "年度", 2000, 2100, "bad_number")
             period = v["period"]
+            if period is not None and len(period) > 20:
+                raise WorkflowError("too_long", "「期次」最多 20 个字。", field="period")
         size = _int(v["size"], "size", "抽查条数", 1, MAX_SAMPLE, "bad_size")
         rate = v["rate"]
         if (size is None) == (rate is None):
@@ -438,9 +446,9 @@ class _RecordFinding(_Spec):
     def run(self, ctx: _Ctx, form: Mapping[str, Any]) -> ActionResult:
         assert ctx.spot is not None
         s = ctx.session
-        raw_line = str(form.get("line", "") or "").strip()
-        if raw_line.isdigit() and s.execute(select(SpotFinding.id).where(
-                SpotFinding.spot_check_id == ctx.spot.id, SpotFinding.line_id == int(raw_line))).first():
+        raw_line = _id(form.get("line"))
+        if raw_line is not None and s.execute(select(SpotFinding.id).where(
+                SpotFinding.spot_check_id == ctx.spot.id, SpotFinding.line_id == raw_line)).first():
             raise WorkflowError("wrong_state", "该条已登记抽查结果。")
         v = validate(self.fields(ctx), form)
         line = s.get(PaymentLine, int(v["line"]))
@@ -509,8 +517,8 @@ class _FindingStep(_Spec):
 
     def run(self, ctx: _Ctx, form: Mapping[str, Any]) -> ActionResult:
         assert ctx.spot is not None
-        raw = str(form.get("finding", "") or "").strip()
-        chosen = next((f for f in ctx.findings() if raw.isdigit() and f.id == int(raw)), None)
+        raw = _id(form.get("finding"))
+        chosen = next((f for f in ctx.findings() if f.id == raw), None)
         if chosen is not None and not self._mine(ctx, chosen):
             raise _forbidden(ctx, self.label)
         if chosen is not None and chosen.status != self.from_status:

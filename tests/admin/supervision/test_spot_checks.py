@@ -8,10 +8,11 @@ import io
 import re
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from admin.access import operators
 from admin.batches import service
@@ -265,3 +266,43 @@ def test_due_dates_count_working_days_across_a_holiday(
         on_time = spot_checks.finding_rows(s, s.scalars(select(Operator).where(
             Operator.username == "clerk")).one(), today=date(2024, 10, 23))
         assert on_time[0].overdue is False and on_time[0].days_left == 0
+
+
+HOSTILE = ["", "\ud800", "<script>alert(1)</script>", "王" * 5000, "9" * 100, "-1", "\u00b2", "1e400", "NaN",
+           "Infinity", "' OR 1=1 --", "\u202e\u200f", "😀", "dept:999", "region:../"]
+
+
+def test_hostile_input_is_refused_in_chinese_and_changes_nothing(
+        seeded, lines, supervisors, user_client, get_csrf, batch_db) -> None:
+    sup = user_client("supervisor")
+    spot_id = draw(sup, get_csrf, batch=seeded["batch_code"], size=3, seed=1).json()["spot_check_id"]
+    line = sup.get(f"/spot-checks/{spot_id}.json").json()["lines"][0]["line_id"]
+    token = get_csrf(sup, "/spot-checks")
+    cases = [("/spot-checks/actions/draw", {"batch": "", "region": COUNTY, "project": "", "year": "", "period": "",
+                                            "size": "1", "rate": "", "seed": "", "title": ""}),
+             (f"/spot-checks/{spot_id}/actions/record_finding",
+              {"line": str(line), "result": "problem", "category": "duplicate", "description": "重复",
+               "responsible": f"region:{TOWNSHIP}", "due_days": ""}),
+             (f"/spot-checks/{spot_id}/actions/close_finding", {"finding": "1", "comment": ""})]
+    for url, base in cases:
+        for field in base:
+            for value in HOSTILE:
+                with batch_db.session() as s:
+                    before = s.scalar(select(func.count()).select_from(AuditEntry))
+                body = urlencode({**base, field: value, "csrf_token": token}, errors="surrogatepass")
+                answer = sup.post(url, content=body, follow_redirects=False,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded",
+                                           "Accept": "application/json"})
+                assert answer.status_code < 500, (url, field, value[:10], answer.text[:200])
+                if answer.status_code >= 400:
+                    error = answer.json()["error"]
+                    assert re.fullmatch(r"[a-z][a-z0-9_]*", error["code"]) and re.search(r"[\u4e00-\u9fff]",
+                                                                                         error["message"])
+                    with batch_db.session() as s:
+                        assert s.scalar(select(func.count()).select_from(AuditEntry)) == before
+    for bad in ("abc", "-1", "0", "1.5", "99999999999999999999999", "\u00b2"):
+        assert sup.get(f"/spot-checks/{bad}").status_code in (400, 404)
+        assert sup.post(f"/spot-checks/{bad}/actions/close_finding", data={"csrf_token": token},
+                        follow_redirects=False).status_code in (400, 404)
+    assert sup.post(f"/spot-checks/{spot_id}/actions/nonsense", data={"csrf_token": token},
+                    headers={"Accept": "application/json"}).json()["error"]["code"] == "unknown_action"
