@@ -22,6 +22,7 @@ from core.workdays import add_workdays, is_workday
 # What the actors write, by workflow action (demo/build.py passes them as the form's comment).
 COMMENTS: dict[str, str] = {
     "submit": "各乡镇花名册汇总完成，提交初审",
+    "spot_finding": "档案中缺少本人签字的申请表和村级评议记录，请补齐并说明原因",
     "resubmit": "已核实更正，重新提交初审",
     "return": "部分人员姓名与社会保障卡登记信息不一致，请核实后重新提交",
     "return_line": "姓名与社会保障卡登记信息不一致，请核实后更正",

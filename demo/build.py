@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import bindparam, insert, inspect, select, text, update
+from sqlalchemy import bindparam, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
@@ -63,6 +63,7 @@ from admin.batches.rosters import RosterRow, chunks
 from admin.batches.service import BatchError
 from admin.actions import WorkflowError
 from admin.fieldcrypt import cipher
+from admin.supervision import spot_checks
 from admin.models import (
     Base,
     Batch,
@@ -119,8 +120,8 @@ __all__ = ["DEFAULT_LINES", "DEFAULT_SEED", "GENERATOR_VERSION", "BuildReport", 
 
 DEFAULT_LINES = 20000
 DEFAULT_SEED = 20260101
-GENERATOR_VERSION = 4  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow;
-# 4: bank files, results, re-issues and publication through the bank services
+GENERATOR_VERSION = 5  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow;
+# 4: bank files, results, re-issues and publication through the bank services; 5: a spot check with a finding
 CHUNK = 5000
 CENT = Decimal("0.01")
 TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
@@ -870,6 +871,7 @@ class _Replay:
         for slot in sorted(self.plan.slots, key=lambda s: not s.cancelled):
             self._slot(slot)
         self._township_draft()
+        self._spot_check()
 
     # the steps
 
@@ -965,6 +967,34 @@ class _Replay:
                                      scope_region=actor.region_code)
         if not result.ok:
             raise DemoError(f"演示数据生成出错：批次 {batch_id} 第1行更正未通过校验")
+
+    def _spot_check(self) -> None:
+        """One spot check (抽查) by the county's supervisor over the latest published batch of
+        鲁山县民政局, drawn from the build's seed through :mod:`admin.supervision.spot_checks`: the
+        first line found in order, the second with a problem 鲁山县民政局 has still to rectify."""
+        row = self.session.execute(
+            select(Batch, func.count(PaymentLine.id)).join(PaymentLine, PaymentLine.batch_id == Batch.id)
+            .join(Project, Project.id == Batch.project_id).join(Department, Department.id == Project.department_id)
+            .where(Department.code == f"{accounts.COUNTY}-MZJ", Batch.region_code == accounts.COUNTY,
+                   Batch.state == "published").group_by(Batch.id)
+            .order_by(func.count(PaymentLine.id).desc(), Batch.id.desc()).limit(1)).first()
+        if row is None or row[1] < 2:
+            return
+        batch, count = row
+        supervisor = actor_of(self.session, self.session.execute(
+            select(Operator).where(Operator.username == "demo_supervisor")).scalar_one())
+        department = self.session.execute(select(Department.id).where(Department.code == f"{accounts.COUNTY}-MZJ")).scalar_one()
+        day = add_workdays(AS_OF, -5)
+        try:
+            spot = spot_checks.draw(self.session, supervisor, today=day, batch_code=batch.code, size=min(10, count),
+                                    seed=self.plan.seed, title=f"{batch.title}随机抽查")
+            first, second = spot_checks.sampled_ids(self.session, spot.id)[:2]
+            spot_checks.record_finding(self.session, supervisor, spot.id, line_id=first, today=day, result="ok")
+            spot_checks.record_finding(self.session, supervisor, spot.id, line_id=second, today=day, result="problem",
+                                       category="incomplete_records", description=COMMENTS["spot_finding"],
+                                       responsible=f"dept:{department}")
+        except WorkflowError as error:
+            raise DemoError(f"演示数据生成出错：抽查被拒绝：{error.message}") from error
 
     def _township_draft(self) -> None:
         """The clean draft of the demo clerk's township: created by demo_dept, its roster entered by
