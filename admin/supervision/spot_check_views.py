@@ -70,10 +70,10 @@ def _finding_dict(f: SpotFinding, units: tuple[dict[int, str], dict[str, str]]) 
             "reported_on": f.reported_on, "closed_by": f.closed_by, "closed_on": f.closed_on}
 
 
-def _lines(session: Any, actor: Any, spot: SpotCheck, units: tuple[dict[int, str], dict[str, str]],
-           today: Any) -> list[dict[str, Any]]:
+def _lines(session: Any, actor: Any, spot: SpotCheck, today: Any) -> list[dict[str, Any]]:
     """The sample in draw order with each line's finding (a responsible unit: only its own)."""
     findings = {f.line_id: f for f in session.scalars(select(SpotFinding).where(SpotFinding.spot_check_id == spot.id))}
+    units = spot_checks.unit_names(session, list(findings.values()))
     rows = session.execute(select(SpotCheckLine.position, PaymentLine, Batch.code, Person.name, Person.id_last4)
                            .join(PaymentLine, PaymentLine.id == SpotCheckLine.line_id)
                            .join(Batch, Batch.id == PaymentLine.batch_id).join(Person, Person.id == PaymentLine.person_id)
@@ -100,12 +100,15 @@ async def spot_check_list(request: Request) -> Response:
     def load(session: Any) -> dict[str, Any]:
         spots = list(session.scalars(spot_checks.visible_spot_checks(select(SpotCheck), actor)
                                      .order_by(SpotCheck.id.desc()).limit(LIST_LIMIT)))
-        units = spot_checks.units_of(session)
+        by_spot: dict[int, list[SpotFinding]] = {}
+        for f in session.scalars(select(SpotFinding).where(SpotFinding.spot_check_id.in_([s.id for s in spots] or [-1]))
+                                 .order_by(SpotFinding.id)):
+            by_spot.setdefault(f.spot_check_id, []).append(f)
+        units = spot_checks.unit_names(session, [f for fs in by_spot.values() for f in fs])
         items = []
         for spot in spots:
-            findings = [_finding_dict(f, units) for f in session.scalars(
-                select(SpotFinding).where(SpotFinding.spot_check_id == spot.id).order_by(SpotFinding.id))
-                if spot_checks.finding_visible(actor, spot, f)]
+            findings = [_finding_dict(f, units) for f in by_spot.get(spot.id, [])
+                        if spot_checks.finding_visible(actor, spot, f)]
             items.append({**_spot_dict(spot), "line_ids": spot_checks.sampled_ids(session, spot.id)
                           if actor.role in SUPERVISION_ROLES else [f["line_id"] for f in findings],
                           "findings": findings,
@@ -129,8 +132,7 @@ async def spot_check_detail(request: Request) -> Response:
         spot = spot_checks.load_spot_check(session, actor, spot_id)
         if spot is None:
             raise not_found()
-        units = spot_checks.units_of(session)
-        lines = _lines(session, actor, spot, units, today)
+        lines = _lines(session, actor, spot, today)
         shown = {line["finding"]["id"] for line in lines if line["finding"]}
         events = [{"at": e.at, "action": e.action, "action_label": spot_checks.ACTION_LABELS.get(e.action, e.action),
                    "finding_id": e.finding_id, "from_status": e.from_status, "to_status": e.to_status,

@@ -59,8 +59,8 @@ from admin.access.roles import (
     allowed,
     can,
     finding_responsible,
+    overlaps_clause,
     region_inside,
-    region_overlaps,
     scope_findings,
     scope_projects,
     scope_spot_checks,
@@ -109,6 +109,8 @@ __all__ = [
     "return_rectification",
     "sample_ids",
     "sampled_ids",
+    "unit_label",
+    "unit_names",
     "visible_spot_checks",
 ]
 
@@ -261,10 +263,10 @@ def _units(ctx: _Ctx) -> tuple[tuple[str, str], ...]:
     """Units a finding can be given to: departments and townships around the spot check's region."""
     assert ctx.spot is not None
     region = ctx.spot.region_code
-    departments = [(f"dept:{d.id}", d.name) for d in ctx.session.scalars(select(Department).order_by(Department.code))
-                   if region_overlaps(d.region_code, region)]
+    departments = [(f"dept:{d.id}", d.name) for d in ctx.session.scalars(
+        select(Department).where(overlaps_clause(Department.region_code, region)).order_by(Department.code))]
     regions = [(f"region:{r.code}", f"{r.name}（{r.code}）") for r in ctx.session.scalars(
-        select(Region).where(Region.level == "township").order_by(Region.code)) if region_overlaps(r.code, region)]
+        select(Region).where(Region.level == "township", overlaps_clause(Region.code, region)).order_by(Region.code))]
     return tuple(departments + regions)
 
 
@@ -760,9 +762,7 @@ def finding_rows(session: Session, operator: Actor | Operator, *, status: str = 
     elif status in ("open", "reported", "closed"):
         stmt = stmt.where(SpotFinding.status == status)
     rows = list(session.execute(stmt.order_by(SpotFinding.due_on, SpotFinding.id).limit(limit)))
-    departments = dict(session.execute(select(Department.id, Department.name)).all())
-    regions = dict(session.execute(select(Region.code, Region.name)
-                                   .where(Region.code.in_({r[0].responsible_region for r in rows} or {""}))).all())
+    departments, regions = unit_names(session, [r[0] for r in rows])
     out = []
     for finding, title, line, batch_code, name in rows:
         open_ = finding.status == "open" and finding.due_on is not None
@@ -777,6 +777,9 @@ def finding_rows(session: Session, operator: Actor | Operator, *, status: str = 
     return out
 
 
-def units_of(session: Session) -> tuple[dict[int, str], dict[str, str]]:
-    return (dict(session.execute(select(Department.id, Department.name)).all()),
-            dict(session.execute(select(Region.code, Region.name)).all()))
+def unit_names(session: Session, findings: Sequence[SpotFinding]) -> tuple[dict[int, str], dict[str, str]]:
+    """The names of the responsible units of ``findings`` (departments, regions) for :func:`unit_label`."""
+    ids = {f.department_id for f in findings if f.department_id is not None}
+    codes = {f.responsible_region for f in findings if f.responsible_region}
+    return (dict(session.execute(select(Department.id, Department.name).where(Department.id.in_(ids or {-1}))).all()),
+            dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(codes or {""}))).all()))
