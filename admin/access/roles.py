@@ -54,7 +54,7 @@ ROLE_LABELS: dict[str, str] = {
     "department_reviewer": "主管部门审核员",
     "finance_reviewer": "财政部门复核员",
     "bank_operator": "代发金融机构经办员",
-    "auditor": "审计监督（只读）",
+    "auditor": "审计监督",
     "supervisor": "纪检监察",
     "system_admin": "系统管理员",
 }
