@@ -85,6 +85,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # complaints and tip-offs (admin/complaints/workflow.py): who reads the queue, who may hold a case
     "complaint.view": frozenset(ROLES) - {"bank_operator"},
     "complaint.handle": frozenset({"township_clerk", "department_operator", "department_reviewer", "supervisor"}),
+    # supervision reports (admin/supervision/reports.py): read-only; department roles see their own department
+    "report.view": frozenset({"auditor", "supervisor", "system_admin", "department_operator", "department_reviewer"}),
 }
 # Workflow steps act on the batch as a whole: the batch must lie inside the actor's region (a
 # township clerk submits a batch of that township, not a county-wide one).
