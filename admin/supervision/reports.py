@@ -311,7 +311,7 @@ def step_spans(session: Session, actor: Actor, f: Filters) -> list[StepSpan]:
                    WorkflowEvent.due_on, Project.department_id)
             .join(Batch, Batch.id == WorkflowEvent.batch_id).join(Project, Project.id == Batch.project_id)
             .where(WorkflowEvent.batch_id.in_(batch_ids.scalar_subquery()))
-            .order_by(WorkflowEvent.batch_id, WorkflowEvent.at, WorkflowEvent.id))
+            .order_by(WorkflowEvent.batch_id, WorkflowEvent.id))  # the order they were written in
     spans: list[StepSpan] = []
     current: dict[str, Any] | None = None
     last_batch = None
@@ -343,7 +343,8 @@ def _span(**kwargs: Any) -> StepSpan:
 
 def _department_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
     ids = sorted(set(ids))
-    return dict(session.execute(select(Department.id, Department.name).where(Department.id.in_(ids)))) if ids else {}
+    return dict(session.execute(select(Department.id, Department.name).where(Department.id.in_(ids))).all()) \
+        if ids else {}
 
 
 def timeliness(session: Session, actor: Actor, f: Filters, today: date) -> list[StepRow]:
@@ -519,10 +520,10 @@ def _region_level_below(region: str) -> int:
 def complaint_report(session: Session, actor: Actor, f: Filters, today: date) -> dict[str, Any]:
     cases = complaints_in(session, actor, f)
     projects = dict(session.execute(select(Project.code, Project.name).where(
-        Project.code.in_(sorted({c.project_code for c in cases if c.project_code})))))
+        Project.code.in_(sorted({c.project_code for c in cases if c.project_code})))).all())
     level = _region_level_below(f.region)
     codes = {(c.region_code or "")[:level] for c in cases}
-    regions = dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(sorted(codes))))) \
+    regions = dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(sorted(codes)))).all()) \
         if codes else {}
     by_project: dict[str, ComplaintRow] = {}
     by_region: dict[str, ComplaintRow] = {}
