@@ -39,6 +39,7 @@ from core.workdays import add_workdays, workdays_between
 from tests.admin.bank.conftest import BANK_A, BANK_B, PAYMENT_DAY, act, at_bank, operator  # noqa: F401 (fixture)
 from tests.admin import conftest as admin_fixtures
 from tests.admin.conftest import COUNTY, TEST_PASSWORD, TOWNSHIP
+from tests.admin.test_admin_bad_input import XSS, assert_safe, get
 
 TODAY = date(2025, 10, 21)  # the business day the admin app and the reports run on
 H2 = "2025H2"
@@ -410,3 +411,24 @@ def test_scope_a_department_sees_its_own_and_a_clerk_is_refused(world, app_clien
         assert bank_operator.get("/reports/banks.json").status_code == 403
     index = app_client("auditor").get("/reports")
     assert index.status_code == 200 and "/reports/evaluation.xlsx" in index.text and "统计报表" in index.text
+
+
+HOSTILE_FILTERS: list[dict[str, str]] = [
+    {"period": XSS}, {"period": "\x00"}, {"period": "2025H"}, {"period": "99999"}, {"period": "\ud800"},
+    {"period": "２０２５"}, {"start": "2024-13-45", "end": "2024-12-31"}, {"start": "2025-01-01"},
+    {"start": "1900-01-01", "end": "2100-01-01"}, {"region": "../../x"}, {"region": "9" * 500},
+    {"region": "\u0661\u0662"}, {"department": "abc"}, {"department": "99999999999999999999999"},
+    {"department": "\u00b2"}, {"department": "999"}, {"department": "-1"},
+]
+
+
+def test_hostile_filters_get_a_chinese_400_never_a_500(world, app_client, unchanged):
+    auditor, civil_op = app_client("auditor"), app_client("civil_op")
+    with unchanged():
+        for name in ("", "/timeliness", "/banks", "/evaluation", "/complaints"):
+            for suffix in ("", ".json", ".xlsx") if name else ("", ".json"):
+                for params in HOSTILE_FILTERS:
+                    for client in (auditor, civil_op):
+                        response = get(client, f"/reports{name}{suffix}", params)
+                        assert_safe(response)
+                        assert response.status_code in (200, 400), (name, suffix, params, response.status_code)
