@@ -145,7 +145,7 @@ async def report_index(request: Request) -> Response:
 
 # --- 1. timeliness ------------------------------------------------------------------------------
 
-TIMELINESS_HEADER = ["主管部门", "环节", "时限", "办结数", "按时", "超时", "按时率", "平均用时（工作日）",
+TIMELINESS_HEADER = ["主管部门", "环节", "默认时限", "办结数", "按时", "超时", "按时率", "平均用时（工作日）",
                      "最长用时（工作日）", "在办", "其中已超期"]
 
 
@@ -162,7 +162,8 @@ async def report_timeliness(request: Request) -> Response:
     page = {"header": TIMELINESS_HEADER, "cells": cells,
             "charts": [bar_chart(chart_rows, "rate", "各部门各环节按时办结率", text=percent_text)],
             "notes": ["用时按工作日计算（节假日不计，调休上班日计入），自进入该环节之日（不计当日）至离开该环节之日；"
-                      "按时：不晚于该环节开始时按时限表（含本地调整）确定的到期日（公示为不早于最早结束日）。",
+                      "按时：不晚于该环节开始时按时限表（含本地调整）确定的到期日（公示为不早于最早结束日）；"
+                      "“默认时限”为系统默认规则，各地调整见“办理时限”页。",
                       "办结数按离开该环节的日期计入统计期间；在办为当前仍处于该环节、且在统计期末前开始的批次。"]}
     return _respond(request, "timeliness", {"rows": rows}, form, page, lambda: _xlsx(
         TITLES["timeliness"], form, TIMELINESS_HEADER, cells, chart_column=5, chart_title="按时办结数",

@@ -42,7 +42,6 @@ How each figure is counted (working days by :mod:`core.workdays`; the start day 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -94,9 +93,14 @@ __all__ = [
     "bank_report",
     "complaint_report",
     "departments_in_scope",
+    "crediting",
     "evaluation",
+    "half_of",
+    "half_year",
     "half_year_options",
+    "make_filters",
     "parse_period",
+    "step_spans",
     "timeliness",
 ]
 
@@ -305,13 +309,17 @@ class StepSpan:
 
 
 def step_spans(session: Session, actor: Actor, f: Filters) -> list[StepSpan]:
-    """Every stay of a batch in scope in a step, from its workflow events (a few per batch)."""
-    batch_ids = _batches(select(Batch.id).join(Project, Project.id == Batch.project_id), actor, f)
+    """Every stay in a step of a batch in scope that moved since the period began or is in a step
+    now, from its workflow events (a few per batch; the order they were written in)."""
+    since = datetime.combine(f.period.start - timedelta(days=1), datetime.min.time())  # loose: exact in Python
+    moved = select(WorkflowEvent.id).where(WorkflowEvent.batch_id == Batch.id, WorkflowEvent.at >= since).exists()
+    batch_ids = _batches(select(Batch.id).join(Project, Project.id == Batch.project_id)
+                         .where(moved | Batch.state.in_(list(STEP_OF_STATE))), actor, f)
     stmt = (select(WorkflowEvent.batch_id, WorkflowEvent.from_state, WorkflowEvent.to_state, WorkflowEvent.at,
                    WorkflowEvent.due_on, Project.department_id)
             .join(Batch, Batch.id == WorkflowEvent.batch_id).join(Project, Project.id == Batch.project_id)
             .where(WorkflowEvent.batch_id.in_(batch_ids.scalar_subquery()))
-            .order_by(WorkflowEvent.batch_id, WorkflowEvent.id))  # the order they were written in
+            .order_by(WorkflowEvent.batch_id, WorkflowEvent.id))
     spans: list[StepSpan] = []
     current: dict[str, Any] | None = None
     last_batch = None

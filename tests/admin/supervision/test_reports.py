@@ -36,7 +36,7 @@ from admin.supervision import reports
 from core.deadlines import DEFAULT_RULES
 from core.timeutil import SHANGHAI, local
 from core.workdays import add_workdays, workdays_between
-from tests.admin.bank.conftest import BANK_A, BANK_B, PAYMENT_DAY, act, at_bank, operator  # noqa: F401 (fixture)
+from tests.admin.bank.conftest import BANK_A, BANK_B, act, at_bank, operator  # noqa: F401 (fixture)
 from tests.admin import conftest as admin_fixtures
 from tests.admin.conftest import COUNTY, TEST_PASSWORD, TOWNSHIP
 from tests.admin.test_admin_bad_input import XSS, assert_safe, get
@@ -254,7 +254,7 @@ def test_timeliness_per_department_and_step_equals_a_direct_count(world, app_cli
     # the Excel export holds the same figures, as values
     rows = sheet_rows(app_client("auditor"), f"/reports/timeliness.xlsx?period={H2}")
     header = rows[2]
-    assert header[:4] == ["主管部门", "环节", "时限", "办结数"]
+    assert header[:4] == ["主管部门", "环节", "默认时限", "办结数"]
     table = {(r[0], r[1]): r for r in rows[3:3 + len(data["rows"])]}
     for r in data["rows"]:
         x = table[(r["department"], r["step_label"])]
