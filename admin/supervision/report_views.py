@@ -80,9 +80,14 @@ async def _context(request: Request, *, half_only: bool = False) -> tuple[Actor,
     query = {k: v for k, v in (("period", "" if params.get("start") else period.key), ("start", params.get("start", "")),
                                ("end", params.get("end", "")), ("region", params.get("region", "")),
                                ("department", raw_department if not actor.is_department else "")) if v}
+    # the evaluation takes a half-year: the one the period ends in (or today's, if that is earlier)
+    half = period if period.half else reports.half_of(min(period.end, today))
+    evaluation_query = {**{k: v for k, v in query.items() if k not in ("start", "end")}, "period": half.key}
+    queries = {n: urlencode(evaluation_query if n == "evaluation" else query) for n, _t in REPORTS}
     names = {d.id: d.name for d in departments}
     form = {"period": period, "filters": f, "department_name": names.get(f.department_id or -1, ""), "departments": [{"id": d.id, "name": d.name} for d in departments],
-            "half_years": reports.half_year_options(today), "query": urlencode(query), "today": today,
+            "half_years": reports.half_year_options(today), "query": urlencode(query), "queries": queries,
+            "today": today,
             "is_department": actor.is_department, "start": params.get("start", ""), "end": params.get("end", ""),
             "region": params.get("region", "")}
     return actor, f, today, form
@@ -137,7 +142,7 @@ def _respond(request: Request, name: str, data: dict[str, Any], form: dict[str, 
 async def report_index(request: Request) -> Response:
     actor, f, _today, form = await _context(request)
     links = [{"name": n, "title": t, "url": f"/reports/{n}", "json": f"/reports/{n}.json",
-              "xlsx": f"/reports/{n}.xlsx"} for n, t in REPORTS]
+              "xlsx": f"/reports/{n}.xlsx", "query": form["queries"][n]} for n, t in REPORTS]
     if wants_json(request):
         return json_response({"reports": links, "filters": f.as_dict(), "actions": []})
     return render(request, "supervision/report_index.html", {"links": links, "reports": REPORTS, **form})

@@ -432,3 +432,23 @@ def test_hostile_filters_get_a_chinese_400_never_a_500(world, app_client, unchan
                         response = get(client, f"/reports{name}{suffix}", params)
                         assert_safe(response)
                         assert response.status_code in (200, 400), (name, suffix, params, response.status_code)
+
+
+def test_every_link_of_the_report_pages_answers(world, app_client):
+    import html
+    import re
+
+    auditor = app_client("auditor")
+    seen: set[str] = set()
+    todo = ["/reports?period=2025", "/reports?start=2025-09-01&end=2025-10-31&region=410423100",
+            f"/reports?period=2025&department={world['agri']}"]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        answer = auditor.get(path)
+        assert answer.status_code == 200, (path, answer.text[:300])
+        if "html" in answer.headers["content-type"]:
+            todo += [html.unescape(h) for h in re.findall(r'href="(/reports[^"]*)"', answer.text)]
+    assert any(p.startswith("/reports/evaluation.xlsx?") for p in seen) and len(seen) > 20
