@@ -8,6 +8,7 @@ a township clerk is refused."""
 from __future__ import annotations
 
 import io
+import zipfile
 from collections import Counter, defaultdict
 from datetime import date, datetime
 from itertools import takewhile
@@ -284,6 +285,9 @@ def test_failed_payments_and_crediting_time_per_bank(world, app_client, batch_db
     with batch_db.session() as s:  # the re-issued line waits for the bank: not counted yet
         assert s.scalar(select(PaymentLine.state).where(PaymentLine.reissue_of_id.is_not(None))) == "pending"
 
+    export = app_client("supervisor").get(f"/reports/banks.xlsx?period={H2}")
+    with zipfile.ZipFile(io.BytesIO(export.content)) as package:  # a native Excel chart over the cells
+        assert any(n.startswith("xl/charts/chart") for n in package.namelist())
     rows = sheet_rows(app_client("supervisor"), f"/reports/banks.xlsx?period={H2}")
     table = {r[0]: r for r in rows[3:5]}
     assert table[BANK_A][1:5] == [3, 2, 1, "33.3%"] and table[BANK_B][1:5] == [2, 1, 1, "50.0%"]
