@@ -18,7 +18,10 @@ How each figure is counted (working days by :mod:`core.workdays`; the start day 
   from the :class:`WorkflowEvent` that entered the state to the one that left it (dates in
   Asia/Shanghai). Its due date is the one recorded on the events while the batch was in the state
   (the rule in force when the step began, overrides included; an objection's correction moves the
-  publicity end). A step counts in the period in which it finished. On time: finished on or
+  publicity end). A step ends when the batch leaves the state (the first review, say, when the
+  publicity opens or the batch is returned: the workflow's own notion, as on ``/overdue``); a step
+  left by cancelling the batch is not counted. A step counts in the period in which it finished.
+  On time: finished on or
   before its due date (a ``max`` rule), or not before it (publicity, a ``min`` rule). Open: the
   batch is in that state now; overdue: today is after its due date (publicity never). Events are a
   handful per batch (not per line), read for the batches in scope.
@@ -68,6 +71,7 @@ from admin.batches.workflow import STEP_LABELS, STEP_OF_STATE
 from admin.complaints.workflow import FINISHED_STATES, case_info
 from admin.models import (
     Batch,
+    BatchState,
     CardAccount,
     Complaint,
     Department,
@@ -109,6 +113,7 @@ HALF_LABELS = {1: "上半年", 2: "下半年"}
 STEP_ORDER = tuple(dict.fromkeys(STEP_OF_STATE.values()))
 BANK_LIMIT = DEFAULT_RULES[Step.BANK_CREDITING.value].days
 _PAID, _FAILED = LineState.paid.value, LineState.failed.value
+CANCELLED = BatchState.cancelled.value
 FAILED_STATES = (_FAILED, LineState.reissued.value, LineState.returned.value)
 RESULT_STATES = (_PAID, *FAILED_STATES)
 REASON_LABELS = {r.code: r.label for r in (*REASONS, UNKNOWN)}
@@ -332,9 +337,9 @@ def step_spans(session: Session, actor: Actor, f: Filters) -> list[StepSpan]:
         if current is not None and to_state == current["state_"]:
             current["due_on"] = due_on  # still in the step (a decision, an objection, a posting …)
             continue
-        if current is not None:
+        if current is not None and to_state != CANCELLED:  # a cancelled batch's step is not done, just dropped
             spans.append(_span(**current, finished_on=day))
-            current = None
+        current = None
         step = STEP_OF_STATE.get(to_state)
         if step is not None:
             current = {"batch_id": batch_id, "department_id": department_id, "step": step.value, "started_on": day,

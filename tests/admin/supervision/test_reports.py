@@ -109,6 +109,16 @@ def world(at_bank, seeded, batch_db, config, roster) -> dict[str, Any]:  # noqa:
     act(batch_db, "agri_rev", agri_id, "return", date(2025, 9, 26), reason="第2行金额有误")
     act(batch_db, "agri_op", agri_id, "submit", date(2025, 10, 10))
 
+    # a civil batch cancelled while awaiting its first review: that step is not counted at all
+    with batch_db.session() as s:
+        cancelled = batches.create_batch(s, actor="civil_op", project=s.get(Project, seeded["project"]),
+                                         region_code=TOWNSHIP, year=2025, period="2025-10", title="重复建立的批次")
+        values = dict(zip(roster.header, roster.row(31, amount="100.00")))
+        assert batches.add_line(s, config, cancelled, values, actor="clerk", scope_region=TOWNSHIP)[1].ok
+        cancelled_id = cancelled.id
+    act(batch_db, "clerk", cancelled_id, "submit", date(2025, 10, 13))
+    act(batch_db, "civil_op", cancelled_id, "cancel", date(2025, 10, 20), reason="与已有批次重复")
+
     # complaints: civil answered on time, civil answered late, civil open and overdue, a confidential
     # tip-off on the civil project, agri open (not yet due), one filed in 2024 (outside the period)
     on_time = _complaint(batch_db, 1, date(2025, 9, 30), "GLJT-410423", "410423100001")
@@ -175,6 +185,8 @@ def direct_steps(batch_db, department_id: int | None = None) -> dict[tuple[int, 
                 cell["open"] += 1
                 cell["overdue"] += DEFAULT_RULES[step].kind == "max" and TODAY > due_in_force
                 continue
+            if exit_[2] == "cancelled":
+                continue
             end = exit_[3]
             cell["finished"] += 1
             ok = end >= due_in_force if DEFAULT_RULES[step].kind == "min" else end <= due_in_force
@@ -238,6 +250,7 @@ def test_timeliness_per_department_and_step_equals_a_direct_count(world, app_cli
     # the working-day arithmetic, by hand: finance check 30 Sep → 9 Oct is 1 working day (National
     # Day 1–8 Oct off); publicity 25 → 29 Sep is 3 (Sunday 28 Sep is a make-up working day); the
     # bank took 9 → 13 Oct = 3 (Saturday 11 Oct worked) against a limit of 2: late
+    assert got[(civil, "first_verification")]["finished"] == 1  # the cancelled batch's review is not counted
     assert (got[(civil, "finance_check")]["max_days"], got[(civil, "finance_check")]["on_time"]) == (1, 1)
     assert (got[(civil, "publicity")]["max_days"], got[(civil, "publicity")]["on_time"]) == (3, 1)
     assert (got[(civil, "bank_crediting")]["max_days"], got[(civil, "bank_crediting")]["late"]) == (3, 1)
