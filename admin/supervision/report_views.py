@@ -204,7 +204,7 @@ async def report_banks(request: Request) -> Response:
 
 # --- 3. evaluation --------------------------------------------------------------------------------
 
-EVALUATION_HEADER = ["主管部门", "环节办结数", "按时办结", "按时率", "在办超期", "送银行笔数", "失败笔数", "失败率",
+EVALUATION_HEADER = ["主管部门", "环节办结数", "按时办结", "环节按时率", "在办超期", "送银行笔数", "失败笔数", "失败率",
                      "逾期更正", "投诉办结", "按期答复", "按期答复率", "综合得分"]
 
 
@@ -217,8 +217,9 @@ def _evaluation_cells(r: dict[str, Any]) -> list[Any]:
 
 def _score_note() -> str:
     w = reports.SCORE_WEIGHTS
-    return (f"综合得分（满分 100）= 以下各项的加权平均（无可计项的不参与加权）：环节按时率 {w['on_time_rate']}%、"
-            f"发放成功率（1 − 失败率）{w['success_rate']}%、投诉按期答复率 {w['complaint_on_time']}%、"
+    return (f"综合得分（满分 100）= 以下各项的加权平均（无可计项的不参与加权；本期无任何可评价事项的部门不评分）："
+            f"环节按时率 = 按时办结 ÷（办结 + 在办超期，均不含退回更正）{w['on_time_rate']}%；"
+            f"发放成功率（1 − 失败率）{w['success_rate']}%；投诉按期答复率 {w['complaint_on_time']}%；"
             f"更正及时 {w['correction']}%（每逾期更正 1 项扣 25%，扣完为止）。")
 
 

@@ -559,8 +559,10 @@ def complaint_report(session: Session, actor: Actor, f: Filters, today: date) ->
 
 # The score (0–100) is the weighted average of the components that have something to measure in
 # the half-year (a department with no complaints is not scored on complaints), in percent:
+# Nothing to evaluate (no step, no bank result, no complaint, no overdue correction): no score.
 SCORE_WEIGHTS: dict[str, int] = {
-    "on_time_rate": 40,         # 环节按时办结率: steps finished on time ÷ steps finished
+    "on_time_rate": 40,         # 环节按时率: steps finished on time ÷ (finished + open and overdue),
+                                # the returned batches' correction left to "correction"
     "success_rate": 20,         # 发放成功率: 1 − failed lines ÷ lines with a bank result
     "complaint_on_time": 20,    # 投诉按期答复率: answered on time ÷ finished (confidential tip-offs excluded)
     "correction": 20,           # 更正及时: 1 − 0.25 per overdue correction (floor 0): 4 overdue → 0
@@ -583,13 +585,21 @@ class EvaluationRow:
 
     def components(self) -> dict[str, float | None]:
         return {
-            "on_time_rate": _rate(self.steps_on_time, self.steps_finished),
+            "on_time_rate": _rate(self.steps_on_time, self.steps_finished + self.steps_overdue_open),
             "success_rate": _rate(self.lines_sent - self.lines_failed, self.lines_sent),
             "complaint_on_time": _rate(self.complaints_on_time, self.complaints_finished),
             "correction": float(max(Decimal(0), 1 - CORRECTION_PENALTY * self.overdue_corrections)),
         }
 
-    def score(self) -> float:
+    @property
+    def measured(self) -> bool:
+        """Whether the department had anything to evaluate in the period."""
+        return bool(self.steps_finished or self.steps_overdue_open or self.lines_sent or self.complaints_finished
+                    or self.overdue_corrections)
+
+    def score(self) -> float | None:
+        if not self.measured:
+            return None
         parts = [(SCORE_WEIGHTS[k], v) for k, v in self.components().items() if v is not None]
         weight = sum(w for w, _ in parts)
         return round(100 * sum(w * v for w, v in parts) / weight, 1)
@@ -622,7 +632,8 @@ def evaluation(session: Session, actor: Actor, f: Filters, today: date) -> list[
     """One row per department in scope for the period (meant for a half-year, seed 000 第二十一条:
     每半年评价通报一次): steps finished on time, overdue open steps, failure rate, overdue corrections
     (returned batches corrected late or still overdue, failed lines whose correction is overdue),
-    complaints answered on time; and the score (:data:`SCORE_WEIGHTS`)."""
+    complaints answered on time; and the score (:data:`SCORE_WEIGHTS`). The steps here leave out
+    the returned batches' correction (退回更正), which counts under the overdue corrections."""
     departments = departments_in_scope(session, actor)
     if f.department_id is not None:
         departments = [d for d in departments if d.id == f.department_id]
@@ -631,11 +642,12 @@ def evaluation(session: Session, actor: Actor, f: Filters, today: date) -> list[
         row = rows.get(step.department_id)
         if row is None:
             continue
+        if step.step == Step.CORRECTION.value:  # scored once, under the corrections
+            row.overdue_corrections += step.late + step.overdue
+            continue
         row.steps_finished += step.finished
         row.steps_on_time += step.on_time
         row.steps_overdue_open += step.overdue
-        if step.step == Step.CORRECTION.value:
-            row.overdue_corrections += step.late + step.overdue
     for _bank, dept, state, _code, n in bank_outcomes(session, actor, f):
         if dept in rows:
             rows[dept].lines_sent += n
@@ -648,4 +660,4 @@ def evaluation(session: Session, actor: Actor, f: Filters, today: date) -> list[
             continue
         rows[case.department_id].complaints_finished += 1
         rows[case.department_id].complaints_on_time += bool(case_info(case, today).on_time)
-    return sorted(rows.values(), key=lambda r: (-r.score(), r.department))
+    return sorted(rows.values(), key=lambda r: (r.score() is None, -(r.score() or 0), r.department))

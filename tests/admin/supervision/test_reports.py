@@ -338,7 +338,7 @@ def test_half_yearly_evaluation_is_the_documented_score_of_direct_counts(world, 
                 on_time[c.department_id] += local(c.answered_at).date() <= c.due_on
     weights = reports.SCORE_WEIGHTS
     for dept in (world["civil"], world["agri"]):
-        mine = [v for (d, _s), v in steps.items() if d == dept]
+        mine = [v for (d, step), v in steps.items() if d == dept and step != "correction"]
         finished, in_time = sum(v["finished"] for v in mine), sum(v["on_time"] for v in mine)
         overdue_open = sum(v["overdue"] for v in mine)
         correction = steps.get((dept, "correction"), {"finished": 0, "on_time": 0, "overdue": 0})
@@ -351,21 +351,28 @@ def test_half_yearly_evaluation_is_the_documented_score_of_direct_counts(world, 
         assert (row["lines_sent"], row["lines_failed"], row["overdue_corrections"]) == (sent, failed,
                                                                                        overdue_corrections)
         assert (row["complaints_finished"], row["complaints_on_time"]) == (answered[dept], on_time[dept])
-        parts = [(weights["on_time_rate"], in_time / finished if finished else None),
+        judged = finished + overdue_open  # an overdue open step counts as not on time
+        parts = [(weights["on_time_rate"], in_time / judged if judged else None),
                  (weights["success_rate"], (sent - failed) / sent if sent else None),
                  (weights["complaint_on_time"], on_time[dept] / answered[dept] if answered[dept] else None),
                  (weights["correction"], max(0.0, 1 - 0.25 * overdue_corrections))]
         parts = [(w, v) for w, v in parts if v is not None]
         assert row["score"] == pytest.approx(round(100 * sum(w * v for w, v in parts) / sum(w for w, _ in parts), 1))
-    # by hand: civil finished 5 steps, 4 on time (the bank was late), 5 lines sent, 2 failed, line 4
-    # not corrected in time, 1 of 2 answered complaints on time; agri: both steps late, no payments
+    # by hand: civil finished 5 steps, 4 on time (the bank was late), the publication is overdue, 5
+    # lines sent, 2 failed, line 4 not corrected in time, 1 of 2 answered complaints on time; agri:
+    # the first review late and (re-submitted) overdue again, its correction late, no payments
     civil, agri = got[world["civil"]], got[world["agri"]]
-    assert (civil["steps_finished"], civil["steps_on_time"], civil["lines_failed"]) == (5, 4, 2)
-    assert (civil["overdue_corrections"], civil["complaints_finished"], civil["complaints_on_time"]) == (1, 2, 1)
-    assert civil["score"] == round(100 * (40 * 0.8 + 20 * 0.6 + 20 * 0.5 + 20 * 0.75) / 100, 1)
-    assert (agri["steps_finished"], agri["steps_on_time"], agri["overdue_corrections"], agri["lines_sent"]) == (2, 0,
-                                                                                                              1, 0)
-    assert agri["score"] == round(100 * (40 * 0 + 20 * 0.75) / 60, 1)
+    assert (civil["steps_finished"], civil["steps_on_time"], civil["steps_overdue_open"]) == (5, 4, 1)
+    assert (civil["lines_failed"], civil["overdue_corrections"]) == (2, 1)
+    assert (civil["complaints_finished"], civil["complaints_on_time"]) == (2, 1)
+    assert civil["score"] == round(40 * 4 / 6 + 20 * 0.6 + 20 * 0.5 + 20 * 0.75, 1) == 63.7
+    assert (agri["steps_finished"], agri["steps_on_time"], agri["steps_overdue_open"]) == (1, 0, 1)
+    assert (agri["overdue_corrections"], agri["lines_sent"]) == (1, 0)
+    assert agri["score"] == round(100 * (40 * 0 + 20 * 0.75) / 60, 1) == 25.0
+    assert [r["department_id"] for r in data["rows"]] == [world["civil"], world["agri"]]  # best first
+    # a half-year with nothing to evaluate: no score, not a perfect one
+    empty = json_of(app_client("auditor"), "/reports/evaluation.json?period=2024H1")
+    assert [r["score"] for r in empty["rows"]] == [None, None]
 
     # the half-year is picked with a select; a year is refused for the evaluation
     page = app_client("auditor").get(f"/reports/evaluation?period={H2}")
