@@ -427,13 +427,15 @@ def crediting(days: dict[int, int]) -> dict[str, Any]:
             "within_limit_share": _rate(within, total), "limit_days": BANK_LIMIT}
 
 
-def _sent_lines(columns: Sequence[Any], actor: Actor, f: Filters) -> Select:
+def _sent_lines(columns: Sequence[Any], actor: Actor, f: Filters, states: Sequence[str] = RESULT_STATES) -> Select:
+    """Lines in ``states`` sent by payment requests dated in the period, in scope, with their bank
+    (the card account's, "" unregistered) and ``columns``, counted per group (``GROUP BY``)."""
     bank = func.coalesce(CardAccount.bank_name, "")
-    stmt = (select(bank, *columns).select_from(PaymentLine)
+    stmt = (select(bank, *columns, func.count(PaymentLine.id)).select_from(PaymentLine)
             .join(PaymentRequest, PaymentRequest.id == PaymentLine.payment_request_id)
             .join(Batch, Batch.id == PaymentLine.batch_id).join(Project, Project.id == Batch.project_id)
             .outerjoin(CardAccount, CardAccount.id == PaymentLine.card_account_id)
-            .where(PaymentLine.state.in_(RESULT_STATES), PaymentRequest.requested_on >= f.period.start,
+            .where(PaymentLine.state.in_(list(states)), PaymentRequest.requested_on >= f.period.start,
                    PaymentRequest.requested_on <= f.period.end))
     return _lines(stmt, actor, f).group_by(bank, *columns)
 
@@ -441,8 +443,7 @@ def _sent_lines(columns: Sequence[Any], actor: Actor, f: Filters) -> Select:
 def bank_outcomes(session: Session, actor: Actor, f: Filters) -> list[tuple[str, int, str, str | None, int]]:
     """(bank, department, state, failure code, lines): one SQL ``GROUP BY``."""
     stmt = _sent_lines((Project.department_id, PaymentLine.state, PaymentLine.failure_code), actor, f)
-    return [(bank, dept, state, code, n) for bank, dept, state, code, n in
-            session.execute(stmt.add_columns(func.count(PaymentLine.id)))]
+    return [(bank, dept, state, code, n) for bank, dept, state, code, n in session.execute(stmt)]
 
 
 def bank_report(session: Session, actor: Actor, f: Filters) -> list[BankRow]:
@@ -456,16 +457,9 @@ def bank_report(session: Session, actor: Actor, f: Filters) -> list[BankRow]:
             row.failed += n
             key = code or UNKNOWN.code
             row.reasons[key] = row.reasons.get(key, 0) + n
-    paid = (select(func.coalesce(CardAccount.bank_name, ""), PaymentRequest.requested_on, PaymentLine.paid_on,
-                   func.count(PaymentLine.id)).select_from(PaymentLine)
-            .join(PaymentRequest, PaymentRequest.id == PaymentLine.payment_request_id)
-            .join(Batch, Batch.id == PaymentLine.batch_id).join(Project, Project.id == Batch.project_id)
-            .outerjoin(CardAccount, CardAccount.id == PaymentLine.card_account_id)
-            .where(PaymentLine.state == _PAID, PaymentLine.paid_on.is_not(None),
-                   PaymentRequest.requested_on >= f.period.start, PaymentRequest.requested_on <= f.period.end))
-    paid = _lines(paid, actor, f).group_by(func.coalesce(CardAccount.bank_name, ""), PaymentRequest.requested_on,
-                                           PaymentLine.paid_on)
-    for bank, requested_on, paid_on, n in session.execute(paid):
+    # crediting time: one working-day count per (bank, request day, paid day), weighted by its lines
+    paid = _sent_lines((PaymentRequest.requested_on, PaymentLine.paid_on), actor, f, (_PAID,))
+    for bank, requested_on, paid_on, n in session.execute(paid.where(PaymentLine.paid_on.is_not(None))):
         row = rows.setdefault(bank, BankRow(bank))
         days = workdays_between(requested_on, paid_on)
         row.credit_days[days] = row.credit_days.get(days, 0) + n
