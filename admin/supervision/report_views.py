@@ -77,7 +77,8 @@ async def _context(request: Request, *, half_only: bool = False) -> tuple[Actor,
     departments = await services(request).db.run(lambda s: reports.departments_in_scope(s, actor))
     if f.department_id is not None and not actor.is_department and f.department_id not in {d.id for d in departments}:
         raise AdminError(400, "bad_department", "主管部门应为列表中的一项。")
-    query = {k: v for k, v in (("period", "" if params.get("start") else period.key), ("start", params.get("start", "")),
+    ranged = bool(params.get("start"))
+    query = {k: v for k, v in (("period", "" if ranged else period.key), ("start", params.get("start", "")),
                                ("end", params.get("end", "")), ("region", params.get("region", "")),
                                ("department", raw_department if not actor.is_department else "")) if v}
     # the evaluation takes a half-year: the one the period ends in (or today's, if that is earlier)
@@ -85,11 +86,11 @@ async def _context(request: Request, *, half_only: bool = False) -> tuple[Actor,
     evaluation_query = {**{k: v for k, v in query.items() if k not in ("start", "end")}, "period": half.key}
     queries = {n: urlencode(evaluation_query if n == "evaluation" else query) for n, _t in REPORTS}
     names = {d.id: d.name for d in departments}
-    form = {"period": period, "filters": f, "department_name": names.get(f.department_id or -1, ""), "departments": [{"id": d.id, "name": d.name} for d in departments],
+    form = {"period": period, "filters": f, "department_name": names.get(f.department_id or -1, ""),
+            "departments": [{"id": d.id, "name": d.name} for d in departments],
             "half_years": reports.half_year_options(today), "query": urlencode(query), "queries": queries,
-            "today": today,
-            "is_department": actor.is_department, "start": params.get("start", ""), "end": params.get("end", ""),
-            "region": params.get("region", "")}
+            "today": today, "is_department": actor.is_department, "start": params.get("start", ""),
+            "end": params.get("end", ""), "region": params.get("region", "")}
     return actor, f, today, form
 
 
