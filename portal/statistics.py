@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from core import regions
+from core.charts import bar_chart  # the geometry is shared with the internal reports
 from core.web import route
 from search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine, SearchQuery
 from portal.disclosures import bad, parse_region, parse_year
@@ -125,23 +126,6 @@ def _timeliness(doc: dict[str, Any] | None) -> dict[str, Any]:
         share = out[key]
         out[key + "_percent"] = f"{Decimal(str(share)) * 100:.1f}" if share is not None else None
     return out
-
-
-def bar_chart(rows: list[dict[str, Any]], value: str, title: str, width: int = 560) -> dict[str, Any]:
-    """Geometry for a horizontal SVG bar chart (rendered by the template; no JS). Withheld cells
-    (value ``None``) get no bar and the text “—”."""
-    values = [None if r.get(value) is None else Decimal(str(r[value])) for r in rows]
-    top = max((v for v in values if v is not None), default=Decimal(0)) or Decimal(1)
-    label_w, bar_w, row_h = 150, width - 150 - 110, 28
-    bars = []
-    for i, (row, v) in enumerate(zip(rows, values)):
-        if v is None:
-            text, w = "—", 0
-        else:
-            text = f"{v:,.2f}" if value == "amount" else f"{int(v):,}"
-            w = max(1, int(bar_w * v / top)) if v else 0
-        bars.append({"label": row["name"], "y": 8 + i * row_h, "width": w, "text": text})
-    return {"title": title, "width": width, "height": 16 + len(rows) * row_h, "label_w": label_w, "bars": bars}
 
 
 def _parse_policy(raw: str | None) -> str | None:

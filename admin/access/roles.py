@@ -107,6 +107,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "spot_check.draw": frozenset({"auditor", "supervisor"}),
     "spot_check.finding": frozenset({"auditor", "supervisor"}),
     "spot_check.rectify": frozenset({"township_clerk", "department_operator"}),
+    # supervision reports (admin/supervision/reports.py): read-only; department roles see their own department
+    "report.view": frozenset({"auditor", "supervisor", "system_admin", "department_operator", "department_reviewer"}),
 }
 # Workflow steps act on the batch as a whole: the batch must lie inside the actor's region (a
 # township clerk submits a batch of that township, not a county-wide one).
