@@ -85,6 +85,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # complaints and tip-offs (admin/complaints/workflow.py): who reads the queue, who may hold a case
     "complaint.view": frozenset(ROLES) - {"bank_operator"},
     "complaint.handle": frozenset({"township_clerk", "department_operator", "department_reviewer", "supervisor"}),
+    # supervision (admin/supervision): anomaly signals — read by whoever reads the lines behind them
+    # (scope_lines), reviewed only by the supervision roles; reference-list kinds are data
+    "signal.view": frozenset(ROLES) - {"bank_operator"},
+    "signal.review": frozenset({"auditor", "supervisor"}),
+    "signal.refresh": frozenset({"auditor", "supervisor", "system_admin"}),
+    "reference.kind.manage": frozenset({"system_admin"}),
 }
 # Workflow steps act on the batch as a whole: the batch must lie inside the actor's region (a
 # township clerk submits a batch of that township, not a county-wide one).

@@ -23,7 +23,8 @@ def snapshot(project: Project) -> dict[str, Any]:
     return {"code": project.code, "name": project.name, "policy_id": project.policy_id,
             "department_id": project.department_id, "region_code": project.region_code, "unit": project.unit,
             "amount_min": str(project.amount_min), "amount_max": str(project.amount_max),
-            "period_kind": project.period_kind, "active": project.active}
+            "period_kind": project.period_kind, "active": project.active,
+            "household_cap": str(project.household_cap) if project.household_cap is not None else None}
 
 
 def _amounts(amount_min: str, amount_max: str) -> tuple[Decimal, Decimal]:
@@ -67,5 +68,20 @@ def update_standard(session: Session, project: Project, *, actor: str, amount_mi
     before = snapshot(project)
     project.amount_min, project.amount_max = _amounts(amount_min, amount_max)
     project.active = active
+    trail.record(session, actor=actor, action="project.update", object_type="project", object_id=project.id,
+                 region_code=project.region_code, before=before, after=snapshot(project))
+
+
+def set_household_cap(session: Session, project: Project, *, actor: str, cap: str) -> None:
+    """每户上限: the most one household may receive from the project in one period ("" = no cap).
+    Used by the household signal (admin/supervision/signals.py), never blocks an entry."""
+    before = snapshot(project)
+    if cap.strip():
+        try:
+            project.household_cap = parse_amount(cap)
+        except ValidationError as exc:
+            raise ProjectError("每户上限：" + str(exc)) from None
+    else:
+        project.household_cap = None
     trail.record(session, actor=actor, action="project.update", object_type="project", object_id=project.id,
                  region_code=project.region_code, before=before, after=snapshot(project))

@@ -1,0 +1,1 @@
+"""Supervision (监督): signals, spot checks, reports."""
