@@ -28,7 +28,7 @@ Kinds (``KINDS``), on "live" lines (pending or paid, batch not cancelled):
   and surname — received more than the project's ``household_cap`` in one period.
 
 :func:`follow` is the background consumer (cli/background.py): it refreshes when the outbox,
-the workflow events or the reference lists moved past its cursors.
+the workflow events, the reference lists or the payment lines moved past its cursors.
 """
 
 from __future__ import annotations
@@ -433,8 +433,10 @@ def refresh(session: Session, config: Config, *, today: date | None = None, acto
 
 # --- the background consumer -------------------------------------------------------------------
 
-# what moves signals: the outbox (public-side changes), workflow steps, reference-list entries
-_MARKERS = {"": OutboxEntry.id, ":events": WorkflowEvent.id, ":references": ReferenceEntry.id}
+# what moves signals: the outbox (public-side changes), workflow steps, reference-list entries, new
+# lines (a roster import or entry); each the max of a primary key, so a quiet round costs four lookups
+_MARKERS = {"": OutboxEntry.id, ":events": WorkflowEvent.id, ":references": ReferenceEntry.id,
+            ":lines": PaymentLine.id}
 
 
 def follow(db: Database, config: Config, *, consumer: str = CONSUMER) -> RefreshReport | None:

@@ -338,6 +338,13 @@ def test_the_background_consumer_refreshes_only_when_something_moved(seeded, bat
     assert only(batch_db, "shared_card") == {(b, 1), (b, 2)}
     submit(batch_db, b)  # a workflow step moves it
     assert signals.follow(batch_db, config) is not None
+    assert signals.follow(batch_db, config) is None
+    other = new_batch(batch_db, seeded, project="project2", period="2025")
+    shared = [person_row(5, amount="300.00"), person_row(6, amount="300.00")]
+    shared[1][2] = shared[0][2]
+    import_roster(batch_db, config, other, shared)  # a roster imported into a draft moves it too
+    assert signals.follow(batch_db, config) is not None
+    assert len(seen(batch_db, "shared_card")) == 2
 
 
 # --- pages, JSON twins, reviews -------------------------------------------------------------------
