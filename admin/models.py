@@ -155,6 +155,8 @@ class Project(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # 每户上限: the most one household may receive in one period (None = no cap; signals only)
     household_cap: Mapped[Decimal | None] = mapped_column(Money)
+    # 单位标准: yuan per unit of the line's quantity (e.g. 元/亩), when the amount is quantity × rate
+    unit_rate: Mapped[Decimal | None] = mapped_column(Money)
 
     policy: Mapped[Policy] = relationship()
     department: Mapped[Department] = relationship()

@@ -48,7 +48,7 @@ def project_dict(project: Project) -> dict[str, Any]:
         "id": project.policy_id, "code": project.policy.code, "year": project.policy.year},
         "department": project.department.name, "region_code": project.region_code, "unit": project.unit,
         "amount_min": project.amount_min, "amount_max": project.amount_max, "period_kind": project.period_kind,
-        "active": project.active, "household_cap": project.household_cap}
+        "active": project.active, "household_cap": project.household_cap, "unit_rate": project.unit_rate}
 
 
 async def policy_list(request: Request) -> Response:
@@ -254,8 +254,8 @@ async def reference_import(request: Request) -> Response:
     return redirect("/persons")
 
 
-async def project_household_cap(request: Request) -> Response:
-    """每户上限 of a project (empty = none): used by the household signal only."""
+async def project_standards(request: Request) -> Response:
+    """每户上限 and 单位标准 of a project (empty = none): used by the anomaly signals only."""
     actor = await current_actor(request, "project.edit")
     project_id = path_id(request, "project_id")
     form = await form_data(request)
@@ -268,7 +268,9 @@ async def project_household_cap(request: Request) -> Response:
         if not roles.can(actor, "project.edit", project):
             raise forbidden()
         try:
-            projects.set_household_cap(session, project, actor=actor.username, cap=str(form.get("household_cap", "")))
+            projects.set_supervision_standards(session, project, actor=actor.username,
+                                               household_cap=str(form.get("household_cap", "")),
+                                               unit_rate=str(form.get("unit_rate", "")))
         except projects.ProjectError as exc:
             return str(exc)
         return None
@@ -276,9 +278,9 @@ async def project_household_cap(request: Request) -> Response:
     error = await services(request).db.run(run)
     if wants_json(request):
         if error:
-            return json_response({"error": {"code": "bad_household_cap", "message": error}}, status=400)
+            return json_response({"error": {"code": "bad_standard", "message": error}}, status=400)
         return json_response({"ok": True})
-    flash(request, error or "每户上限已保存", "error" if error else "success")
+    flash(request, error or "每户上限、单位标准已保存", "error" if error else "success")
     return redirect("/projects")
 
 
@@ -345,8 +347,7 @@ def routes() -> list[BaseRoute]:
         *route("/projects", project_list, name="project_list", methods=["GET"], json=True),
         Route("/projects", project_create, methods=["POST"], name="project_create"),
         Route("/references/import", reference_import, methods=["POST"], name="reference_import"),
-        Route("/projects/{project_id}/household-cap", project_household_cap, methods=["POST"],
-              name="project_household_cap"),
+        Route("/projects/{project_id}/standards", project_standards, methods=["POST"], name="project_standards"),
         *route("/reference-kinds", reference_kinds, name="reference_kinds", methods=["GET"], json=True),
         Route("/reference-kinds", reference_kind_create, methods=["POST"], name="reference_kind_create"),
         Route("/reference-kinds/{code}/active", reference_kind_active, methods=["POST"], name="reference_kind_active"),

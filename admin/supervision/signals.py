@@ -17,7 +17,8 @@ Kinds (``KINDS``), on "live" lines (pending or paid, batch not cancelled):
 - ``paid_after_listed``: a person on a reference list whose kind is marked "paid after the listed
   date is a problem" (死亡人员, 财政供养人员 …) with a line dated after the entry's date — the
   line's ``paid_on``, else its payment request's date, else today (not yet sent: it would be);
-- ``amount_outside`` 金额超标准: amount outside the project's ``amount_min``–``amount_max``;
+- ``amount_outside`` 金额超标准: amount outside the project's ``amount_min``–``amount_max``, or, for a
+  project with a per-unit rate (``unit_rate``, e.g. 元/亩) and a line with a quantity, not quantity × rate;
 - ``multi_region`` 一人多地: one person, one project and period, two or more villages (any batches);
 - ``missed_payment`` 疑似漏发: recurring projects (year/half/quarter/month): paid in the previous
   period's paid/published batch of the same project and region, absent from the current period
@@ -87,6 +88,7 @@ STATUS_LABELS = {"open": "待核实", "explained": "已说明", "confirmed": "�
 ACTION_LABELS = {"explain": "说明情况（排除）", "confirm": "确认为问题", "reopen": "重新打开", "refresh": "重新计算"}
 ACTION_TO_STATUS = {"explain": "explained", "confirm": "confirmed", "reopen": "open"}
 LIVE_STATES = ("pending", "paid")
+RATE_TOLERANCE = Decimal("0.01")  # quantity × rate rounded to the cent differs by at most half a cent
 RECURRING = ("year", "half", "quarter", "month")
 CONSUMER = "signals"
 SYSTEM = "system"
@@ -206,15 +208,21 @@ def _paid_after_listed(session: Session, today: date) -> list[Found]:
 
 
 def _amount_outside(session: Session) -> list[Found]:
-    stmt = (select(Batch.id, Batch.project_id, Batch.period, PaymentLine.id, Project.amount_min, Project.amount_max)
+    # quantity-based standard: the amount is quantity × the project's per-unit rate, to the cent
+    by_rate = and_(Project.unit_rate.is_not(None), PaymentLine.quantity.is_not(None),
+                   func.abs(PaymentLine.amount - PaymentLine.quantity * Project.unit_rate) > RATE_TOLERANCE)
+    stmt = (select(Batch.id, Batch.project_id, Batch.period, PaymentLine.id, Project.amount_min, Project.amount_max,
+                   Project.unit_rate)
             .select_from(PaymentLine).join(Batch, PaymentLine.batch_id == Batch.id)
             .join(Project, Batch.project_id == Project.id)
-            .where(_live(), or_(PaymentLine.amount < Project.amount_min, PaymentLine.amount > Project.amount_max)))
+            .where(_live(), or_(PaymentLine.amount < Project.amount_min, PaymentLine.amount > Project.amount_max,
+                                by_rate)))
     out: dict[str, Found] = {}
-    for batch_id, project_id, period, line_id, low, high in session.execute(stmt):
+    for batch_id, project_id, period, line_id, low, high, rate in session.execute(stmt):
         key = f"batch:{batch_id}"
         found = out.setdefault(key, Found(key=key, project_id=project_id, period=period, details={
-            "batch_id": batch_id, "amount_min": str(low), "amount_max": str(high)}))
+            "batch_id": batch_id, "amount_min": str(low), "amount_max": str(high),
+            "unit_rate": str(rate) if rate is not None else None}))
         found.line_ids.add(line_id)
     return list(out.values())
 
@@ -340,7 +348,8 @@ def _summary(kind: str, found: Found, count: int, total: Decimal) -> str:
     if kind == "paid_after_listed":
         return f"此人在{d['list_name']}名单中（{d['date_meaning']} {d['effective_on']}），其后仍有 {count} 笔发放"
     if kind == "amount_outside":
-        return f"{count} 笔金额超出项目标准 {d['amount_min']}–{d['amount_max']} 元"
+        rate = f"，或不等于数量 × {d['unit_rate']} 元" if d.get("unit_rate") else ""
+        return f"{count} 笔金额超出项目标准 {d['amount_min']}–{d['amount_max']} 元{rate}"
     if kind == "multi_region":
         return f"同一人同一项目同一期在 {len(d['villages'])} 个村领取，共 {count} 笔"
     if kind == "missed_payment":

@@ -1,5 +1,5 @@
 """supervision signals (#16): reference-list kinds as data, card fingerprint and activation,
-household address digest and cap, signals with their lines and reviews
+household address digest and cap, per-unit rate, signals with their lines and reviews
 
 ``reference_kinds`` is seeded with the four kinds that used to be hard-coded (deceased and public
 employees flagged "paid after the listed date is a problem"). New columns are nullable: existing
@@ -102,10 +102,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_persons_address_digest'), ['address_digest'], unique=False)
     with op.batch_alter_table('projects', schema=None) as batch_op:
         batch_op.add_column(sa.Column('household_cap', sa.Numeric(precision=14, scale=2), nullable=True))
+        batch_op.add_column(sa.Column('unit_rate', sa.Numeric(precision=14, scale=2), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('projects', schema=None) as batch_op:
+        batch_op.drop_column('unit_rate')
         batch_op.drop_column('household_cap')
     with op.batch_alter_table('persons', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_persons_address_digest'))

@@ -218,6 +218,25 @@ def test_amount_outside_the_project_standard(seeded, batch_db, config):
     assert only(batch_db, "amount_outside") == {(b, 2), (b, 3)}
 
 
+def test_amount_not_quantity_times_the_per_unit_rate(seeded, batch_db, config):
+    """耕地地力保护补贴 paid per 亩: a roster held by another system entered with its quantities
+    (service.enter_rows, the roster import's checks)."""
+    b = new_batch(batch_db, seeded, project="project2", period="2025")
+    rows = []
+    for n, (i, quantity, amount) in enumerate(((1, "2.5", "263.25"), (2, "3", "320.00"), (3, None, "100.00"),
+                                               (4, "10.33", "1087.75")), start=2):
+        row = batches.row_from_values(n, dict(zip(HEADER, person_row(i, amount=amount))))
+        row.quantity = Decimal(quantity) if quantity else None
+        rows.append(row)
+    with batch_db.session() as s:
+        assert batches.enter_rows(s, config, s.get(Batch, b), rows, actor="agri_op", scope_region=None,
+                                  source="耕地面积系统").ok
+        project_lib.set_supervision_standards(s, s.get(Project, seeded["project2"]), actor="agri_op",
+                                              household_cap="", unit_rate="105.30")
+    refresh(batch_db, config)
+    assert only(batch_db, "amount_outside") == {(b, 2)}  # 3 × 105.30 = 315.90, not 320.00
+
+
 def test_one_person_in_two_villages_for_the_same_project_and_period(seeded, batch_db, config):
     """The roster check refuses a second line of a person for the same project and period; two
     imports racing (each checked before the other committed) slip past it — the signal catches it."""
