@@ -93,8 +93,8 @@ def set_supervision_standards(session: Session, project: Project, *, actor: str,
     """每户上限 (the most one household may receive from the project in one period) and 单位标准
     (yuan per unit of a line's quantity, e.g. 元/亩); "" = none. Used by the anomaly signals
     (admin/supervision/signals.py), never blocks an entry."""
+    cap, rate = _optional_amount(household_cap, "每户上限"), _optional_amount(unit_rate, "单位标准")
     before = snapshot(project)
-    project.household_cap = _optional_amount(household_cap, "每户上限")
-    project.unit_rate = _optional_amount(unit_rate, "单位标准")
+    project.household_cap, project.unit_rate = cap, rate
     trail.record(session, actor=actor, action="project.update", object_type="project", object_id=project.id,
                  region_code=project.region_code, before=before, after=snapshot(project))

@@ -486,3 +486,41 @@ def test_reference_kinds_page(seeded, user_client, get_csrf, batch_db, unchanged
 def test_previous_period():
     assert [signals.previous_period(p) for p in ("2025", "2025H1", "2025H2", "2025Q1", "2025Q3", "2025-01", "2025-10")] \
         == ["2024", "2024H2", "2025H1", "2024Q4", "2025Q2", "2024-12", "2025-09"]
+
+
+def test_a_kind_added_on_the_page_is_imported_with_the_existing_form(seeded, user_client, get_csrf, batch_db):
+    admin = user_client("admin")
+    admin.post("/reference-kinds", data={"csrf_token": get_csrf(admin, "/reference-kinds"), "code": "poverty",
+                                         "name": "建档立卡", "date_meaning": "识别日期"})
+    department = user_client("civil_op")
+    token = get_csrf(department, "/persons")
+    assert 'value="poverty"' in department.get("/persons?q=x").text
+    data = csv_bytes([[make_id(7), "2024-05-01"]], header=["身份证号", "识别日期"])
+    r = department.post("/references/import", data={"csrf_token": token, "list_kind": "poverty",
+                                                     "region_code": "410423"},
+                        files={"file": ("p.csv", data, "text/csv")})
+    assert "建档立卡名单：新增 1 人" in r.text
+    with batch_db.session() as s:
+        from admin.models import ReferenceEntry
+
+        entry = s.execute(select(ReferenceEntry)).scalar_one()
+        assert (entry.list_kind, entry.effective_on) == ("poverty", date(2024, 5, 1))
+
+
+def test_project_standards_on_the_project_page(seeded, user_client, get_csrf, unchanged):
+    civil = user_client("civil_op")
+    token = get_csrf(civil, "/projects")
+    r = civil.post(f"/projects/{seeded['project']}/standards", data={"csrf_token": token, "household_cap": "500",
+                                                                     "unit_rate": ""}, follow_redirects=False)
+    assert r.status_code == 303
+    listed = {p["code"]: p for p in civil.get("/projects.json").json()["projects"]}
+    assert (listed["GLJT-410423"]["household_cap"], listed["GLJT-410423"]["unit_rate"]) == ("500.00", None)
+    r = civil.post(f"/projects/{seeded['project']}/standards", data={"csrf_token": token, "household_cap": "abc"},
+                   headers={"Accept": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_standard"
+    agri = user_client("agri_op")
+    agri_token = get_csrf(agri, "/projects")
+    with unchanged():
+        r = agri.post(f"/projects/{seeded['project']}/standards", data={"csrf_token": agri_token,
+                                                                         "household_cap": "1"})
+        assert r.status_code in (403, 404)
