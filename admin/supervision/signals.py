@@ -41,7 +41,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from admin.access import roles
@@ -91,6 +91,7 @@ LIVE_STATES = ("pending", "paid")
 RATE_TOLERANCE = Decimal("0.01")  # quantity × rate rounded to the cent differs by at most half a cent
 RECURRING = ("year", "half", "quarter", "month")
 CONSUMER = "signals"
+LOCK = "signals:lock"
 SYSTEM = "system"
 
 
@@ -369,10 +370,22 @@ def detect(session: Session, today: date) -> dict[str, list[Found]]:
             "household_over_cap": _household_over_cap(session)}
 
 
+def _serialize(session: Session) -> None:
+    """One refresh at a time (the background loop and a "重新计算" click): write a lock row first, so
+    a second refresh waits for the first to commit (PostgreSQL: row lock; SQLite: the write lock)
+    and then reads its signals instead of inserting them twice."""
+    moved = session.execute(update(OutboxCursor).where(OutboxCursor.consumer == LOCK)
+                            .values(updated_at=now()).execution_options(synchronize_session=False)).rowcount
+    if not moved:
+        session.add(OutboxCursor(consumer=LOCK, last_id=0, updated_at=now()))
+        session.flush()
+
+
 def refresh(session: Session, config: Config, *, today: date | None = None, actor: str | None = None) -> RefreshReport:
     """Recompute every signal (in the caller's transaction). ``actor``: who asked (audited), or
     None for the background consumer."""
     day = today or today_shanghai()
+    _serialize(session)
     report = RefreshReport(fingerprints_filled=fill_fingerprints(session, config))
     found_by_kind = detect(session, day)
     all_line_ids = sorted({i for items in found_by_kind.values() for f in items for i in f.line_ids})
