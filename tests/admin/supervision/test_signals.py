@@ -267,6 +267,19 @@ def test_one_person_in_two_villages_for_the_same_project_and_period(seeded, batc
     assert only(batch_db, "multi_region") == {(a, 1), (b, 1)}
 
 
+def test_one_person_in_two_villages_in_different_periods_is_no_signal(seeded, batch_db, config):
+    august, september = new_batch(batch_db, seeded, period="2025-08"), new_batch(batch_db, seeded)
+    import_roster(batch_db, config, august, [person_row(1, village="王庄村")])
+    import_roster(batch_db, config, september, [person_row(1, village="李湾村")])
+    with batch_db.session() as s:  # and the same period one after the other is refused at entry
+        outcome = batches.import_roster(s, config, s.get(Batch, new_batch(batch_db, seeded)),
+                                        csv_bytes([person_row(1, village="王庄村")]), "x.csv", actor="clerk",
+                                        scope_region=TOWNSHIP)
+        assert [i.code for i in outcome.results[0].issues] == ["DUPLICATE_BENEFIT"]
+    refresh(batch_db, config)
+    assert seen(batch_db, "multi_region") == {}
+
+
 def test_missed_payment_of_a_recurring_project(seeded, batch_db, config):
     august = new_batch(batch_db, seeded, period="2025-08")
     import_roster(batch_db, config, august, [person_row(1), person_row(2), person_row(3)])
