@@ -612,7 +612,9 @@ class SignalLine(Base):
 
     __tablename__ = "signal_lines"
     signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"), primary_key=True)
-    line_id: Mapped[int] = mapped_column(ForeignKey("payment_lines.id"), primary_key=True, index=True)
+    # a line removed from a draft roster leaves its signals (the next refresh recounts them)
+    line_id: Mapped[int] = mapped_column(ForeignKey("payment_lines.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True)
 
 
 class SignalReview(Base):

@@ -72,7 +72,7 @@ def upgrade() -> None:
     op.create_table('signal_lines',
     sa.Column('signal_id', sa.Integer(), nullable=False),
     sa.Column('line_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['line_id'], ['payment_lines.id'], ),
+    sa.ForeignKeyConstraint(['line_id'], ['payment_lines.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['signal_id'], ['signals.id'], ),
     sa.PrimaryKeyConstraint('signal_id', 'line_id')
     )

@@ -134,6 +134,21 @@ def test_one_card_used_by_two_people(seeded, batch_db, config):
         assert make_card(900) not in signal.summary + signal.key
 
 
+def test_a_line_removed_from_the_draft_leaves_its_signal(seeded, batch_db, config):
+    b = new_batch(batch_db, seeded)
+    rows = [person_row(1), person_row(2)]
+    rows[1][2] = rows[0][2]
+    import_roster(batch_db, config, b, rows)
+    refresh(batch_db, config)
+    with batch_db.session() as s:
+        line = s.execute(select(PaymentLine).where(PaymentLine.batch_id == b, PaymentLine.line_no == 2)).scalar_one()
+        batches.remove_line(s, line, actor="clerk")
+    refresh(batch_db, config)
+    assert seen(batch_db, "shared_card") == {}
+    with batch_db.session() as s:
+        assert s.execute(select(Signal.active)).scalar_one() is False
+
+
 def test_a_card_of_one_person_in_two_batches_is_not_shared(seeded, batch_db, config):
     b = new_batch(batch_db, seeded)
     import_roster(batch_db, config, b, [person_row(1), person_row(2)])
