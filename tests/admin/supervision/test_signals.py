@@ -552,3 +552,23 @@ def test_project_standards_on_the_project_page(seeded, user_client, get_csrf, un
         r = agri.post(f"/projects/{seeded['project']}/standards", data={"csrf_token": agri_token,
                                                                          "household_cap": "1"})
         assert r.status_code in (403, 404)
+
+
+def test_the_command_line_refreshes(seeded, batch_db, config, monkeypatch, capsys):
+    from alembic import command
+
+    from cli import main
+    from core.migrate import alembic_config
+    from tests.conftest import TEST_SECRETS
+
+    command.stamp(alembic_config(config.batch_database_url, "batch"), "head")  # the fixture made the schema
+    b = new_batch(batch_db, seeded)
+    rows = [person_row(1), person_row(2)]
+    rows[1][2] = rows[0][2]
+    import_roster(batch_db, config, b, rows)
+    for name, value in {**TEST_SECRETS, "BATCH_DATABASE_URL": config.batch_database_url,
+                        "YIKATONG_DATA_DIR": str(config.data_dir)}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["admin", "signals"]) == 0
+    assert "一卡多人 1" in capsys.readouterr().out
+    assert only(batch_db, "shared_card") == {(b, 1), (b, 2)}
