@@ -32,7 +32,7 @@ from admin.batches.service import period_label
 from admin.complaints import views as complaints_views
 from admin.library import views as library_views
 from admin.people import views as people_views
-from admin.supervision import report_views, spot_check_views
+from admin.supervision import report_views, signal_views, spot_check_views
 from admin.web import EXCEPTION_HANDLERS, HERE, AdminServices, LoginNotes, RefuseNul, make_templates, no_login_notes
 from core.config import Config
 from core.db import Database
@@ -44,7 +44,7 @@ def routes() -> list[BaseRoute]:
     """The product's pages, feature by feature, and the static files."""
     table: list[BaseRoute] = []
     for feature in (access_views, batches_views, workflow_views, publicity_views, bank_views, library_views,
-                    people_views, audit_views, complaints_views, spot_check_views, report_views):
+                    people_views, audit_views, complaints_views, signal_views, spot_check_views, report_views):
         table.extend(feature.routes())
     table.append(Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"))
     return table

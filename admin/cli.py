@@ -27,6 +27,7 @@ from admin.batches.rosters import LineResult, RosterFileError, check_file
 from admin.batches.service import BatchError, get_by_code, import_roster
 from admin.people import persons
 from admin.sms import cli as sms_cli
+from admin.supervision import signals
 from core import migrate
 from core.config import Config, load_config
 from core.db import Database
@@ -50,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     cleanup = admin_sub.add_parser("cleanup", help="清理放弃超过7天的暂存导入文件（启动服务时也会自动清理）")
     cleanup.add_argument("--days", type=int, default=7, help="暂存超过多少天即清理（默认7）")
     cleanup.set_defaults(handler=_admin_cleanup)
+    sig = admin_sub.add_parser("signals", help="重新计算异常信号（服务运行时后台会自动计算）")
+    sig.set_defaults(handler=_signals_refresh)
     admin.set_defaults(handler=lambda args: (admin.print_help(), 0)[1])
 
     roster = sub.add_parser("roster", help="花名册文件：检查、导入")
@@ -133,6 +136,15 @@ def _admin_cleanup(args: argparse.Namespace) -> int:
         raise CommandError("--days 至少为1")
     removed = cleanup_staged(load_config(), args.days)
     print(f"已清理放弃超过{args.days}天的暂存导入 {removed} 个。")
+    return 0
+
+
+def _signals_refresh(args: argparse.Namespace) -> int:
+    with _batch_database() as (config, db):
+        with db.session() as session:
+            report = signals.refresh(session, config)
+    found = "，".join(f"{signals.KINDS[k]} {n}" for k, n in report.found.items())
+    print(f"异常信号已重新计算：{found}；新增 {report.created}，消除 {report.cleared}。")
     return 0
 
 

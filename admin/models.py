@@ -153,6 +153,10 @@ class Project(Base):
     amount_max: Mapped[Decimal] = mapped_column(Money)
     period_kind: Mapped[str] = mapped_column(String(10), default="year")  # year/half/quarter/month/once
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 每户上限: the most one household may receive in one period (None = no cap; signals only)
+    household_cap: Mapped[Decimal | None] = mapped_column(Money)
+    # 单位标准: yuan per unit of the line's quantity (e.g. 元/亩), when the amount is quantity × rate
+    unit_rate: Mapped[Decimal | None] = mapped_column(Money)
 
     policy: Mapped[Policy] = relationship()
     department: Mapped[Department] = relationship()
@@ -171,6 +175,8 @@ class Person(Base):
     sex: Mapped[str] = mapped_column(String(1))
     region_code: Mapped[str] = mapped_column(String(12), index=True)  # village
     phone_enc: Mapped[str | None] = mapped_column(Text)
+    # HMAC of the normalised 家庭住址 from the last roster that gave one (never the address itself)
+    address_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
@@ -190,6 +196,11 @@ class CardAccount(Base):
     status: Mapped[str] = mapped_column(String(10), default="active")  # active/frozen/closed
     opened_on: Mapped[date | None] = mapped_column(Date)
     closed_on: Mapped[date | None] = mapped_column(Date)
+    # HMAC of the card number alone (core.personkey.card_fingerprint): one card used by several people
+    card_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    # 社保卡激活: activated / not_activated (None = not known); the day it was activated
+    activation: Mapped[str | None] = mapped_column(String(16))
+    activated_on: Mapped[date | None] = mapped_column(Date)
 
     person: Mapped[Person] = relationship(back_populates="cards")
 
@@ -267,6 +278,21 @@ class ReferenceEntry(Base):
     effective_on: Mapped[date | None] = mapped_column(Date)
     note: Mapped[str] = mapped_column(String(200), default="")
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class ReferenceKind(Base):
+    """A kind of reference list (比对名单类型), data not code: a system admin adds one and imports it.
+
+    ``date_meaning`` says what an entry's ``effective_on`` means (死亡日期, 入职日期 …);
+    ``paid_after_is_problem``: a payment dated after that day is an anomaly signal."""
+
+    __tablename__ = "reference_kinds"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    date_meaning: Mapped[str] = mapped_column(String(40), default="生效日期")
+    paid_after_is_problem: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
 class WorkflowEvent(Base):
@@ -633,3 +659,56 @@ class SpotCheckEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     comment: Mapped[str] = mapped_column(Text, default="")
     due_on: Mapped[date | None] = mapped_column(Date)
+# --- supervision (admin/supervision) ---------------------------------------------------------
+
+
+class Signal(Base):
+    """An anomaly signal (异常信号, admin/supervision/signals.py), one per (kind, key).
+
+    Refreshes keep it (status and reviews survive); ``active`` is False while its condition is
+    gone (``cleared_at``) and True again if it comes back."""
+
+    __tablename__ = "signals"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    key: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open/explained/confirmed
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    summary: Mapped[str] = mapped_column(String(300), default="")
+    region_code: Mapped[str] = mapped_column(String(12), default="")  # common prefix of its lines' villages
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    period: Mapped[str] = mapped_column(String(20), default="")
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class SignalLine(Base):
+    """The payment lines behind a signal."""
+
+    __tablename__ = "signal_lines"
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"), primary_key=True)
+    # a line removed from a draft roster leaves its signals (the next refresh recounts them)
+    line_id: Mapped[int] = mapped_column(ForeignKey("payment_lines.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True)
+
+
+class SignalReview(Base):
+    """One review of a signal (explain / confirm / reopen) with its note."""
+
+    __tablename__ = "signal_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    note: Mapped[str] = mapped_column(Text)

@@ -1,7 +1,8 @@
 """The work that runs beside the servers of ``yikatong serve --with-admin`` (what ``make run`` starts):
 once a second, what ``yikatong index sync --follow`` does (the outbox into the search indexes,
 complaints in, answers out) and what ``yikatong sms send --follow`` does (queued arrival SMS
-through the configured gateway). So a batch published on the admin side reaches the portal
+through the configured gateway), and the supervision signals recomputed when batches moved
+(admin/supervision/signals.follow, its own cursors). So a batch published on the admin side reaches the portal
 within seconds, and its arrival SMS land in the sandbox, with nothing else to start.
 
 A round that fails (a locked SQLite file, a search server away) is logged and tried again on the
@@ -15,6 +16,7 @@ import threading
 
 from admin.sms.gateways import make_gateway
 from admin.sms.messages import send_pending
+from admin.supervision import signals
 from core.config import Config
 from core.db import Database
 from indexer import inbound
@@ -37,7 +39,8 @@ def _loop(config: Config, stop: threading.Event) -> None:
         while not stop.is_set():
             for name, step in (("outbox sync", lambda: sync(batch_db, engine, builder)),
                                ("complaints", lambda: inbound.run(public_db, batch_db, config.field_key)),
-                               ("arrival sms", lambda: send_pending(batch_db, gateway, config.field_key))):
+                               ("arrival sms", lambda: send_pending(batch_db, gateway, config.field_key)),
+                               ("signals", lambda: signals.follow(batch_db, config))):
                 try:
                     step()
                 except Exception as exc:  # noqa: BLE001 - one failed round must not stop the servers

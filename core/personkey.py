@@ -33,3 +33,12 @@ def card_digest(key: bytes, person_key_hex: str, card_number: str) -> str:
 
 def constant_time_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def card_fingerprint(key: bytes, card_number: str) -> str:
+    """The card number alone, keyed: the same card entered for two people has the same fingerprint."""
+    return _digest(key, "card-alone", card_number)
+
+
+def address_digest(key: bytes, normalized_address: str) -> str:
+    return _digest(key, "address", normalized_address)

@@ -80,9 +80,9 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("demo_bank", "刘晓东", "bank_operator", COUNTY, unit="中国农业银行鲁山县支行",
                 note="全县批次的代发与发放结果"),
     DemoAccount("demo_auditor", "韩秀梅", "auditor", COUNTY, unit="鲁山县审计局",
-                note="全县只读：批次、明细、人员与审计记录"),
+                note="全县只读：批次、明细、人员与审计记录；核实异常信号"),
     DemoAccount("demo_supervisor", "罗建国", "supervisor", COUNTY, unit="鲁山县纪委监委",
-                note="全县只读，并办理要求保密的举报"),
+                note="全县只读，办理要求保密的举报，核实异常信号"),
 )
 
 

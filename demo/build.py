@@ -63,7 +63,9 @@ from admin.batches.rosters import RosterRow, chunks
 from admin.batches.service import BatchError
 from admin.actions import WorkflowError
 from admin.fieldcrypt import cipher
-from admin.supervision import spot_checks
+from admin.library import projects as project_library
+from admin.library import references
+from admin.supervision import signals, spot_checks
 from admin.models import (
     Base,
     Batch,
@@ -120,8 +122,9 @@ __all__ = ["DEFAULT_LINES", "DEFAULT_SEED", "GENERATOR_VERSION", "BuildReport", 
 
 DEFAULT_LINES = 20000
 DEFAULT_SEED = 20260101
-GENERATOR_VERSION = 5  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow;
-# 4: bank files, results, re-issues and publication through the bank services; 5: a spot check with a finding
+GENERATOR_VERSION = 6  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow;
+# 4: bank files, results, re-issues and publication through the bank services; 5: a spot check with a finding;
+# 6: planted anomaly signals (reference lists, household cap) and the signals computed
 CHUNK = 5000
 CENT = Decimal("0.01")
 TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
@@ -244,6 +247,7 @@ def build(config: Config, lines: int, seed: int, *, progress: bool = False) -> B
                     _fix_sequences(session)
                 _Replay(session, config, plan, _Staff(session, config, plan), advance).run()
                 _catch_up(session, plan)
+                _plant_signals(session, config)
     finally:
         db.dispose()
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -737,6 +741,46 @@ class _Registry:
             self.conn.execute(insert(CardAccount.__table__), cards)
         persons.clear()
         cards.clear()
+
+
+def _plant_signals(session: Session, config: Config) -> None:
+    """A handful of anomalies for the supervision pages (docs/admin.md 监督：异常信号), planted
+    through the product's services, then every signal computed: two people paid in 鲁山县 appear
+    on the civil affairs bureau's list of deaths and on the list of public employees with a date
+    before their payment (the reference-list import), and one project of the county gets a
+    per-household cap its largest households exceed (the project library)."""
+    decrypt = cipher(config.field_key).decrypt
+    picked: dict[int, date] = {}
+    for person_id, paid_on in session.execute(
+            select(PaymentLine.person_id, PaymentLine.paid_on).join(Batch, Batch.id == PaymentLine.batch_id)
+            .where(PaymentLine.state == "paid", PaymentLine.paid_on.is_not(None),
+                   Batch.region_code.startswith(accounts.COUNTY)).order_by(PaymentLine.id).limit(50)):
+        if person_id not in picked:
+            picked[person_id] = paid_on
+        if len(picked) == 2:
+            break
+    for (person_id, paid_on), (kind, note) in zip(picked.items(), (("deceased", "民政部门殡葬信息比对"),
+                                                                    ("public_employee", "编办财政供养人员名单"))):
+        number = decrypt(session.get(Person, person_id).id_number_enc)
+        data = f"身份证号,备注,生效日期\r\n{number},{note},{(paid_on - timedelta(days=20)).isoformat()}\r\n"
+        references.import_list(session, config, data.encode("utf-8"), f"{note}.csv", actor="demo_admin",
+                               list_kind=kind, region_code=accounts.COUNTY)
+    totals: dict[int, list[Decimal]] = {}
+    for project_id, total in session.execute(
+            select(Batch.project_id, func.sum(PaymentLine.amount)).join(Batch, Batch.id == PaymentLine.batch_id)
+            .where(Batch.region_code.startswith(accounts.COUNTY), Batch.state != "cancelled",
+                   PaymentLine.state.in_(("pending", "paid")))
+            .group_by(Batch.project_id, Batch.period, PaymentLine.card_account_id)):
+        totals.setdefault(project_id, []).append(Decimal(total))
+    caps = []  # (households above the cap, project, cap): the cap just under the largest households
+    for project_id, values in sorted(totals.items()):
+        distinct = sorted(set(values), reverse=True)
+        if len(distinct) > 1:
+            caps.append((sum(1 for v in values if v > distinct[1]), project_id, distinct[1]))
+    if caps:
+        _count, project_id, cap = min(caps)
+        project_library.set_household_cap(session, session.get(Project, project_id), actor="demo_dept", cap=str(cap))
+    signals.refresh(session, config, today=AS_OF)
 
 
 def _catch_up(session: Session, plan: _Plan) -> None:

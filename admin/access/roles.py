@@ -109,6 +109,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "spot_check.rectify": frozenset({"township_clerk", "department_operator"}),
     # supervision reports (admin/supervision/reports.py): read-only; department roles see their own department
     "report.view": frozenset({"auditor", "supervisor", "system_admin", "department_operator", "department_reviewer"}),
+    # supervision (admin/supervision): anomaly signals — read by whoever reads the lines behind them
+    # (scope_lines), reviewed only by the supervision roles; reference-list kinds are data
+    "signal.view": frozenset(ROLES) - {"bank_operator"},
+    "signal.review": frozenset({"auditor", "supervisor"}),
+    "signal.refresh": frozenset({"auditor", "supervisor", "system_admin"}),
+    "reference.kind.manage": frozenset({"system_admin"}),
 }
 # Workflow steps act on the batch as a whole: the batch must lie inside the actor's region (a
 # township clerk submits a batch of that township, not a county-wide one).

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font
 from sqlalchemy import select
 
-from admin.models import Batch, CardAccount, PaymentLine, Person, ReferenceEntry, Region
+from admin.models import Batch, CardAccount, PaymentLine, Person, ReferenceEntry, ReferenceKind, Region
 from core import personkey
 from core.spreadsheets import xlsx_row
 from core.validation import (
@@ -79,6 +80,13 @@ __all__ = [
 # Canonical header, in template order. 手机号 may be empty (and the column may be left out).
 COLUMNS: tuple[str, ...] = ("姓名", "身份证号", "社保卡号", "手机号", "金额", "村")
 REQUIRED_COLUMNS: tuple[str, ...] = ("姓名", "身份证号", "社保卡号", "金额", "村")
+# Optional columns read when present (not in the template): what the supervision signals use.
+# 家庭住址 is kept only as a digest on the person; 社保卡状态 / 激活日期 on the card account.
+EXTRA_COLUMNS: tuple[str, ...] = ("家庭住址", "社保卡状态", "激活日期")
+# 社保卡状态 as written on rosters → the card's activation; frozen or closed cards cannot be entered
+CARD_STATES: dict[str, str] = {"已激活": "activated", "激活": "activated", "正常": "activated",
+                               "未激活": "not_activated", "待激活": "not_activated"}
+CARD_STATES_REFUSED = ("冻结", "挂失", "注销", "已注销", "已冻结", "已挂失")
 # Header spellings seen on real rosters, mapped to the canonical column.
 ALIASES: dict[str, str] = {
     "姓名": "姓名", "名字": "姓名", "补贴对象": "姓名", "户主姓名": "姓名",
@@ -88,6 +96,9 @@ ALIASES: dict[str, str] = {
     "手机号": "手机号", "手机号码": "手机号", "联系电话": "手机号", "电话": "手机号",
     "金额": "金额", "补贴金额": "金额", "发放金额": "金额", "金额(元)": "金额", "金额（元）": "金额",
     "村": "村", "所在村": "村", "村名": "村", "村(社区)": "村", "村（社区）": "村", "行政村": "村",
+    "家庭住址": "家庭住址", "住址": "家庭住址", "家庭地址": "家庭住址", "户籍地址": "家庭住址",
+    "社保卡状态": "社保卡状态", "卡状态": "社保卡状态", "激活状态": "社保卡状态",
+    "激活日期": "激活日期", "社保卡激活日期": "激活日期",
 }
 
 QUANTITY_MAX = Decimal("1e9")
@@ -126,6 +137,9 @@ class RosterRow:
     raw: dict[str, Any] = field(default_factory=dict)
     amount: Decimal | None = None
     quantity: Decimal | None = None  # e.g. 亩数: not a roster column; a bulk entry may carry it
+    address: str = ""  # 家庭住址, normalised (optional column)
+    card_activation: str | None = None  # activated / not_activated (optional 社保卡状态)
+    activated_on: date | None = None  # optional 激活日期
 
 
 @dataclass(slots=True)
@@ -464,7 +478,7 @@ def _read_lines(table: Rows, columns: Sequence[str], required: Sequence[str],
 
 def read_roster(data: bytes, filename: str = "") -> RosterFile:
     """Read a roster file (CSV in UTF-8/GBK/GB18030, or .xlsx). Raises `RosterFileError`."""
-    fmt, encoding, header, table = read_table(data, filename, COLUMNS, REQUIRED_COLUMNS)
+    fmt, encoding, header, table = read_table(data, filename, COLUMNS + EXTRA_COLUMNS, REQUIRED_COLUMNS)
     rows = [
         RosterRow(line_no=index, name=str(values.get("姓名", "")), id_number="", card_number="", phone="",
                   amount_text="", village=as_text(values.get("村", "")), raw=values)
@@ -507,9 +521,39 @@ def check_row(row: RosterRow, today: date) -> list[ValidationIssue]:
     row.village = as_text(raw.get("村", row.village)).strip()
     if not row.village:
         issues.append(_issue("VILLAGE_REQUIRED", "请填写所在村（社区）名称"))
+    issues += _check_extras(row)
     quantity = row.quantity
     if quantity is not None and not (0 < quantity < QUANTITY_MAX and quantity == quantity.quantize(CENT)):
         issues.append(_issue("QUANTITY_FORMAT", "数量（如亩数）应大于0，最多两位小数"))
+    return issues
+
+
+def normalize_address(text: str) -> str:
+    """家庭住址 compared loosely: full-width folded, spaces and punctuation dropped."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in folded if ch.isalnum())[:200]
+
+
+def _check_extras(row: RosterRow) -> list[ValidationIssue]:
+    """The optional columns: 家庭住址, 社保卡状态, 激活日期 (empty = not known)."""
+    raw = row.raw
+    issues: list[ValidationIssue] = []
+    row.address = normalize_address(as_text(raw.get("家庭住址", "") or ""))
+    state = as_text(raw.get("社保卡状态", "") or "").strip()
+    if state in CARD_STATES:
+        row.card_activation = CARD_STATES[state]
+    elif state in CARD_STATES_REFUSED:
+        issues.append(_issue("CARD_STATE_INACTIVE", "此社保卡已冻结、挂失或注销，请使用此人正常使用的社保卡"))
+    elif state:
+        issues.append(_issue("CARD_STATE_UNKNOWN", "社保卡状态应填“已激活”或“未激活”（也可不填）"))
+    day = as_text(raw.get("激活日期", "") or "").strip()[:10]
+    if day:
+        try:
+            row.activated_on = date.fromisoformat(day.replace("/", "-").replace(".", "-"))
+        except ValueError:
+            issues.append(_issue("ACTIVATION_DATE_FORMAT", "激活日期格式应为 2025-01-31"))
+        else:
+            row.card_activation = row.card_activation or "activated"
     return issues
 
 
@@ -546,8 +590,8 @@ REFERENCE_MESSAGES: dict[str, str] = {
 }
 
 
-def reference_message(kind: str) -> str:
-    return REFERENCE_MESSAGES.get(kind, "比对发现此人在“" + kind + "”名单中，请核实是否符合发放条件")
+def reference_message(kind: str, name: str | None = None) -> str:
+    return REFERENCE_MESSAGES.get(kind, "比对发现此人在“" + (name or kind) + "”名单中，请核实是否符合发放条件")
 
 
 def chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
@@ -566,6 +610,7 @@ class BatchContext:
     in_batch_persons: dict[int, int]  # person id → line no already in this batch
     references: dict[str, list[str]]  # person_key → list kinds
     villages: dict[str, str]  # village name or code → village code (inside the batch's region)
+    reference_names: dict[str, str]  # list kind → its name, for kinds added as data
 
 
 def load_context(session: Any, batch: Any, keys: Sequence[str], *, exclude_line_ids: Sequence[int] = ()) -> BatchContext:
@@ -607,11 +652,15 @@ def load_context(session: Any, batch: Any, keys: Sequence[str], *, exclude_line_
                 duplicate_persons.setdefault(pid, code)
 
     references: dict[str, list[str]] = {}
+    kinds = {code: (name, active) for code, name, active in session.execute(
+        select(ReferenceKind.code, ReferenceKind.name, ReferenceKind.active))}
     for chunk in chunks(unique_keys):
         for pkey, kind in session.execute(
             select(ReferenceEntry.person_key, ReferenceEntry.list_kind).where(ReferenceEntry.person_key.in_(chunk))
         ):
-            references.setdefault(pkey, []).append(kind)
+            if kinds.get(kind, ("", True))[1]:  # a kind stopped by the system admin is not checked
+                references.setdefault(pkey, []).append(kind)
+    reference_names = {code: name for code, (name, _active) in kinds.items()}
 
     villages: dict[str, str] = {}
     for code, name in session.execute(
@@ -619,7 +668,8 @@ def load_context(session: Any, batch: Any, keys: Sequence[str], *, exclude_line_
     ):
         villages[code] = code
         villages.setdefault(name, code)
-    return BatchContext(person_by_key, cards_by_person, duplicate_persons, in_batch, references, villages)
+    return BatchContext(person_by_key, cards_by_person, duplicate_persons, in_batch, references, villages,
+                        reference_names)
 
 
 def check_against_batch(
@@ -671,7 +721,8 @@ def check_against_batch(
         if pkey is None:
             continue
         for kind in context.references.get(pkey, []):
-            result.issues.append(_issue("REFERENCE_" + kind.upper(), reference_message(kind)))
+            result.issues.append(_issue("REFERENCE_" + kind.upper(),
+                                        reference_message(kind, context.reference_names.get(kind))))
         person = context.person_by_key.get(pkey)
         if person is None:
             continue

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from admin.access.roles import EDITABLE_BATCH_STATES
@@ -95,7 +95,7 @@ def create_batch(session: Session, *, actor: str, project: Project, region_code:
 
 
 def row_from_values(line_no: int, values: dict[str, Any]) -> RosterRow:
-    raw = {column: values.get(column, "") for column in rosters.COLUMNS}
+    raw = {column: values.get(column, "") for column in rosters.COLUMNS + rosters.EXTRA_COLUMNS}
     return RosterRow(line_no=line_no, name=str(raw["姓名"]), id_number="", card_number="", phone="",
                      amount_text="", village=str(raw["村"]), raw=raw)
 
@@ -144,7 +144,9 @@ def _write_lines(session: Session, config: Config, batch: Batch, results: Sequen
             if card is None:
                 card = CardAccount(person_id=person_id, card_number_enc=crypt.encrypt(row.card_number),
                                    card_digest=digest, card_last4=row.card_number[-4:], status="active",
-                                   opened_on=today_shanghai())
+                                   opened_on=today_shanghai(),
+                                   card_fingerprint=personkey.card_fingerprint(config.hmac_key, row.card_number),
+                                   activation=row.card_activation, activated_on=row.activated_on)
                 new_cards[(person_id, digest)] = card
                 session.add(card)
         line = PaymentLine(batch_id=batch.id, line_no=next_no, person_id=person_id, card_account_id=card_id,
@@ -157,7 +159,38 @@ def _write_lines(session: Session, config: Config, batch: Batch, results: Sequen
             progress(index, total)
     session.add_all(lines)
     session.flush()
+    record_extras(session, config, [(r.row, line.person_id, line.card_account_id)
+                                    for (r, _info), line in zip(pending, lines)])
     return lines
+
+
+def record_extras(session: Session, config: Config, entered: Sequence[tuple[RosterRow, int, int | None]]) -> None:
+    """What the supervision signals need from entered lines (row, person id, card id): the card's
+    fingerprint where missing, the card's activation and the household address digest where the
+    roster gave them. Bulk statements (executemany), no per-line ORM objects."""
+    cards = CardAccount.__table__
+    persons = Person.__table__
+    card_ids = sorted({card_id for _row, _pid, card_id in entered if card_id is not None})
+    missing: set[int] = set()
+    for chunk in rosters.chunks(card_ids):
+        missing.update(session.execute(select(CardAccount.id).where(CardAccount.id.in_(chunk),
+                                                                    CardAccount.card_fingerprint.is_(None))).scalars())
+    fingerprints = {card_id: personkey.card_fingerprint(config.hmac_key, row.card_number)
+                    for row, _pid, card_id in entered if card_id in missing}
+    activations = {card_id: (row.card_activation, row.activated_on)
+                   for row, _pid, card_id in entered if card_id is not None and row.card_activation}
+    addresses = {pid: personkey.address_digest(config.hmac_key, row.address) for row, pid, _cid in entered if row.address}
+    connection = session.connection()
+    if fingerprints:
+        connection.execute(cards.update().where(cards.c.id == bindparam("b_id")).values(
+            card_fingerprint=bindparam("b_fp")), [{"b_id": k, "b_fp": v} for k, v in fingerprints.items()])
+    if activations:
+        connection.execute(cards.update().where(cards.c.id == bindparam("b_id")).values(
+            activation=bindparam("b_state"), activated_on=bindparam("b_on")),
+            [{"b_id": k, "b_state": state, "b_on": on} for k, (state, on) in activations.items()])
+    if addresses:
+        connection.execute(persons.update().where(persons.c.id == bindparam("b_id")).values(
+            address_digest=bindparam("b_digest")), [{"b_id": k, "b_digest": v} for k, v in addresses.items()])
 
 
 def line_snapshot(line: PaymentLine) -> dict[str, Any]:
@@ -221,7 +254,9 @@ def _insert_lines(session: Session, config: Config, batch: Batch, results: Seque
             digest = personkey.card_digest(config.hmac_key, key, row.card_number)
             if (key, digest) not in new_cards:
                 card = CardAccount(card_number_enc=crypt.encrypt(row.card_number), card_digest=digest,
-                                   card_last4=row.card_number[-4:], status="active", opened_on=day)
+                                   card_last4=row.card_number[-4:], status="active", opened_on=day,
+                                   card_fingerprint=personkey.card_fingerprint(config.hmac_key, row.card_number),
+                                   activation=row.card_activation, activated_on=row.activated_on)
                 if info["person_id"] is None:
                     card.person = new_persons[key]
                 else:
@@ -248,6 +283,8 @@ def _insert_lines(session: Session, config: Config, batch: Batch, results: Seque
         total += row.amount  # type: ignore[operator]
     for chunk in rosters.chunks(rows, BULK_CHUNK):
         session.execute(insert(PaymentLine), chunk)
+    record_extras(session, config, [(result.row, r["person_id"], r["card_account_id"])
+                                    for result, r in zip(results, rows)])
     return [r["line_no"] for r in rows], total
 
 

@@ -23,7 +23,9 @@ def snapshot(project: Project) -> dict[str, Any]:
     return {"code": project.code, "name": project.name, "policy_id": project.policy_id,
             "department_id": project.department_id, "region_code": project.region_code, "unit": project.unit,
             "amount_min": str(project.amount_min), "amount_max": str(project.amount_max),
-            "period_kind": project.period_kind, "active": project.active}
+            "period_kind": project.period_kind, "active": project.active,
+            "household_cap": str(project.household_cap) if project.household_cap is not None else None,
+            "unit_rate": str(project.unit_rate) if project.unit_rate is not None else None}
 
 
 def _amounts(amount_min: str, amount_max: str) -> tuple[Decimal, Decimal]:
@@ -67,5 +69,32 @@ def update_standard(session: Session, project: Project, *, actor: str, amount_mi
     before = snapshot(project)
     project.amount_min, project.amount_max = _amounts(amount_min, amount_max)
     project.active = active
+    trail.record(session, actor=actor, action="project.update", object_type="project", object_id=project.id,
+                 region_code=project.region_code, before=before, after=snapshot(project))
+
+
+def _optional_amount(text: str, label: str) -> Decimal | None:
+    if not text.strip():
+        return None
+    try:
+        return parse_amount(text)
+    except ValidationError as exc:
+        raise ProjectError(label + "：" + str(exc)) from None
+
+
+def set_household_cap(session: Session, project: Project, *, actor: str, cap: str) -> None:
+    """每户上限 only (see :func:`set_supervision_standards`)."""
+    unit_rate = str(project.unit_rate) if project.unit_rate is not None else ""
+    set_supervision_standards(session, project, actor=actor, household_cap=cap, unit_rate=unit_rate)
+
+
+def set_supervision_standards(session: Session, project: Project, *, actor: str, household_cap: str,
+                              unit_rate: str) -> None:
+    """每户上限 (the most one household may receive from the project in one period) and 单位标准
+    (yuan per unit of a line's quantity, e.g. 元/亩); "" = none. Used by the anomaly signals
+    (admin/supervision/signals.py), never blocks an entry."""
+    cap, rate = _optional_amount(household_cap, "每户上限"), _optional_amount(unit_rate, "单位标准")
+    before = snapshot(project)
+    project.household_cap, project.unit_rate = cap, rate
     trail.record(session, actor=actor, action="project.update", object_type="project", object_id=project.id,
                  region_code=project.region_code, before=before, after=snapshot(project))

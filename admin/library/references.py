@@ -2,11 +2,17 @@
 
 Imported per region from CSV/.xlsx (身份证号 [, 备注, 生效日期]); only the person key is stored,
 never the ID number. Re-importing an entry updates it.
+
+The kinds of list are data (table ``reference_kinds``): a system admin adds one (残疾人员,
+建档立卡 …) on /reference-kinds and imports its list like any other. The four built-in kinds
+(``BUILTIN_KINDS``, seeded by migration 0006) are always known, even before the table holds them;
+a row of the table overrides a built-in kind (its name, its date, whether it is active).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -15,13 +21,100 @@ from sqlalchemy.orm import Session
 
 from admin.audit import trail
 from admin.batches.rosters import as_text, chunks, read_table
-from admin.models import ReferenceEntry
+from admin.models import ReferenceEntry, ReferenceKind
 from core import personkey
 from core.config import Config
 from core.validation import check_id_number, parse_id_number
 
-LIST_KINDS = {"deceased": "死亡人员", "supported": "特困供养人员", "public_employee": "财政供养人员",
-              "imprisoned": "服刑人员"}
+# code → (name, what the date means, a payment dated after it is an anomaly); as migration 0006 seeds
+BUILTIN_KINDS: dict[str, tuple[str, str, bool]] = {
+    "deceased": ("死亡人员", "死亡日期", True),
+    "supported": ("特困供养人员", "认定日期", False),
+    "public_employee": ("财政供养人员", "入职日期", True),
+    "imprisoned": ("服刑人员", "入监日期", False),
+}
+LIST_KINDS = {code: spec[0] for code, spec in BUILTIN_KINDS.items()}  # the built-in kinds' names
+KIND_CODE = re.compile(r"[a-z][a-z0-9_]{1,31}")
+
+
+class KindError(ValueError):
+    """A reference kind that cannot be added or changed (Chinese message)."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    code: str
+    name: str
+    date_meaning: str
+    paid_after_is_problem: bool
+    active: bool
+    builtin: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "name": self.name, "date_meaning": self.date_meaning,
+                "paid_after_is_problem": self.paid_after_is_problem, "active": self.active, "builtin": self.builtin}
+
+
+def all_kinds(session: Session) -> list[Kind]:
+    """Every kind, built-in ones first, then the added ones in code order (inactive ones too)."""
+    rows = {k.code: k for k in session.execute(select(ReferenceKind)).scalars()}
+    out = []
+    for code, (name, meaning, flag) in BUILTIN_KINDS.items():
+        row = rows.pop(code, None)
+        out.append(Kind(code, row.name, row.date_meaning, row.paid_after_is_problem, row.active, True) if row
+                   else Kind(code, name, meaning, flag, True, True))
+    out += [Kind(r.code, r.name, r.date_meaning, r.paid_after_is_problem, r.active, False)
+            for r in sorted(rows.values(), key=lambda r: r.code)]
+    return out
+
+
+def list_kinds(session: Session) -> dict[str, str]:
+    """The active kinds: code → Chinese name (what the forms offer and the imports accept)."""
+    return {k.code: k.name for k in all_kinds(session) if k.active}
+
+
+def add_kind(session: Session, *, actor: str, code: str, name: str, date_meaning: str = "",
+             paid_after_is_problem: bool = False) -> ReferenceKind:
+    code, name, date_meaning = code.strip(), name.strip(), (date_meaning.strip() or "生效日期")
+    if not KIND_CODE.fullmatch(code):
+        raise KindError("类型代码应为 2–32 位小写英文字母、数字或下划线，以字母开头，如 disabled")
+    if not name or len(name) > 40:
+        raise KindError("请填写名单名称（最多 40 个字）")
+    if len(date_meaning) > 40:
+        raise KindError("日期含义最多 40 个字")
+    if code in BUILTIN_KINDS or session.get(ReferenceKind, code) is not None:
+        raise KindError(f"类型代码 {code} 已存在")
+    if name in {k.name for k in all_kinds(session)}:
+        raise KindError(f"名单“{name}”已存在")
+    kind = ReferenceKind(code=code, name=name, date_meaning=date_meaning,
+                         paid_after_is_problem=paid_after_is_problem, active=True)
+    session.add(kind)
+    session.flush()
+    trail.record(session, actor=actor, action="reference_kind.create", object_type="reference_kind", object_id=code,
+                 after=kind_snapshot(kind))
+    return kind
+
+
+def set_kind_active(session: Session, *, actor: str, code: str, active: bool) -> None:
+    """Stop (or resume) using a kind: an inactive kind is neither offered, imported nor checked."""
+    known = {k.code: k for k in all_kinds(session)}
+    if code not in known:
+        raise KindError("未知的名单类型")
+    row = session.get(ReferenceKind, code)
+    if row is None:
+        name, meaning, flag = BUILTIN_KINDS[code]
+        row = ReferenceKind(code=code, name=name, date_meaning=meaning, paid_after_is_problem=flag, active=True)
+        session.add(row)
+    before = kind_snapshot(row)
+    row.active = active
+    session.flush()
+    trail.record(session, actor=actor, action="reference_kind.update", object_type="reference_kind", object_id=code,
+                 before=before, after=kind_snapshot(row))
+
+
+def kind_snapshot(kind: ReferenceKind) -> dict[str, object]:
+    return {"code": kind.code, "name": kind.name, "date_meaning": kind.date_meaning,
+            "paid_after_is_problem": bool(kind.paid_after_is_problem), "active": bool(kind.active)}
 COLUMNS = ("身份证号", "备注", "生效日期")
 ALIASES = {"身份证号": "身份证号", "身份证号码": "身份证号", "公民身份号码": "身份证号", "备注": "备注",
            "生效日期": "生效日期", "死亡日期": "生效日期", "日期": "生效日期"}
@@ -46,9 +139,11 @@ def _date(value: object) -> date | None:
 
 def import_list(session: Session, config: Config, data: bytes, filename: str, *, actor: str, list_kind: str,
                 region_code: str) -> ReferenceImport:
-    if list_kind not in LIST_KINDS:
+    kind = next((k for k in all_kinds(session) if k.code == list_kind and k.active), None)
+    if kind is None:
         raise ValueError("未知的名单类型")
-    _fmt, _enc, _header, table = read_table(data, filename, COLUMNS, ("身份证号",), ALIASES)
+    aliases = {**ALIASES, kind.date_meaning: "生效日期"}  # e.g. 任职日期 for a kind added as data
+    _fmt, _enc, _header, table = read_table(data, filename, COLUMNS, ("身份证号",), aliases)
     outcome = ReferenceImport()
     rows: dict[str, tuple[date | None, str]] = {}
     for line_no, values in table:
@@ -87,7 +182,7 @@ def import_list(session: Session, config: Config, data: bytes, filename: str, *,
 
 def add_persons(session: Session, persons: list, *, actor: str, list_kind: str, note: str = "") -> ReferenceImport:
     """Put registered persons on a reference list (bulk action of the person registry); one audit entry."""
-    if list_kind not in LIST_KINDS:
+    if list_kind not in list_kinds(session):
         raise ValueError("未知的名单类型")
     outcome = ReferenceImport()
     keys = [p.person_key for p in persons]

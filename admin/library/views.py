@@ -48,7 +48,7 @@ def project_dict(project: Project) -> dict[str, Any]:
         "id": project.policy_id, "code": project.policy.code, "year": project.policy.year},
         "department": project.department.name, "region_code": project.region_code, "unit": project.unit,
         "amount_min": project.amount_min, "amount_max": project.amount_max, "period_kind": project.period_kind,
-        "active": project.active}
+        "active": project.active, "household_cap": project.household_cap, "unit_rate": project.unit_rate}
 
 
 async def policy_list(request: Request) -> Response:
@@ -233,7 +233,8 @@ async def reference_import(request: Request) -> Response:
     form, data, filename = await read_upload(request, MAX_FILE_BYTES)
     kind = str(form.get("list_kind", ""))
     region = str(form.get("region_code", "")).strip() or actor.region_code
-    if kind not in references.LIST_KINDS:
+    kinds = await services(request).db.run(references.list_kinds)
+    if kind not in kinds:
         raise AdminError(400, "bad_list_kind", "请选择名单类型")
     if not roles.can(actor, "reference.import", region):
         raise forbidden()
@@ -249,8 +250,90 @@ async def reference_import(request: Request) -> Response:
         shown = "；".join(f"第{n}行：{m}" for n, m in outcome.errors[:20])
         flash(request, f"{len(outcome.errors)} 行有问题，整个文件未导入。{shown}", "error")
     else:
-        flash(request, f"{references.LIST_KINDS[kind]}名单：新增 {outcome.added} 人，更新 {outcome.updated} 人")
+        flash(request, f"{kinds[kind]}名单：新增 {outcome.added} 人，更新 {outcome.updated} 人")
     return redirect("/persons")
+
+
+async def project_standards(request: Request) -> Response:
+    """每户上限 and 单位标准 of a project (empty = none): used by the anomaly signals only."""
+    actor = await current_actor(request, "project.edit")
+    project_id = path_id(request, "project_id")
+    form = await form_data(request)
+
+    def run(session: Any) -> str | None:
+        project = session.execute(roles.scope_projects(select(Project).where(Project.id == project_id), actor)
+                                  ).scalar_one_or_none()
+        if project is None:
+            raise not_found()
+        if not roles.can(actor, "project.edit", project):
+            raise forbidden()
+        try:
+            projects.set_supervision_standards(session, project, actor=actor.username,
+                                               household_cap=str(form.get("household_cap", "")),
+                                               unit_rate=str(form.get("unit_rate", "")))
+        except projects.ProjectError as exc:
+            return str(exc)
+        return None
+
+    error = await services(request).db.run(run)
+    if wants_json(request):
+        if error:
+            return json_response({"error": {"code": "bad_standard", "message": error}}, status=400)
+        return json_response({"ok": True})
+    flash(request, error or "每户上限、单位标准已保存", "error" if error else "success")
+    return redirect("/projects")
+
+
+async def reference_kinds(request: Request) -> Response:
+    """比对名单类型: the kinds (built-in and added), and for a system admin the form to add one."""
+    actor = await current_actor(request, "person.view")
+    kinds = await services(request).db.run(references.all_kinds)
+    if wants_json(request):
+        return json_response({"kinds": [k.as_dict() for k in kinds]})
+    return render(request, "library/reference_kinds.html", {
+        "kinds": kinds, "can_manage": roles.allowed(actor, "reference.kind.manage")})
+
+
+async def reference_kind_create(request: Request) -> Response:
+    actor = await current_actor(request, "reference.kind.manage")
+    form = await form_data(request)
+
+    def run(session: Any) -> str | None:
+        try:
+            references.add_kind(session, actor=actor.username, code=str(form.get("code", "")),
+                                name=str(form.get("name", "")), date_meaning=str(form.get("date_meaning", "")),
+                                paid_after_is_problem=form.get("paid_after_is_problem") == "yes")
+        except references.KindError as exc:
+            return str(exc)
+        return None
+
+    error = await services(request).db.run(run)
+    if wants_json(request):
+        if error:
+            return json_response({"error": {"code": "bad_reference_kind", "message": error}}, status=400)
+        return json_response({"ok": True})
+    flash(request, error or "名单类型已添加，可在人员信息库页面导入该名单", "error" if error else "success")
+    return redirect("/reference-kinds")
+
+
+async def reference_kind_active(request: Request) -> Response:
+    actor = await current_actor(request, "reference.kind.manage")
+    code = request.path_params["code"]
+    form = await form_data(request)
+    active = form.get("active") == "yes"
+
+    def run(session: Any) -> str | None:
+        try:
+            references.set_kind_active(session, actor=actor.username, code=code, active=active)
+        except references.KindError as exc:
+            return str(exc)
+        return None
+
+    error = await services(request).db.run(run)
+    if error:
+        raise AdminError(404, "unknown_reference_kind", error)
+    flash(request, "已启用" if active else "已停用（不再比对、不再导入）")
+    return redirect("/reference-kinds")
 
 
 def routes() -> list[BaseRoute]:
@@ -264,4 +347,8 @@ def routes() -> list[BaseRoute]:
         *route("/projects", project_list, name="project_list", methods=["GET"], json=True),
         Route("/projects", project_create, methods=["POST"], name="project_create"),
         Route("/references/import", reference_import, methods=["POST"], name="reference_import"),
+        Route("/projects/{project_id}/standards", project_standards, methods=["POST"], name="project_standards"),
+        *route("/reference-kinds", reference_kinds, name="reference_kinds", methods=["GET"], json=True),
+        Route("/reference-kinds", reference_kind_create, methods=["POST"], name="reference_kind_create"),
+        Route("/reference-kinds/{code}/active", reference_kind_active, methods=["POST"], name="reference_kind_active"),
     ]

@@ -41,6 +41,7 @@ async def person_search(request: Request) -> Response:
     q = request.query_params.get("q", "")[:40]
     config = services(request).config
     found = await services(request).db.run(lambda s: persons.search(s, config, actor, q)) if q.strip() else []
+    kinds = await services(request).db.run(references.list_kinds)
     if wants_json(request):
         return json_response({"q": q, "persons": [{
             "id": p.id, "name": p.name, "id_last4": p.id_last4, "sex": p.sex, "region_code": p.region_code,
@@ -48,7 +49,7 @@ async def person_search(request: Request) -> Response:
             for p in found]})
     return render(request, "people/persons.html", {"q": q, "persons": found,
                                                    "can_import": roles.allowed(actor, "person.import"),
-                                                   "list_kinds": references.LIST_KINDS})
+                                                   "list_kinds": kinds})
 
 
 async def person_detail(request: Request) -> Response:
@@ -91,7 +92,8 @@ async def persons_bulk(request: Request) -> Response:
     actor = await current_actor(request, "reference.import")
     form = await form_data(request)
     kind = str(form.get("list_kind", ""))
-    if kind not in references.LIST_KINDS:
+    kinds = await services(request).db.run(references.list_kinds)
+    if kind not in kinds:
         raise AdminError(400, "bad_list_kind", "请选择名单类型")
     ids = sorted({int(v) for v in form.getlist("person_id") if as_id(v) is not None})[:500]
     if not ids:
@@ -99,7 +101,7 @@ async def persons_bulk(request: Request) -> Response:
         return redirect("/persons")
     confirmed = form.get("confirm") == "yes"
     note = str(form.get("note", "")).strip()[:200]
-    label = "加入" + references.LIST_KINDS[kind] + "名单"
+    label = "加入" + kinds[kind] + "名单"
 
     def run(session: Any) -> Any:
         found = list(session.execute(roles.scope_persons(select(Person).where(Person.id.in_(ids)), actor)

@@ -418,3 +418,15 @@ def test_cli_builds_skips_when_unchanged_and_prints_the_people(
 
     assert cli.main(["demo", "--lines", "520", "--seed", "3", "--if-changed"]) == 0  # changed: rebuilt
     assert "520 条发放明细" in capsys.readouterr().out
+
+
+def test_planted_anomalies_are_signalled_for_the_supervisor(built: tuple[Config, Database]) -> None:
+    """The build plants a death and an employment dated before a payment, and a per-household cap
+    (docs/admin.md 监督：异常信号); the supervision roles find them on /signals."""
+    from admin.models import Signal
+
+    _config_, db = built
+    with db.session() as s:
+        kinds = Counter(s.scalars(select(Signal.kind).where(Signal.active.is_(True))))
+    assert kinds["paid_after_listed"] == 2
+    assert kinds["household_over_cap"] >= 1

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0007_spot_checks'
-down_revision = 'be9237246f1b'
+down_revision = '0006_supervision_signals'
 branch_labels = None
 depends_on = None
 
