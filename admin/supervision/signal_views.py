@@ -56,7 +56,13 @@ EXPORT_MAX_ROWS = 50_000
 def _filters(request: Request) -> dict[str, str]:
     q = request.query_params
     kind, status = q.get("kind", ""), q.get("status", "")
-    return {"kind": kind if kind in KINDS else "", "status": status if status in STATUS_FILTERS else ""}
+    if kind and kind not in KINDS:
+        raise AdminError(400, "bad_kind", "信号类型无效，可选：" + "、".join(
+            f"{key}（{label}）" for key, label in KINDS.items()) + "。")
+    if status and status not in STATUS_FILTERS:
+        raise AdminError(400, "bad_status", "信号状态无效，可选：" + "、".join(
+            f"{key}（{label}）" for key, label in STATUS_FILTERS.items()) + "。")
+    return {"kind": kind, "status": status}
 
 
 def _query(actor: roles.Actor, f: dict[str, str]) -> Select:
