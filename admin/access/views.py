@@ -22,6 +22,7 @@ from admin.access.auth import current_actor, login_session, logout_session
 from admin.batches import workflow
 from admin.complaints.workflow import due_cases
 from admin.models import BATCH_STATE_LABELS, Batch, Department, Operator, Project
+from admin.supervision.signals import open_counts as open_signal_counts
 from admin.supervision.spot_checks import finding_rows
 from admin.web import (
     PAGE_SIZE,
@@ -109,18 +110,20 @@ async def password_submit(request: Request) -> Response:
 async def home(request: Request) -> Response:
     """Batch counts in scope, the batches due soon or overdue at a step this operator's role acts on,
     the complaints this operator holds that are due or overdue, and the spot-check findings its
-    unit has still to rectify."""
+    unit has still to rectify; for the roles that review anomaly signals, the signals still open."""
     actor = await current_actor(request)
     day = business_day(request)
     handles_complaints = roles.allowed(actor, "complaint.handle")
     rectifies = roles.allowed(actor, "spot_check.rectify")
+    reviews_signals = roles.allowed(actor, "signal.review")
 
     def load(session: Any) -> dict[str, Any]:
         stmt = roles.scope_batches(select(Batch.state, func.count()).group_by(Batch.state), actor)
         return {"counts": [(BATCH_STATE_LABELS.get(state, state), n) for state, n in session.execute(stmt)],
                 "due": workflow.due_work(session, actor, day, acting_only=True),
                 "complaints_due": due_cases(session, actor, day, holding_only=True) if handles_complaints else [],
-                "findings_due": finding_rows(session, actor, today=day) if rectifies else []}
+                "findings_due": finding_rows(session, actor, today=day) if rectifies else [],
+                "signals_open": open_signal_counts(session, actor) if reviews_signals else []}
 
     return render(request, "access/home.html", {**await services(request).db.run(load), "today": day})
 

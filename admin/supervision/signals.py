@@ -494,6 +494,15 @@ def scope_signals(stmt: Any, actor: Actor) -> Any:
     return stmt.where(inner.exists())
 
 
+def open_counts(session: Session, actor: Actor) -> list[tuple[str, str, int]]:
+    """(kind, label, count) of the active signals still to be reviewed (status open) that the actor
+    sees, in the order of :data:`KINDS`: the supervision roles' home page."""
+    stmt = scope_signals(select(Signal.kind, func.count()).where(Signal.active.is_(True), Signal.status == "open")
+                         .group_by(Signal.kind), actor)
+    counts = dict(session.execute(stmt).all())
+    return [(kind, label, counts[kind]) for kind, label in KINDS.items() if counts.get(kind)]
+
+
 NOTE = Field("note", "核实情况说明", "textarea", required=True)
 
 

@@ -581,3 +581,18 @@ def test_the_command_line_refreshes(seeded, batch_db, config, monkeypatch, capsy
     assert main(["admin", "signals"]) == 0
     assert "一卡多人 1" in capsys.readouterr().out
     assert only(batch_db, "shared_card") == {(b, 1), (b, 2)}
+
+
+def test_home_page_lists_open_signals_for_reviewers_only(planted, user_client, get_csrf):
+    auditor = user_client("auditor")
+    home = auditor.get("/")
+    assert 'id="signals-open"' in home.text and "一卡多人" in home.text
+    assert '?kind=shared_card&amp;status=open' in home.text
+    sid = planted["shared_card"]
+    detail = auditor.get(f"/signals/{sid}.json").json()
+    confirm = next(a for a in detail["actions"] if a["name"] == "confirm")
+    done = auditor.post(confirm["url"], data={"note": "已核实", "csrf_token": get_csrf(auditor, f"/signals/{sid}")},
+                        headers={"Accept": "application/json"})
+    assert done.status_code == 200
+    assert "一卡多人" not in auditor.get("/").text.split('id="signals-open"')[-1].split("</section>")[0]
+    assert 'id="signals-open"' not in user_client("clerk").get("/").text
