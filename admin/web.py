@@ -37,7 +37,7 @@ from core.config import Config
 from core.db import Database
 from core.timeutil import format_date_zh, format_datetime_zh
 from core.web import json_response as core_json_response
-from core.web import install_url_for, wants_json
+from core.web import SHARED_TEMPLATES, install_url_for, wants_json
 from core.workdays import today as shanghai_today
 
 HERE = Path(__file__).resolve().parent
@@ -128,8 +128,9 @@ def zh_date(value: Any) -> str:
 
 
 def make_templates() -> Jinja2Templates:
-    """admin/templates (shared layout and partials at the root, each feature's pages in its folder)."""
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    """admin/templates (shared layout and partials at the root, each feature's pages in its folder), then
+    the partials shared with the portal (core/templates)."""
+    templates = Jinja2Templates(directory=[str(HERE / "templates"), SHARED_TEMPLATES])
     templates.env.filters["money"] = money
     templates.env.filters["zh_date"] = zh_date
     templates.env.filters["yuan"] = yuan

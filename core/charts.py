@@ -1,7 +1,6 @@
 """Server-drawn charts (no JavaScript, nothing from a CDN): the pure geometry of a horizontal bar
-chart, shared by the public statistics (``portal/templates/_bar_chart.html``) and the internal
-supervision reports (``admin/templates/supervision/_report_chart.html``). Each side's template
-draws the bars as one-rect SVGs stretched to their share of the largest value, with the same
+chart, shared by the public statistics and the internal supervision reports. One template,
+``core/templates/_bar_chart.html`` (both apps load ``core/templates`` after their own), draws the bars as one-rect SVGs stretched to their share of the largest value, with the same
 numbers in the text table that follows the chart."""
 
 from __future__ import annotations

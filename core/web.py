@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from json import dumps
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -36,6 +37,7 @@ from starlette.types import Scope
 from core.timeutil import local
 
 __all__ = [
+    "SHARED_TEMPLATES",
     "NO_STORE",
     "AppJSONResponse",
     "JSONRoute",
@@ -140,6 +142,10 @@ def path_for(request: Request, name: str, /, **path_params: Any) -> str:
 @pass_context
 def _url_for(context: Mapping[str, Any], name: str, /, **path_params: Any) -> str:
     return path_for(context["request"], name, **path_params)
+
+
+SHARED_TEMPLATES = str(Path(__file__).resolve().parent / "templates")
+"""Partials both apps include (``_bar_chart.html``); each app loads this folder after its own."""
 
 
 def install_url_for(templates: Jinja2Templates) -> Jinja2Templates:

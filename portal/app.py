@@ -21,7 +21,7 @@ from starlette.templating import Jinja2Templates
 from core import regions
 from core.config import Config, load_config
 from core.db import Database
-from core.web import install_url_for
+from core.web import SHARED_TEMPLATES, install_url_for
 from portal import (
     complaints,
     disclosures,
@@ -50,7 +50,7 @@ SITE_NAME = "惠民惠农财政补贴资金“一卡通”公开查询"
 
 
 def make_templates(config: Config) -> Jinja2Templates:
-    templates = install_url_for(Jinja2Templates(directory=str(TEMPLATES_DIR)))
+    templates = install_url_for(Jinja2Templates(directory=[str(TEMPLATES_DIR), SHARED_TEMPLATES]))
     templates.env.globals["demo"] = config.demo
     templates.env.globals["site_name"] = SITE_NAME
     filters.install(templates.env)

@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, false, func, literal, or_, select
 
+from admin.actions import WorkflowError
 from admin.models import (
     AuditEntry,
     Batch,
@@ -162,6 +163,16 @@ def actor_of(session: Any, operator: Operator) -> Actor:
         ).scalars())
     return Actor(operator.id, operator.username, operator.name, operator.role, operator.region_code,
                  operator.department_id, frozenset(project_ids))
+
+
+def as_actor(session: Any, operator: Actor | Operator) -> Actor:
+    """The actor an action is taken as: an :class:`Actor` as given, an operator's own (refused,
+    :class:`admin.actions.WorkflowError` ``forbidden``, if the account is disabled)."""
+    if isinstance(operator, Actor):
+        return operator
+    if not operator.active:
+        raise WorkflowError("forbidden", "账号已停用。")
+    return actor_of(session, operator)
 
 
 # --- region arithmetic -------------------------------------------------------------------------

@@ -126,7 +126,7 @@ from admin.models import (
     Region,
     WorkflowEvent,
 )
-from admin.access.roles import ROLE_LABELS, Actor, actor_of, can, region_inside, region_overlaps, scope_batches
+from admin.access.roles import ROLE_LABELS, Actor, as_actor, can, region_inside, region_overlaps, scope_batches
 from core.deadlines import DEFAULT_RULES, Step, due_date, rule_for
 from core.timeutil import format_date_zh, local, moment_on
 from core.workdays import add_workdays, workdays_between
@@ -297,14 +297,6 @@ Outcome = _Outcome
 
 
 # --- small helpers -----------------------------------------------------------------------------
-
-
-def _as_actor(session: Session, operator: Actor | Operator) -> Actor:
-    if isinstance(operator, Actor):
-        return operator
-    if not operator.active:
-        raise WorkflowError("forbidden", "账号已停用。")
-    return actor_of(session, operator)
 
 
 def _state_label(state: str) -> str:
@@ -864,7 +856,7 @@ def available_actions(session: Session, operator: Actor | Operator, batch: Batch
     """The actions this operator may take on the batch now (state, role, scope, separation of
     duties and the preconditions knowable before the form is filled in). The batch page renders
     its buttons and forms from this list and its JSON twin returns ``[a.as_dict() for a in …]``."""
-    ctx = _Ctx(session, _as_actor(session, operator), batch, today or today_shanghai())
+    ctx = _Ctx(session, as_actor(session, operator), batch, today or today_shanghai())
     out: list[Action] = []
     for spec in SPECS.values():
         try:
@@ -881,7 +873,7 @@ def blocked_actions(session: Session, operator: Actor | Operator, batch: Batch, 
                     today: date | None = None) -> list[dict[str, str]]:
     """Actions this operator could take in this state but not yet, and why (e.g. 公示期未满): for a
     line of text on the batch page. ``[{name, label, code, message}]``."""
-    ctx = _Ctx(session, _as_actor(session, operator), batch, today or today_shanghai())
+    ctx = _Ctx(session, as_actor(session, operator), batch, today or today_shanghai())
     out: list[dict[str, str]] = []
     for spec in SPECS.values():
         try:
@@ -907,7 +899,7 @@ def require(session: Session, operator: Actor | Operator, batch_id: int, name: s
                             .execution_options(populate_existing=True)).scalar_one_or_none()
     if batch is None:
         raise WorkflowError("not_found", "批次不存在。")
-    ctx = _Ctx(session, _as_actor(session, operator), batch, today)
+    ctx = _Ctx(session, as_actor(session, operator), batch, today)
     _permit(ctx, spec)
     spec.check(ctx)  # the handlers rely on it: they only check what depends on the form
     return ctx
@@ -1036,7 +1028,7 @@ def deadline_overrides(session: Session) -> list[dict[str, Any]]:
 
 
 def list_deadline_overrides(session: Session, operator: Actor | Operator) -> list[DeadlineOverride]:
-    actor = _as_actor(session, operator)
+    actor = as_actor(session, operator)
     rows = session.scalars(select(DeadlineOverride).order_by(DeadlineOverride.step, DeadlineOverride.region_code,
                                                              DeadlineOverride.id))
     return [o for o in rows if region_overlaps(o.region_code or "", actor.region_code) or not o.region_code]
@@ -1049,7 +1041,7 @@ def _override_snapshot(o: DeadlineOverride) -> dict[str, Any]:
 
 def set_deadline_override(session: Session, operator: Actor | Operator, form: Mapping[str, Any]) -> DeadlineOverride:
     """Add or change the time limit of a step for a region (and optionally one project); audited."""
-    actor = _as_actor(session, operator)
+    actor = as_actor(session, operator)
     if not can(actor, "deadline.edit"):
         raise WorkflowError("forbidden", "只有系统管理员可以调整办理时限。")
     v = validate(DEADLINE_FIELDS, form)
@@ -1085,7 +1077,7 @@ def set_deadline_override(session: Session, operator: Actor | Operator, form: Ma
 
 def delete_deadline_override(session: Session, operator: Actor | Operator, override_id: int) -> None:
     """Remove an override (the built-in rule, or a wider override, applies again); audited."""
-    actor = _as_actor(session, operator)
+    actor = as_actor(session, operator)
     row = session.get(DeadlineOverride, override_id)
     if row is None:
         raise WorkflowError("not_found", "没有这条时限设置。")
@@ -1137,7 +1129,7 @@ def due_work(session: Session, operator: Actor | Operator, today: date | None = 
     """Batches in the operator's scope whose current step is overdue or due within ``within``
     working days, ordered by step, department (by id) and due date. ``acting_only`` keeps the steps the
     operator's role acts on (a role's home page); supervisors leave it off."""
-    actor = _as_actor(session, operator)
+    actor = as_actor(session, operator)
     today = today or today_shanghai()
     states = [s for s in DUE_STATES if not acting_only or actor.role in NEXT_ROLES.get(s, ())]
     stmt = (select(Batch, Project, Department).join(Project, Batch.project_id == Project.id)

@@ -55,7 +55,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin import outbox
-from admin.access.roles import Actor, actor_of, can, overlaps_clause, scope_complaints
+from admin.access.roles import Actor, as_actor, can, overlaps_clause, scope_complaints
 from admin.audit import trail
 from admin.actions import Action, Field, WorkflowError, validate
 from admin.models import Complaint, ComplaintEvent, DeadlineOverride, Department, Operator, Project, Region
@@ -385,14 +385,6 @@ ACTION_LABELS = {name: spec.label for name, spec in SPECS.items()} | {"receive":
 # --- small helpers -----------------------------------------------------------------------------
 
 
-def _as_actor(session: Session, operator: Actor | Operator) -> Actor:
-    if isinstance(operator, Actor):
-        return operator
-    if not operator.active:
-        raise WorkflowError("forbidden", "账号已停用。")
-    return actor_of(session, operator)
-
-
 
 def _url(case_id: int, name: str) -> str:
     return f"/complaints/{case_id}/actions/{name}"
@@ -425,7 +417,7 @@ def available_actions(session: Session, operator: Actor | Operator, case: Compla
                       today: date | None = None, limits: Limits = Limits()) -> list[Action]:
     """The actions this operator may take on the case now (holder and state). The case page
     renders its forms from this list, its JSON twin returns ``[a.as_dict() for a in …]``."""
-    ctx = _Ctx(session, _as_actor(session, operator), case, today or today_shanghai(), limits)
+    ctx = _Ctx(session, as_actor(session, operator), case, today or today_shanghai(), limits)
     out: list[Action] = []
     for spec in SPECS.values():
         try:
@@ -444,7 +436,7 @@ def perform(session: Session, operator: Actor | Operator, case_id: int, name: st
     spec = SPECS.get(name)
     if spec is None:
         raise WorkflowError("unknown_action", "没有这个办理事项。")
-    actor = _as_actor(session, operator)
+    actor = as_actor(session, operator)
     case = session.execute(select(Complaint).where(Complaint.id == case_id).with_for_update()
                            .execution_options(populate_existing=True)).scalar_one_or_none()
     if case is None:
@@ -570,7 +562,7 @@ def due_cases(session: Session, operator: Actor | Operator, today: date | None =
               holding_only: bool = False) -> list[DueCase]:
     """Open cases in the operator's scope that are overdue or due within ``within`` working days,
     by holder and due date. ``holding_only`` keeps the cases the operator holds (a home page)."""
-    actor = _as_actor(session, operator)
+    actor = as_actor(session, operator)
     today = today or today_shanghai()
     stmt = scope_complaints(select(Complaint).where(Complaint.status.in_(OPEN_STATES),
                                                     Complaint.due_on <= add_workdays(today, within)), actor)
@@ -622,7 +614,7 @@ def statistics(session: Session, operator: Actor | Operator, *, year: int | None
     date), the on-time rate, handling time in working days from filing to the answer (average,
     maximum), still open and overdue, satisfied / dissatisfied. A confidential tip-off counts
     under the supervision unit, never under the department it names."""
-    actor = _as_actor(session, operator)
+    actor = as_actor(session, operator)
     today = today or today_shanghai()
     stmt = scope_complaints(select(Complaint), actor)
     cases = list(session.scalars(stmt))

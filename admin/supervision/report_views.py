@@ -4,7 +4,7 @@
 ``/reports/complaints``; ``.json`` twins (same figures) and ``.xlsx`` exports (the same rows, every
 cell a value, text never a formula: :func:`core.spreadsheets.xlsx_row`; each sheet also carries
 an Excel bar chart over its value cells). Charts on the pages are drawn on the server
-(:func:`core.charts.bar_chart`, ``supervision/_report_chart.html``): no JavaScript.
+(:func:`core.charts.bar_chart`, ``core/templates/_bar_chart.html``): no JavaScript.
 
 Query parameters: ``period`` (``2025``, ``2025H1``, ``2025H2``), or ``start`` and ``end`` (ISO
 dates); ``region`` (inside the operator's region: else 403); ``department`` (an id; department

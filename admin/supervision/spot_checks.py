@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from admin.access.roles import (
     SUPERVISION_ROLES,
     Actor,
-    actor_of,
+    as_actor,
     allowed,
     can,
     finding_responsible,
@@ -220,14 +220,6 @@ class _Ctx:
             return []
         return list(self.session.scalars(select(SpotFinding).where(SpotFinding.spot_check_id == self.spot.id)
                                          .order_by(SpotFinding.id)))
-
-
-def _as_actor(session: Session, operator: Actor | Operator) -> Actor:
-    if isinstance(operator, Actor):
-        return operator
-    if not operator.active:
-        raise WorkflowError("forbidden", "账号已停用。")
-    return actor_of(session, operator)
 
 
 def _forbidden(ctx: _Ctx, label: str) -> WorkflowError:
@@ -588,7 +580,7 @@ def actions_for(session: Session, operator: Actor | Operator, spot: SpotCheck | 
                 today: date | None = None) -> list[Action]:
     """The actions this operator may take now: on the list page (``spot=None``: ``draw``) or on
     a spot check. The page renders its forms from this list; its JSON twin returns the same."""
-    ctx = _Ctx(session, _as_actor(session, operator), spot, today or today_shanghai())
+    ctx = _Ctx(session, as_actor(session, operator), spot, today or today_shanghai())
     out: list[Action] = []
     for spec in SPECS.values():
         if (spec.name == "draw") != (spot is None):
@@ -610,7 +602,7 @@ def perform(session: Session, operator: Actor | Operator, spot_check_id: int | N
     spec = SPECS.get(name)
     if spec is None or (name == "draw") != (spot_check_id is None):
         raise WorkflowError("unknown_action", "没有这个办理事项。")
-    actor = _as_actor(session, operator)
+    actor = as_actor(session, operator)
     spot = None
     if spot_check_id is not None:
         spot = session.execute(select(SpotCheck).where(SpotCheck.id == spot_check_id).with_for_update()
@@ -745,7 +737,7 @@ def finding_rows(session: Session, operator: Actor | Operator, *, status: str = 
     """The problems found (not the lines found in order) the operator may see, by responsible
     unit and due date: ``status`` is a key of :data:`FINDING_FILTERS`. ``overdue``: still open
     after its due date (a report received, it waits on supervision and is no longer overdue)."""
-    actor = _as_actor(session, operator)
+    actor = as_actor(session, operator)
     today = today or today_shanghai()
     stmt = scope_findings(select(SpotFinding, SpotCheck.title, PaymentLine, Batch.code, Person.name)
                           .join(SpotCheck, SpotCheck.id == SpotFinding.spot_check_id)
