@@ -57,6 +57,10 @@ class RateLimiter(Protocol):
     def peek(self, key: str, limit: int, window: int) -> RateDecision:
         """Would one more event be allowed? Counts nothing."""
 
+    def hit_then_peek(self, hit: tuple[str, int, int], peek: tuple[str, int, int]) -> tuple[RateDecision, RateDecision | None]:
+        """``hit(*hit)``, then — only when that was allowed — ``peek(*peek)``, in one step (one
+        lock, one Redis round trip). The second decision is ``None`` when the first refused."""
+
     def reset(self, key: str) -> None: ...
 
 
@@ -108,6 +112,22 @@ class InProcessLimiter:
             now = self._clock()
             return self._decide(self._prune(key, window, now), limit, window, now)
 
+    def hit_then_peek(self, hit: tuple[str, int, int], peek: tuple[str, int, int]) -> tuple[RateDecision, RateDecision | None]:
+        with self._lock:  # re-entrant use of hit/peek would need an RLock: do both inline
+            now = self._clock()
+            self._calls += 1
+            if self._calls % self.SWEEP_EVERY == 0:
+                self._sweep(now)
+            key, limit, window = hit
+            events = self._prune(key, window, now)
+            first = self._decide(events, limit, window, now)
+            if not first.allowed:
+                return first, None
+            events.append(now)
+            key, limit, window = peek
+            return (RateDecision(True, first.remaining - 1, 0),
+                    self._decide(self._prune(key, window, now), limit, window, now))
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._events.pop(key, None)
@@ -137,6 +157,38 @@ return {0, 0, wait}
 """
 
 
+# KEYS[1] counted (hit), KEYS[2] looked at (peek) only when KEYS[1] allowed the event; ARGV: limit 1,
+# window 1 ms, member, limit 2, window 2 ms. Returns the two decisions as six numbers (the second
+# triple is 1, 0, 0 when the first refused: never read). One round trip for the personal query's
+# two limits.
+_SCRIPT_PAIR = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function decide(key, limit, window, member)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count < limit then
+    if member then
+      redis.call('ZADD', key, now, member)
+      redis.call('PEXPIRE', key, window)
+      return 1, limit - count - 1, 0
+    end
+    return 1, limit - count, 0
+  end
+  local oldest = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+  local wait = tonumber(oldest[2]) + window - now
+  if wait < 1 then wait = 1 end
+  return 0, 0, wait
+end
+local a1, r1, w1 = decide(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
+if a1 == 0 then
+  return {a1, r1, w1, 1, 0, 0}
+end
+local a2, r2, w2 = decide(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), false)
+return {a1, r1, w1, a2, r2, w2}
+"""
+
+
 class RedisLimiter:
     """Sliding window in Redis: one sorted set per key (``prefix + key``), scored by the
     server's clock in milliseconds, updated atomically by one Lua script."""
@@ -145,21 +197,33 @@ class RedisLimiter:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_SCRIPT)
+        self._pair = client.register_script(_SCRIPT_PAIR)
 
-    def _call(self, key: str, limit: int, window: int, count: bool) -> RateDecision:
+    def _run(self, script: Any, keys: list[str], args: list[Any]) -> list[int]:
         # Lazy on purpose: the redis client (~0.1 s to import) is a heavy optional dependency, only
         # needed when REDIS_URL is set.
         import redis
 
         try:
-            allowed, remaining, wait_ms = self._script(
-                keys=[self._prefix + key],
-                args=[limit, window * 1000, uuid.uuid4().hex, "1" if count else "0"],
-            )
+            return [int(v) for v in script(keys=keys, args=args)]
         except redis.RedisError:
             raise PublicError(503, "rate_limiter_unavailable",
                               "查询服务暂时不可用，请稍后再试。", headers={"Retry-After": "30"}) from None
-        return RateDecision(bool(allowed), int(remaining), math.ceil(int(wait_ms) / 1000) if not allowed else 0)
+
+    @staticmethod
+    def _decision(allowed: int, remaining: int, wait_ms: int) -> RateDecision:
+        return RateDecision(bool(allowed), remaining, math.ceil(wait_ms / 1000) if not allowed else 0)
+
+    def _call(self, key: str, limit: int, window: int, count: bool) -> RateDecision:
+        answer = self._run(self._script, [self._prefix + key],
+                           [limit, window * 1000, uuid.uuid4().hex, "1" if count else "0"])
+        return self._decision(*answer)
+
+    def hit_then_peek(self, hit: tuple[str, int, int], peek: tuple[str, int, int]) -> tuple[RateDecision, RateDecision | None]:
+        answer = self._run(self._pair, [self._prefix + hit[0], self._prefix + peek[0]],
+                           [hit[1], hit[2] * 1000, uuid.uuid4().hex, peek[1], peek[2] * 1000])
+        first = self._decision(*answer[:3])
+        return first, (self._decision(*answer[3:]) if first.allowed else None)
 
     def hit(self, key: str, limit: int, window: int) -> RateDecision:
         return self._call(key, limit, window, True)
@@ -216,12 +280,12 @@ def enforce_query_limits(limiter: RateLimiter, config: Config, client: str, pers
     A kiosk (client ``kiosk:<device id>``) serves a queue of villagers: it has its own budget.
     """
     count, window = config.rate_kiosk_per_device if client.startswith("kiosk:") else config.rate_query_per_client
-    decision = limiter.hit("q:c:" + client, count, window)
-    if not decision.allowed:
-        raise too_many(decision.retry_after,
-                       f"查询过于频繁，请{_minutes(decision.retry_after)}后再试。")
-    count, window = config.rate_query_per_person
-    decision = limiter.peek("q:p:" + person_key, count, window)
+    person_count, person_window = config.rate_query_per_person
+    first, decision = limiter.hit_then_peek(("q:c:" + client, count, window),
+                                            ("q:p:" + person_key, person_count, person_window))
+    if decision is None:
+        raise too_many(first.retry_after,
+                       f"查询过于频繁，请{_minutes(first.retry_after)}后再试。")
     if not decision.allowed:
         raise too_many(decision.retry_after,
                        "该身份证号码的查询信息多次填写不正确，为保护您的信息安全，"

@@ -138,6 +138,24 @@ def test_redis_limit_is_shared_and_atomic_across_clients(redis_client):
     assert sum(results) == 50
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_hit_then_peek_counts_the_first_key_and_only_looks_at_the_second(backend, request):
+    """The personal query's two limits in one step (one lock, one Redis round trip)."""
+    limiter = InProcessLimiter() if backend == "memory" else request.getfixturevalue("redis_limiter")
+    for _ in range(2):
+        limiter.hit("p", 2, 60)  # the person key has used up its failures
+    first, second = limiter.hit_then_peek(("c", 3, 60), ("p", 2, 60))
+    assert first.allowed and first.remaining == 2
+    assert second is not None and not second.allowed and 1 <= second.retry_after <= 60
+    first, second = limiter.hit_then_peek(("c", 3, 60), ("q", 2, 60))
+    assert first.allowed and first.remaining == 1 and second is not None and second.allowed and second.remaining == 2
+    assert limiter.peek("q", 2, 60).remaining == 2  # looked at, not counted
+    limiter.hit_then_peek(("c", 3, 60), ("q", 2, 60))
+    refused, unseen = limiter.hit_then_peek(("c", 3, 60), ("q", 2, 60))
+    assert not refused.allowed and unseen is None and 1 <= refused.retry_after <= 60
+    assert limiter.peek("c", 3, 60).remaining == 0  # the refused event was not counted either
+
+
 def test_make_limiter_chooses_redis_when_configured(make_config, redis_client):
     assert isinstance(make_limiter(make_config()), InProcessLimiter)
     assert isinstance(make_limiter(make_config(REDIS_URL=REDIS_URL)), RedisLimiter)
@@ -190,9 +208,13 @@ def test_per_client_limit_with_retry_after(make_config, search_engine, seeded, p
         assert html.status_code == 429 and "查询过于频繁" in html.text and "retry-after" in html.headers
 
 
-def test_per_person_limit_stops_guessing_the_card_from_many_addresses(make_config, search_engine, seeded, public_db):
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_per_person_limit_stops_guessing_the_card_from_many_addresses(make_config, search_engine, seeded, public_db,
+                                                                      backend, request):
     wang, li = seeded.people[0], seeded.people[1]
     env = {"RATE_LIMIT_QUERY_PER_CLIENT": "1000/60", "RATE_LIMIT_QUERY_PER_PERSON": "3/3600"}
+    if backend == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
     with _client(make_config, search_engine, **env) as client:
         for guess in ("1111", "2222", "3333"):
             assert _ask(client, wang, guess).status_code == 404
