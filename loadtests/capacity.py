@@ -130,7 +130,12 @@ class Server:
             args = [str(BIN / "yikatong"), "serve", "--port", str(self.port), "--workers", str(workers)]
         self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_http(self.port, "/" if hello else "/healthz")
+        try:
+            wait_http(self.port, "/" if hello else "/healthz")
+        except BaseException:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # never leave a server behind
+            self.proc.wait()
+            raise
 
     def worker_rss_mb(self) -> list[float]:
         out = []
@@ -476,8 +481,9 @@ def main() -> int:
             finally:
                 server.stop()
             if args.redis_url and workers == 2:
-                redis_env = {**env, "REDIS_URL": args.redis_url,
-                             "SEARCH_INDEX_PREFIX": f"bench{os.getpid()}_"}
+                # (not SEARCH_INDEX_PREFIX: it names the search indexes too, which would then be
+                # missing; the limiter's keys expire with their window)
+                redis_env = {**env, "REDIS_URL": args.redis_url}
                 server = Server(workers, redis_env)
                 try:
                     script = workloads(server.port, people)["personal query"]
