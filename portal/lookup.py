@@ -237,40 +237,41 @@ def _date(value: object) -> date | None:
         return None
 
 
+_ADVICE_BY_STATE = {"failed": DEFAULT_ADVICE, "reissued": REISSUED_ADVICE, "returned": RETURNED_ADVICE,
+                    "withdrawn": WITHDRAWN_ADVICE}
+
+
 def _item(doc: dict[str, Any]) -> PaymentItem:
-    state = str(doc.get("state") or "pending")
-    stage_code = str(doc.get("stage") or "")
-    advice = str(doc.get("advice") or "")
-    if not advice and state == "failed":
-        advice = DEFAULT_ADVICE
-    elif not advice and state == "reissued":
-        advice = REISSUED_ADVICE
-    elif not advice and state == "returned":
-        advice = RETURNED_ADVICE
-    elif not advice and state == "withdrawn":
-        advice = WITHDRAWN_ADVICE
-    try:
-        year = int(doc.get("year") or 0)
-    except (TypeError, ValueError):
-        year = 0
-    when = _date(doc.get("date"))
+    # runs once per line on every personal query: one ``get`` per field, positional arguments
+    get = doc.get
+    state = str(get("state") or "pending")
+    stage_code = str(get("stage") or "")
+    year_value = get("year")
+    if type(year_value) is int:
+        year = year_value
+    else:
+        try:
+            year = int(year_value or 0)
+        except (TypeError, ValueError):
+            year = 0
+    when = _date(get("date"))
     if not year and when:
         year = when.year
     return PaymentItem(
-        id=str(doc.get("id") or ""),
-        project_code=str(doc.get("project_code") or ""),
-        project_name=str(doc.get("project_name") or ""),
-        department=str(doc.get("department") or ""),
-        year=year,
-        period=str(doc.get("period") or ""),
-        amount=_amount(doc.get("amount")),
-        date=when,
-        state=state,
-        stage=STAGE_LABELS.get(stage_code, stage_code) or "办理中",
-        failure_reason=str(doc.get("failure_reason") or DEFAULT_REASONS.get(state, "")),
-        advice=advice,
-        village=str(doc.get("village") or ""),
-        published=doc.get("published") is not False,
+        str(get("id") or ""),
+        str(get("project_code") or ""),
+        str(get("project_name") or ""),
+        str(get("department") or ""),
+        year,
+        str(get("period") or ""),
+        _amount(get("amount")),
+        when,
+        state,
+        STAGE_LABELS.get(stage_code, stage_code) or "办理中",
+        str(get("failure_reason") or DEFAULT_REASONS.get(state, "")),
+        str(get("advice") or _ADVICE_BY_STATE.get(state, "")),
+        str(get("village") or ""),
+        get("published") is not False,
     )
 
 
