@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -40,8 +41,8 @@ from core import personkey
 from core.timeutil import format_date_zh
 from core.validation import check_id_number, check_name, normalize_id_number, normalize_name
 from portal.errors import PublicError
-from portal.ratelimit import InProcessLimiter, client_address, enforce_query_limits, record_failed_lookup
-from portal.services import PublicServices, services
+from portal.ratelimit import client_address, enforce_query_limits_async, record_failed_lookup_async
+from portal.services import services
 from search.base import IndexNotFound, SearchEngine, SearchQuery
 from search.embedded import EmbeddedEngine
 
@@ -423,22 +424,15 @@ async def guarded_lookup(request: Request, *, id_number: str, name: str | None =
     pk = person_key_for(svc.config.hmac_key, id_number)
     client = client or client_address(request)
 
-    def limited_lookup() -> PersonPayments | None:
-        enforce_query_limits(svc.limiter, svc.config, client, pk)
-        result = lookup_person(svc.search, svc.config.hmac_key, id_number=id_number, name=name,
-                               card_digits=card_digits, card_number=card_number, person_key=pk)
-        if result is None:
-            record_failed_lookup(svc.limiter, svc.config, pk)
-        return result
-
-    if _waits_on_network(svc):
-        # one trip to the thread pool for the limits, the lookup and the failure count
-        return await run_in_threadpool(limited_lookup)
-    # Local work only (embedded engine, in-process limiter): ≈ 0.3 ms of CPU for a person with 50
-    # lines, less than the thread-pool trip itself costs (docs/benchmarks.md): run it here.
-    return limited_lookup()
-
-
-def _waits_on_network(svc: PublicServices) -> bool:
-    """Does the guarded lookup wait on another server (Redis limiter, Meilisearch)?"""
-    return not (isinstance(svc.limiter, InProcessLimiter) and isinstance(svc.search, EmbeddedEngine))
+    await enforce_query_limits_async(svc.limiter, svc.config, client, pk)
+    lookup = partial(lookup_person, svc.search, svc.config.hmac_key, id_number=id_number, name=name,
+                     card_digits=card_digits, card_number=card_number, person_key=pk)
+    if isinstance(svc.search, EmbeddedEngine):
+        # Local work (tantivy in this process): ≈ 0.3 ms of CPU for a person with 50 lines, less
+        # than a trip to the thread pool costs under load (docs/benchmarks.md): run it here.
+        result = lookup()
+    else:
+        result = await run_in_threadpool(lookup)  # a search server: wait on a pool thread
+    if result is None:
+        await record_failed_lookup_async(svc.limiter, svc.config, pk)
+    return result

@@ -156,6 +156,44 @@ def test_hit_then_peek_counts_the_first_key_and_only_looks_at_the_second(backend
     assert limiter.peek("c", 3, 60).remaining == 0  # the refused event was not counted either
 
 
+def test_redis_async_path_shares_the_sync_window(redis_client, redis_url):
+    """The portal's event loop talks to Redis through redis.asyncio (no pool thread): same keys,
+    same window as the blocking calls."""
+    import asyncio
+
+    prefix = f"test:rl:{secrets.token_hex(6)}:"
+    limiter = RedisLimiter(redis_client, prefix=prefix, url=redis_url)
+
+    async def run():
+        answers = [await limiter.hit_then_peek_async(("c", 2, 60), ("p", 1, 60)) for _ in range(3)]
+        failed = await limiter.hit_async("p", 1, 60)
+        return answers, failed
+
+    try:
+        answers, failed = asyncio.run(run())
+        assert [a.allowed for a, _ in answers] == [True, True, False]
+        assert answers[0][1] is not None and answers[0][1].allowed and answers[2][1] is None
+        assert failed.allowed and not limiter.peek("p", 1, 60).allowed  # seen by the blocking side
+        assert limiter.peek("c", 2, 60).remaining == 0
+    finally:
+        for key in redis_client.scan_iter(prefix + "*"):
+            redis_client.delete(key)
+
+
+def test_redis_down_on_the_async_path_is_a_503():
+    import asyncio
+
+    import redis
+
+    from portal.errors import PublicError
+
+    limiter = RedisLimiter(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2),
+                           url="redis://127.0.0.1:1/0")
+    with pytest.raises(PublicError) as caught:
+        asyncio.run(limiter.hit_then_peek_async(("c", 1, 1), ("p", 1, 1)))
+    assert caught.value.status == 503
+
+
 def test_make_limiter_chooses_redis_when_configured(make_config, redis_client):
     assert isinstance(make_limiter(make_config()), InProcessLimiter)
     assert isinstance(make_limiter(make_config(REDIS_URL=REDIS_URL)), RedisLimiter)
