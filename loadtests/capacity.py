@@ -531,8 +531,7 @@ def main() -> int:
                 finally:
                     server.stop()
     finally:
-        if not args.data_dir:
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # the wrk scripts (and the data, unless --data-dir)
     lines = [
         f"### Capacity run {time.strftime('%Y-%m-%d %H:%M')} (`make bench`)",
         "",
