@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from json import dumps
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 from jinja2 import pass_context
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -121,12 +121,18 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+# orjson: the same bytes as json.dumps(ensure_ascii=False, separators=(",", ":")) for what the app
+# renders, 10x faster (a personal answer of 47 lines: 74 → 5 µs, docs/benchmarks.md). Dates, times
+# and dataclasses go through json_default as with json; keys that are not strings become strings
+# as with json; NaN and infinities become null (json raised).
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 class AppJSONResponse(JSONResponse):
     """Starlette's JSON response (UTF-8, compact, no NaN) with :func:`json_default`."""
 
     def render(self, content: Any) -> bytes:
-        return dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"),
-                          default=json_default).encode("utf-8")
+        return orjson.dumps(content, default=json_default, option=_ORJSON_OPTIONS)
 
 
 def json_response(data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:

@@ -16,9 +16,10 @@
    limiter on (limits lifted so it refuses nothing; with Redis too when ``--redis-url``/
    ``REDIS_URL`` is set);
 4. memory: resident size of each worker after the runs;
-5. freshness: under the search load, a batch of the demo is published inside (its final state
-   and outbox event, as the workflow's last step writes them) while ``yikatong index sync
-   --follow`` runs; the time until ``/disclosures.json`` shows it is measured.
+5. freshness: under the search load, a batch of the demo is published inside with the product's
+   own services (the bank's answer imported, then the department's "publish" step, as
+   ``demo/build.py`` replays them) while ``yikatong index sync --follow`` runs; the time until
+   ``/disclosures.json`` shows it is measured.
 
 Prints one Markdown table (req/s, p50, p95, p99, errors, ratio to the hello-world of the same
 worker count) and writes it to ``docs/benchmarks.md`` between the ``capacity`` markers (and to
@@ -40,11 +41,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admin.access.roles import Actor, actor_of
+from admin.actions import WorkflowError
+from admin.bank import files as bank_files
+from admin.bank import ledger
+from admin.bank import service as bank_service
+from admin.batches import workflow
+from admin.models import Batch, Operator, Project
+from core.config import Config
+from core.db import Database
+from core.timeutil import today
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -130,7 +146,12 @@ class Server:
             args = [str(BIN / "yikatong"), "serve", "--port", str(self.port), "--workers", str(workers)]
         self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_http(self.port, "/" if hello else "/healthz")
+        try:
+            wait_http(self.port, "/" if hello else "/healthz")
+        except BaseException:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # never leave a server behind
+            self.proc.wait()
+            raise
 
     def worker_rss_mb(self) -> list[float]:
         out = []
@@ -293,31 +314,53 @@ def workloads(port: int, people: list[dict[str, str]]) -> dict[str, str]:
 # --- freshness -----------------------------------------------------------------------------------
 
 
+def _as_someone(session: Session, role: str, step: Callable[[Actor], Any]) -> Any:
+    """Take ``step`` as the first operator of ``role`` the workflow lets take it (role and scope
+    are the workflow's own checks: a refusal changes nothing)."""
+    refusals = []
+    for operator in session.scalars(select(Operator).where(Operator.role == role).order_by(Operator.id)):
+        try:
+            return step(actor_of(session, operator))
+        except WorkflowError as error:
+            refusals.append(error.message)
+    raise RuntimeError(f"no {role} may take this step: {refusals[:3]}")
+
+
 def publish_one_batch(env: dict[str, str]) -> tuple[str, str] | None:
-    """Write what the workflow's last step writes for one demo batch still short of publication
-    (lines paid, batch published, one outbox event), committed in one transaction. Returns the
-    project code and year to look for, or None when the demo left no such batch."""
-    from sqlalchemy import DateTime, bindparam, create_engine, text
-
-    from core.config import Config
-    from core.timeutil import now
-
+    """Carry one demo batch through the workflow's last steps with the product's own services, as
+    ``demo/build.py`` does: a batch at the bank gets the bank's answer (every line paid: the bank
+    operator exports the bank file and imports it back, ``admin.bank.service``), then the
+    department publishes the results (``admin.batches.workflow`` "publish"). Each step commits its
+    state, audit entry and outbox entry in one transaction, as an admin request does. Returns the
+    project code and year to look for, or None when the demo left no batch at the bank or paid."""
     config = Config.from_env(env)
-    engine = create_engine(config.batch_database_url)
-    with engine.begin() as conn:
-        row = conn.execute(text(
-            "SELECT b.id, p.code, b.year FROM batches b JOIN projects p ON p.id = b.project_id "
-            "WHERE b.state IN ('bank', 'paid', 'finance_check', 'approval') ORDER BY b.id DESC LIMIT 1")).first()
+    db = Database(config.batch_database_url)
+    day = today()
+    try:
+        with db.session() as session:
+            row = session.execute(
+                select(Batch.id, Project.code, Batch.year, Batch.state).join(Project, Project.id == Batch.project_id)
+                .where(Batch.state.in_(["bank", "paid"]))
+                .order_by((Batch.state == "paid").desc(), Batch.id.desc()).limit(1)).first()
         if row is None:
             return None
-        batch_id, project, year = row
-        conn.execute(text("UPDATE payment_lines SET state = 'paid', paid_on = CURRENT_DATE "
-                          "WHERE batch_id = :b AND state = 'pending'"), {"b": batch_id})
-        conn.execute(text("UPDATE batches SET state = 'published', paid_on = CURRENT_DATE, "
-                          "published_on = CURRENT_DATE WHERE id = :b"), {"b": batch_id})
-        conn.execute(text("INSERT INTO outbox (topic, key, created_at) VALUES ('batch', :k, :c)")
-                     .bindparams(bindparam("c", type_=DateTime(timezone=True))), {"k": str(batch_id), "c": now()})
-    engine.dispose()
+        batch_id, project, year, state = row
+        if state == "bank":
+            with db.session() as session:
+                def bank_round(bank: Actor) -> None:
+                    for info in ledger.open_bank_files(session, batch_id):
+                        exported = bank_service.export_file(session, config, bank, batch_id, file_id=info.id,
+                                                            fmt="csv", today=day)
+                        answer = bank_files.with_results(exported.data, {}, exported.filename)  # all paid
+                        bank_service.import_results(session, config, bank, answer, "回盘.csv", day,
+                                                    batch_id=batch_id)
+
+                _as_someone(session, "bank_operator", bank_round)
+        with db.session() as session:
+            _as_someone(session, "department_operator", lambda op: workflow.perform(
+                session, op, batch_id, "publish", {"comment": "发放结果已核对，予以公开。"}, day))
+    finally:
+        db.dispose()
     return project, str(year)
 
 
@@ -476,8 +519,9 @@ def main() -> int:
             finally:
                 server.stop()
             if args.redis_url and workers == 2:
-                redis_env = {**env, "REDIS_URL": args.redis_url,
-                             "SEARCH_INDEX_PREFIX": f"bench{os.getpid()}_"}
+                # (not SEARCH_INDEX_PREFIX: it names the search indexes too, which would then be
+                # missing; the limiter's keys expire with their window)
+                redis_env = {**env, "REDIS_URL": args.redis_url}
                 server = Server(workers, redis_env)
                 try:
                     script = workloads(server.port, people)["personal query"]
@@ -487,8 +531,7 @@ def main() -> int:
                 finally:
                     server.stop()
     finally:
-        if not args.data_dir:
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # the wrk scripts (and the data, unless --data-dir)
     lines = [
         f"### Capacity run {time.strftime('%Y-%m-%d %H:%M')} (`make bench`)",
         "",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -40,9 +41,10 @@ from core import personkey
 from core.timeutil import format_date_zh
 from core.validation import check_id_number, check_name, normalize_id_number, normalize_name
 from portal.errors import PublicError
-from portal.ratelimit import client_address, enforce_query_limits, record_failed_lookup
+from portal.ratelimit import client_address, enforce_query_limits_async, record_failed_lookup_async
 from portal.services import services
 from search.base import IndexNotFound, SearchEngine, SearchQuery
+from search.embedded import EmbeddedEngine
 
 __all__ = [
     "NOT_FOUND_MESSAGE",
@@ -107,9 +109,11 @@ WITHDRAWN_ADVICE = "如有疑问，请携带身份证到户籍所在村（社区
 # --- the result ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PaymentItem:
-    """One payment line as the person sees it."""
+    """One payment line as the person sees it. Not frozen: a frozen dataclass's ``__init__``
+    costs eight times as much (``object.__setattr__`` per field), ≈ 50 µs for a person with 50
+    lines on every personal query (docs/benchmarks.md)."""
 
     id: str
     project_code: str
@@ -234,40 +238,41 @@ def _date(value: object) -> date | None:
         return None
 
 
+_ADVICE_BY_STATE = {"failed": DEFAULT_ADVICE, "reissued": REISSUED_ADVICE, "returned": RETURNED_ADVICE,
+                    "withdrawn": WITHDRAWN_ADVICE}
+
+
 def _item(doc: dict[str, Any]) -> PaymentItem:
-    state = str(doc.get("state") or "pending")
-    stage_code = str(doc.get("stage") or "")
-    advice = str(doc.get("advice") or "")
-    if not advice and state == "failed":
-        advice = DEFAULT_ADVICE
-    elif not advice and state == "reissued":
-        advice = REISSUED_ADVICE
-    elif not advice and state == "returned":
-        advice = RETURNED_ADVICE
-    elif not advice and state == "withdrawn":
-        advice = WITHDRAWN_ADVICE
-    try:
-        year = int(doc.get("year") or 0)
-    except (TypeError, ValueError):
-        year = 0
-    when = _date(doc.get("date"))
+    # runs once per line on every personal query: one ``get`` per field, positional arguments
+    get = doc.get
+    state = str(get("state") or "pending")
+    stage_code = str(get("stage") or "")
+    year_value = get("year")
+    if type(year_value) is int:
+        year = year_value
+    else:
+        try:
+            year = int(year_value or 0)
+        except (TypeError, ValueError):
+            year = 0
+    when = _date(get("date"))
     if not year and when:
         year = when.year
     return PaymentItem(
-        id=str(doc.get("id") or ""),
-        project_code=str(doc.get("project_code") or ""),
-        project_name=str(doc.get("project_name") or ""),
-        department=str(doc.get("department") or ""),
-        year=year,
-        period=str(doc.get("period") or ""),
-        amount=_amount(doc.get("amount")),
-        date=when,
-        state=state,
-        stage=STAGE_LABELS.get(stage_code, stage_code) or "办理中",
-        failure_reason=str(doc.get("failure_reason") or DEFAULT_REASONS.get(state, "")),
-        advice=advice,
-        village=str(doc.get("village") or ""),
-        published=doc.get("published") is not False,
+        str(get("id") or ""),
+        str(get("project_code") or ""),
+        str(get("project_name") or ""),
+        str(get("department") or ""),
+        year,
+        str(get("period") or ""),
+        _amount(get("amount")),
+        when,
+        state,
+        STAGE_LABELS.get(stage_code, stage_code) or "办理中",
+        str(get("failure_reason") or DEFAULT_REASONS.get(state, "")),
+        str(get("advice") or _ADVICE_BY_STATE.get(state, "")),
+        str(get("village") or ""),
+        get("published") is not False,
     )
 
 
@@ -326,7 +331,8 @@ def person_key_for(hmac_key: bytes, id_number: str) -> str:
 
 
 def lookup_person(search: SearchEngine, hmac_key: bytes, *, id_number: str, name: str | None = None,
-                  card_digits: str | None = None, card_number: str | None = None) -> PersonPayments | None:
+                  card_digits: str | None = None, card_number: str | None = None,
+                  person_key: str | None = None) -> PersonPayments | None:
     """The person's payments when the second factor matches, else ``None``.
 
     Second factor: the name (required with ``card_digits``, optional with a full
@@ -336,8 +342,10 @@ def lookup_person(search: SearchEngine, hmac_key: bytes, *, id_number: str, name
 
     Raises PublicError 400 ``invalid_id_number`` for a malformed ID number and 422 for a missing
     or malformed factor — before any lookup, since that reveals nothing about anyone.
+    ``person_key``: the key of ``id_number`` when the caller already computed it
+    (:func:`guarded_lookup`).
     """
-    pk = person_key_for(hmac_key, id_number)
+    pk = person_key or person_key_for(hmac_key, id_number)
     digits = "".join(ch for ch in (card_digits or "") if not ch.isspace())
     card = "".join(ch for ch in (card_number or "") if ch.isdigit())
     if card_number is None and card_digits is None:
@@ -416,14 +424,15 @@ async def guarded_lookup(request: Request, *, id_number: str, name: str | None =
     pk = person_key_for(svc.config.hmac_key, id_number)
     client = client or client_address(request)
 
-    def limited_lookup() -> PersonPayments | None:
-        # one trip to the thread pool for the limits, the lookup and the failure count: each trip
-        # costs about as much as the lookup itself (docs/deploy.md, "Where the time goes")
-        enforce_query_limits(svc.limiter, svc.config, client, pk)
-        result = lookup_person(svc.search, svc.config.hmac_key, id_number=id_number, name=name,
-                               card_digits=card_digits, card_number=card_number)
-        if result is None:
-            record_failed_lookup(svc.limiter, svc.config, pk)
-        return result
-
-    return await run_in_threadpool(limited_lookup)
+    await enforce_query_limits_async(svc.limiter, svc.config, client, pk)
+    lookup = partial(lookup_person, svc.search, svc.config.hmac_key, id_number=id_number, name=name,
+                     card_digits=card_digits, card_number=card_number, person_key=pk)
+    if isinstance(svc.search, EmbeddedEngine):
+        # Local work (tantivy in this process): ≈ 0.3 ms of CPU for a person with 50 lines, less
+        # than a trip to the thread pool costs under load (docs/benchmarks.md): run it here.
+        result = lookup()
+    else:
+        result = await run_in_threadpool(lookup)  # a search server: wait on a pool thread
+    if result is None:
+        await record_failed_lookup_async(svc.limiter, svc.config, pk)
+    return result

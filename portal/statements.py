@@ -1,10 +1,12 @@
 """Statement (明白条): one person's payments of one year, printable (A4 HTML) and as a PDF.
 
 Reached after a successful personal lookup, never with the ID number in the URL: the link
-carries a short-lived token (:func:`make_statement_token`) holding the person key, the year
-and the name as the person typed it — encrypted and authenticated (Fernet, key derived from
-``YIKATONG_SESSION_SECRET``), so neither the name nor the key can be read from a URL or a log.
-The bot sends such links too.
+carries a short-lived token (:func:`make_statement_token`) holding the person key, the name as
+the person typed it and (bot links) the year — encrypted and authenticated (Fernet, key derived
+from ``YIKATONG_SESSION_SECRET``), so neither the name nor the key can be read from a URL or a
+log. The query page and ``/api/query`` make ONE token per answer, for every year, and put the
+year in the path: ``/statement/{token}/{year}`` (a Fernet token costs ≈ 9 µs: one per year was
+a tenth of a personal query). The bot sends year tokens: ``/statement/{token}``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ STATEMENT_TTL = 15 * 60
 @dataclass(frozen=True)
 class StatementToken:
     person_key: str
-    year: int
+    year: int | None  # None: a token for every year of the person (the year is in the path)
     name: str
     expires_at: int
 
@@ -67,10 +69,13 @@ def _fernet(secret: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
-def make_statement_token(secret: str, person_key: str, year: int, name: str, *,
+def make_statement_token(secret: str, person_key: str, year: int | None, name: str, *,
                          ttl: int = STATEMENT_TTL) -> str:
-    """A URL-safe token for ``/statement/{token}`` valid for ``ttl`` seconds."""
-    payload = {"k": person_key, "y": int(year), "n": name or "", "e": int(time.time()) + int(ttl)}
+    """A URL-safe token valid for ``ttl`` seconds: for ``/statement/{token}`` (one ``year``), or
+    with ``year=None`` for ``/statement/{token}/{year}`` (every year of the person)."""
+    payload: dict[str, object] = {"k": person_key, "n": name or "", "e": int(time.time()) + int(ttl)}
+    if year is not None:
+        payload["y"] = int(year)
     token = _fernet(secret).encrypt(json.dumps(payload, ensure_ascii=False).encode())
     return token.decode().rstrip("=")
 
@@ -83,7 +88,9 @@ def read_statement_token(secret: str, token: str, *, now: float | None = None) -
     try:
         raw = _fernet(secret).decrypt(padded.encode())
         payload = json.loads(raw)
-        parsed = StatementToken(str(payload["k"]), int(payload["y"]), str(payload["n"]), int(payload["e"]))
+        year = payload.get("y")
+        parsed = StatementToken(str(payload["k"]), None if year is None else int(year), str(payload["n"]),
+                                int(payload["e"]))
     except (InvalidToken, ValueError, KeyError, TypeError):
         raise StatementTokenError(expired=False) from None
     if parsed.expires_at < (time.time() if now is None else now):
@@ -166,7 +173,21 @@ class Statement:
         return amount_in_words(self.total)
 
 
-def _statement(request: Request, token: str) -> Statement:
+INVALID_LINK = "明白条链接无效，请重新查询后再打开。"
+
+
+def _path_year(request: Request) -> int | None:
+    """The year of ``/statement/{token}/{year}``; None on the year-token routes. A year that is not
+    a number is an invalid link (404)."""
+    raw = request.path_params.get("year")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) == 4):
+        raise PublicError(404, "statement_not_found", INVALID_LINK, headers=NO_STORE)
+    return int(raw)
+
+
+def _statement(request: Request, token: str, path_year: int | None) -> Statement:
     svc = services(request)
     try:
         parsed = read_statement_token(svc.config.session_secret, token)
@@ -175,22 +196,27 @@ def _statement(request: Request, token: str) -> Statement:
             raise PublicError(410, "statement_expired",
                               "明白条链接已过期（查询后15分钟内有效），请重新查询后再打开。",
                               headers=NO_STORE) from None
-        raise PublicError(404, "statement_not_found", "明白条链接无效，请重新查询后再打开。",
-                          headers=NO_STORE) from None
+        raise PublicError(404, "statement_not_found", INVALID_LINK, headers=NO_STORE) from None
+    # a year token opens its own year only; a person token needs the year in the path
+    wanted = parsed.year if parsed.year is not None else path_year
+    if wanted is None or (path_year is not None and path_year != wanted):
+        raise PublicError(404, "statement_not_found", INVALID_LINK, headers=NO_STORE)
     person: PersonPayments | None = lookup_by_person_key(svc.search, parsed.person_key)
-    year = person.year(parsed.year) if person else None
+    year = person.year(wanted) if person else None
     if year is None or not year.paid:
-        raise PublicError(404, "statement_not_found", f"未查询到{parsed.year}年已发放的补贴记录。",
+        raise PublicError(404, "statement_not_found", f"未查询到{wanted}年已发放的补贴记录。",
                           headers=NO_STORE)
-    return Statement(parsed.name, parsed.year, year, format_datetime_zh(now()))
+    return Statement(parsed.name, wanted, year, format_datetime_zh(now()))
 
 
 async def statement_page(request: Request) -> Response:
     token = request.path_params["token"]
-    statement = await run_in_threadpool(_statement, request, token)
+    path_year = _path_year(request)
+    statement = await run_in_threadpool(_statement, request, token, path_year)
+    pdf_url = (path_for(request, "statement_pdf", token=token) if path_year is None
+               else path_for(request, "statement_year_pdf", token=token, year=str(path_year)))
     return request.app.state.templates.TemplateResponse(
-        request, "statement.html", {"statement": statement, "pdf_url": path_for(request, "statement_pdf", token=token)},
-        headers=NO_STORE,
+        request, "statement.html", {"statement": statement, "pdf_url": pdf_url}, headers=NO_STORE,
     )
 
 
@@ -251,7 +277,7 @@ def render_pdf(statement: Statement) -> bytes:
 
 async def statement_pdf(request: Request) -> Response:
     token = request.path_params["token"]
-    statement = await run_in_threadpool(_statement, request, token)
+    statement = await run_in_threadpool(_statement, request, token, _path_year(request))
     data = await run_in_threadpool(render_pdf, statement)
     filename = f"mingbaitiao-{statement.year}.pdf"
     return Response(data, media_type="application/pdf", headers={
@@ -262,5 +288,7 @@ async def statement_pdf(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         *route("/statement/{token}.pdf", statement_pdf, name="statement_pdf", methods=["GET"]),
+        *route("/statement/{token}/{year}.pdf", statement_pdf, name="statement_year_pdf", methods=["GET"]),
+        *route("/statement/{token}/{year}", statement_page, name="statement_year_page", methods=["GET"]),
         *route("/statement/{token}", statement_page, name="statement_page", methods=["GET"]),
     ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import sys
+from collections import Counter
 from datetime import date, timedelta
 
 import pytest
@@ -13,7 +15,7 @@ from sqlalchemy import select
 from core.db import Database
 from core.timeutil import today
 from core.workdays import add_workdays
-from portal.complaints import CODE_ALPHABET, new_tracking_code, normalize_code
+from portal.complaints import CODE_ALPHABET, CODE_RANDOM, new_tracking_code, normalize_code
 from portal.store import ComplaintUpdate, PublicComplaint
 
 GOOD = {"kind": "complaint", "subject": "2024年耕地地力保护补贴未到账",
@@ -28,11 +30,33 @@ def csrf_of(client, path: str = "/complaints/new") -> str:
 
 
 def test_tracking_codes_are_readable_and_unguessable():
-    codes = {new_tracking_code(date(2024, 6, 18)) for _ in range(2000)}
-    assert len(codes) == 2000
-    for code in list(codes)[:50]:
+    # The code space of a day: 25^6 ≈ 2.4e8, so guessing one filed code takes ~1e8 tries (the
+    # look-up is rate-limited on top of that).
+    assert len(set(CODE_ALPHABET)) == len(CODE_ALPHABET) == 25 and CODE_RANDOM == 6
+    codes = [new_tracking_code(date(2024, 6, 18)) for _ in range(2000)]
+    for code in codes:
         assert re.fullmatch(r"TS20240618[" + CODE_ALPHABET + "]{6}", code)
+    for code in codes[:50]:
         assert normalize_code(code.lower()[:10] + "-" + code[10:13] + " " + code[13:]) == code
+    # Uniform over the whole space: every character at every position (a character missing from
+    # one position among 2,000 codes: p ≈ 150 · 0.96^2000 < 1e-30), no character far from its
+    # share of the 12,000 drawn (480 ± 180 is ± 8 standard deviations: p < 1e-14).
+    tails = [code[10:] for code in codes]
+    for position in range(CODE_RANDOM):
+        assert {tail[position] for tail in tails} == set(CODE_ALPHABET)
+    counts = Counter("".join(tails))
+    assert all(300 <= counts[ch] <= 660 for ch in CODE_ALPHABET), counts
+    # Distinct: 20 codes collide with p = 190 / 2.4e8 < 1e-6 (2,000 would, about 1 run in 120).
+    assert len(set(codes[:20])) == 20
+    # Not from the seedable ``random`` module: re-seeding it does not repeat a code.
+    state = random.getstate()
+    try:
+        random.seed(17)
+        first = new_tracking_code(date(2024, 6, 18))
+        random.seed(17)
+        assert new_tracking_code(date(2024, 6, 18)) != first
+    finally:
+        random.setstate(state)
     assert not set("01OILZ2S5B8") & set(CODE_ALPHABET)
     assert normalize_code("TS2024") is None and normalize_code("../etc/passwd") is None
 

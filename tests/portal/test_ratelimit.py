@@ -138,6 +138,62 @@ def test_redis_limit_is_shared_and_atomic_across_clients(redis_client):
     assert sum(results) == 50
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_hit_then_peek_counts_the_first_key_and_only_looks_at_the_second(backend, request):
+    """The personal query's two limits in one step (one lock, one Redis round trip)."""
+    limiter = InProcessLimiter() if backend == "memory" else request.getfixturevalue("redis_limiter")
+    for _ in range(2):
+        limiter.hit("p", 2, 60)  # the person key has used up its failures
+    first, second = limiter.hit_then_peek(("c", 3, 60), ("p", 2, 60))
+    assert first.allowed and first.remaining == 2
+    assert second is not None and not second.allowed and 1 <= second.retry_after <= 60
+    first, second = limiter.hit_then_peek(("c", 3, 60), ("q", 2, 60))
+    assert first.allowed and first.remaining == 1 and second is not None and second.allowed and second.remaining == 2
+    assert limiter.peek("q", 2, 60).remaining == 2  # looked at, not counted
+    limiter.hit_then_peek(("c", 3, 60), ("q", 2, 60))
+    refused, unseen = limiter.hit_then_peek(("c", 3, 60), ("q", 2, 60))
+    assert not refused.allowed and unseen is None and 1 <= refused.retry_after <= 60
+    assert limiter.peek("c", 3, 60).remaining == 0  # the refused event was not counted either
+
+
+def test_redis_async_path_shares_the_sync_window(redis_client, redis_url):
+    """The portal's event loop talks to Redis through redis.asyncio (no pool thread): same keys,
+    same window as the blocking calls."""
+    import asyncio
+
+    prefix = f"test:rl:{secrets.token_hex(6)}:"
+    limiter = RedisLimiter(redis_client, prefix=prefix, url=redis_url)
+
+    async def run():
+        answers = [await limiter.hit_then_peek_async(("c", 2, 60), ("p", 1, 60)) for _ in range(3)]
+        failed = await limiter.hit_async("p", 1, 60)
+        return answers, failed
+
+    try:
+        answers, failed = asyncio.run(run())
+        assert [a.allowed for a, _ in answers] == [True, True, False]
+        assert answers[0][1] is not None and answers[0][1].allowed and answers[2][1] is None
+        assert failed.allowed and not limiter.peek("p", 1, 60).allowed  # seen by the blocking side
+        assert limiter.peek("c", 2, 60).remaining == 0
+    finally:
+        for key in redis_client.scan_iter(prefix + "*"):
+            redis_client.delete(key)
+
+
+def test_redis_down_on_the_async_path_is_a_503():
+    import asyncio
+
+    import redis
+
+    from portal.errors import PublicError
+
+    limiter = RedisLimiter(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2),
+                           url="redis://127.0.0.1:1/0")
+    with pytest.raises(PublicError) as caught:
+        asyncio.run(limiter.hit_then_peek_async(("c", 1, 1), ("p", 1, 1)))
+    assert caught.value.status == 503
+
+
 def test_make_limiter_chooses_redis_when_configured(make_config, redis_client):
     assert isinstance(make_limiter(make_config()), InProcessLimiter)
     assert isinstance(make_limiter(make_config(REDIS_URL=REDIS_URL)), RedisLimiter)
@@ -190,9 +246,13 @@ def test_per_client_limit_with_retry_after(make_config, search_engine, seeded, p
         assert html.status_code == 429 and "查询过于频繁" in html.text and "retry-after" in html.headers
 
 
-def test_per_person_limit_stops_guessing_the_card_from_many_addresses(make_config, search_engine, seeded, public_db):
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_per_person_limit_stops_guessing_the_card_from_many_addresses(make_config, search_engine, seeded, public_db,
+                                                                      backend, request):
     wang, li = seeded.people[0], seeded.people[1]
     env = {"RATE_LIMIT_QUERY_PER_CLIENT": "1000/60", "RATE_LIMIT_QUERY_PER_PERSON": "3/3600"}
+    if backend == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
     with _client(make_config, search_engine, **env) as client:
         for guess in ("1111", "2222", "3333"):
             assert _ask(client, wang, guess).status_code == 404

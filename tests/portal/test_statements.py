@@ -117,6 +117,35 @@ def test_statement_for_a_year_without_paid_lines_is_404(wang_client, config):
     assert page.status_code == 404 and "2019年" in page.text
 
 
+def test_one_statement_token_per_answer_the_year_in_the_path(wang_client, config):
+    data = wang_client.post("/api/query", json={"id_number": WANG_ID, "name": WANG_NAME,
+                                                "card_digits": WANG_CARD[-4:]}).json()
+    urls = {y["year"]: y["statement_url"] for y in data["years"]}
+    assert set(urls) == {2024, 2023}
+    tokens = {url.rsplit("/", 2)[1] for url in urls.values()}
+    assert len(tokens) == 1  # one token (one encryption) for every year of the answer
+    assert all(url.endswith(f"/{year}") for year, url in urls.items())
+    token = tokens.pop()
+    parsed = read_statement_token(config.session_secret, token)
+    assert parsed.year is None and parsed.name == WANG_NAME
+    page = wang_client.get(urls[2023])
+    assert page.status_code == 200 and "2023年惠民惠农财政补贴资金发放明白条" in page.text
+    assert "1,180.20" in page.text and "1,234.50" not in page.text  # its own year only
+    assert f'{urls[2023]}.pdf' in page.text  # the PDF link keeps the year
+    for bad in ("2019", "abcd", "20245", "２０２４"):
+        answer = wang_client.get(f"/statement/{token}/{bad}")
+        assert answer.status_code == 404, bad
+        assert WANG_NAME not in answer.text
+    # a year token (the bot's) opens its own year only, with or without the year in the path
+    pk = personkey.person_key(HMAC_KEY, WANG_ID)
+    year_token = make_statement_token(config.session_secret, pk, 2024, WANG_NAME)
+    assert wang_client.get(f"/statement/{year_token}/2024").status_code == 200
+    assert wang_client.get(f"/statement/{year_token}/2023").status_code == 404
+    # and a token for every year needs a year: the bare link is invalid
+    bare = wang_client.get(f"/statement/{token}")
+    assert bare.status_code == 404 and "链接无效" in bare.text
+
+
 needs_font = pytest.mark.skipif(find_cjk_font() is None, reason="no CJK font (fonts-wqy-microhei)")
 
 
