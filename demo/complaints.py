@@ -140,8 +140,17 @@ ANSWERS: dict[str, str] = {
     "disclosure_request": "您申请公开的{county}{project}资金分配和发放汇总情况属于主动公开范围，已在“一卡通”公开平台公布，可按项目查询。",
     "petition": "经复查，您家庭情况符合{project}条件，已恢复享受资格，并补发停发期间的资金。",
 }
-NO_PROJECT_ANSWER = "已督促{place}按规定公示补贴发放名单，公示名单可在“一卡通”公开平台查询。"
-REJECT_REASON = "您反映的事项不属于惠民惠农补贴范围，依法应通过信访或诉讼渠道解决，本机关不予受理。"
+NO_PROJECT_ANSWERS: dict[str, str] = {
+    "complaint": "已督促{place}按规定公示补贴发放名单，公示名单可在“一卡通”公开平台查询。",
+    "tipoff": "经调查核实，{place}违规办理补贴的问题部分属实，已责令整改，并对相关人员作出处理。",
+    "enquiry": "各项惠民惠农补贴的政策清单和发放结果可在“一卡通”公开平台查询，也可到乡镇（街道）便民服务中心咨询。",
+    "disclosure_request": "{county}惠民补贴资金清单属于主动公开范围，已在“一卡通”公开平台“政策清单”栏目公布。",
+    "petition": "您反映的土地补偿问题不属于补贴资金范围，已告知您向自然资源部门反映。",
+}
+REJECT_REASONS = {  # named project / none named
+    True: "您反映的事项此前已作答复，本次未提出新的事实和理由，依规定不再重复受理。",
+    False: "您反映的事项不属于惠民惠农补贴范围，依法应通过信访或诉讼渠道解决，本机关不予受理。",
+}
 REOPEN_REASON = "答复未说明补发时间，退回重新办理。"
 FEEDBACK_COMMENTS = {True: "问题已解决，谢谢。", False: "答复太慢，拖了一个多月。"}
 
@@ -193,7 +202,8 @@ def _filing_day(rng: Random, case: Case, index: int) -> date:
     steps = OUTCOMES[case.outcome]
     days = 20 if case.kind == "disclosure_request" else 15
     if case.outcome in ("accepted", "in_progress") or (case.outcome == "unaccepted" and case.scope == "county"):
-        earliest, latest = add_workdays(AS_OF, -min(days - 8, 6)), add_workdays(AS_OF, -max(s[1] for s in steps) if steps else 0)
+        last = max((s[1] for s in steps), default=0)  # filed in the last days: open, within the deadline
+        earliest, latest = add_workdays(AS_OF, -6), add_workdays(AS_OF, -last)
     elif case.outcome in ("overdue", "unaccepted"):
         earliest, latest = add_workdays(AS_OF, -days - 25), add_workdays(AS_OF, -days - 3)
     else:
@@ -296,7 +306,7 @@ class _Handlers:
 def _form(session: Any, filed: _Filed, action: str) -> dict[str, str]:
     fill = filed.fill
     if action == "reject":
-        return {"reason": REJECT_REASON}
+        return {"reason": REJECT_REASONS[filed.project is not None]}
     if action == "assign":
         if filed.case.refer == "township":
             return {"department": "", "region": accounts.CLERK_TOWNSHIP,
@@ -306,7 +316,7 @@ def _form(session: Any, filed: _Filed, action: str) -> dict[str, str]:
         return {"department": str(department), "region": "",
                 "comment": f"属{DEPARTMENTS[filed.case.refer]}职责，转办。"}
     if action == "answer":
-        template = ANSWERS[filed.case.kind] if filed.project else NO_PROJECT_ANSWER
+        template = (ANSWERS if filed.project else NO_PROJECT_ANSWERS)[filed.case.kind]
         return {"answer": template.format(**fill), "comment": "已电话告知反映人。" if filed.values["contact"] else ""}
     if action == "reopen":
         return {"reason": REOPEN_REASON}
