@@ -75,16 +75,15 @@ OUTCOMES: dict[str, tuple[Step, ...]] = {
     "accepted": (("accept", 1, "holder"),),
     "in_progress": (("accept", 1, "holder"), ("start", 2, "holder")),
 }
-OPEN_OUTCOMES = ("overdue", "unaccepted", "accepted", "in_progress")
-
-
 @dataclass(frozen=True)
 class Case:
     """One planned case: what the citizen files and how it is handled."""
 
     kind: str
-    scope: str          # demo: a 鲁山县民政局 project; dept: another 鲁山县 department's; county: none named;
-    outcome: str        # township: none named, in 下汤镇; other: a project of another county
+    # demo: a 鲁山县民政局 project; dept: another 鲁山县 department's; county: none named, in 鲁山县;
+    # township: none named, in 下汤镇; other: a project of another county
+    scope: str
+    outcome: str        # key of OUTCOMES
     policy: str = ""    # key of the named policy (empty: none named)
     confidential: bool = False
     refer: str = ""     # "township" (to 下汤镇's level) or a department key, for the "referred" outcome
@@ -132,7 +131,13 @@ TEXTS: dict[str, str] = {
 NO_PROJECT = {"complaint": "村里的补贴发放不公开", "tipoff": "反映{place}村干部违规办理补贴",
               "enquiry": "各项惠民补贴在哪里查询", "disclosure_request": "申请公开{county}惠民补贴资金清单",
               "petition": "反映{place}土地补偿问题"}
-NO_PROJECT_TEXT = "{place}的补贴发放情况从来没有张榜公布过，群众不清楚谁领了、领了多少，请有关部门给个说法。"
+NO_PROJECT_TEXTS = {
+    "complaint": "{place}的补贴发放情况从来没有张榜公布过，群众不清楚谁领了、领了多少，请有关部门给个说法。",
+    "tipoff": "{place}村干部替不符合条件的人办理补贴，从中收取好处费，请调查核实。",
+    "enquiry": "家里老人有哪些补贴可以领？在哪里能查到发放了没有？",
+    "disclosure_request": "依据《中华人民共和国政府信息公开条例》，申请公开{county}本年度惠民惠农补贴资金清单。",
+    "petition": "{place}修路占用了我家的承包地，补偿款至今没有落实，请求协调解决。",
+}
 ANSWERS: dict[str, str] = {
     "complaint": "经核查，您反映的{project}已按批次发放；因原社保卡账户状态异常，资金被银行退回，现已更正账户并重新发放，请注意查收。",
     "tipoff": "经调查核实，{place}反映的问题部分属实，已取消不符合条件人员的资格并追回资金，对相关责任人作出处理。",
@@ -251,7 +256,7 @@ def _file(public_db: Database, config: Config, rng: Random, cases: Sequence[Case
         subject = (rng.choice(SUBJECTS[kind]) if project else NO_PROJECT[kind]).format(**fill)
         real_name = kind != "tipoff" and rng.random() < 0.7
         values = {"kind": kind, "subject": subject,
-                  "text": (TEXTS[kind] if project else NO_PROJECT_TEXT).format(**fill),
+                  "text": (TEXTS if project else NO_PROJECT_TEXTS)[kind].format(**fill),
                   "project_code": project[0] if project else "", "region_code": village.code,
                   "real_name": "1" if real_name else "0", "confidential": "1" if case.confidential else "",
                   "contact": f"{person.name} {person.phone}" if real_name else (person.phone or "")}
