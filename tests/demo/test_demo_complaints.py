@@ -22,7 +22,7 @@ from core import workdays
 from core.complaints import COMPLAINT_KINDS
 from core.config import Config
 from core.db import Database
-from core.timeutil import local
+from core.timeutil import format_datetime_zh, local
 from demo.accounts import COUNTY, DEMO_PASSWORD
 from demo.build import build
 from demo.complaints import case_count
@@ -115,6 +115,7 @@ def test_the_public_status_page_shows_the_answers_sent_through_the_outbox(built:
             assert view.filed_on == local(case.filed_at).date() and view.due_on == case.due_on
             if case.status in workflow.FINISHED_STATES:
                 assert view.answer == case.answer and view.answer_unit == case.answer_unit
+                assert view.answered_at == format_datetime_zh(case.answered_at)  # the same moment on both sides
                 assert "demo_" not in view.answer_unit
             else:
                 assert view.answer == ""
