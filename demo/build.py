@@ -86,6 +86,7 @@ from core.timeutil import SHANGHAI
 from core.workdays import add_workdays
 from demo import accounts
 from demo.batches import COMMENTS, REVIEW_PASSED, Slot, plan_timeline, slots_for
+from demo.complaints import replay_complaints
 from demo.data import (
     AS_OF,
     CORRECTION_NOTES,
@@ -122,9 +123,10 @@ __all__ = ["DEFAULT_LINES", "DEFAULT_SEED", "GENERATOR_VERSION", "BuildReport", 
 
 DEFAULT_LINES = 20000
 DEFAULT_SEED = 20260101
-GENERATOR_VERSION = 6  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow;
+GENERATOR_VERSION = 7  # 2: demo operator accounts (demo/accounts.py); 3: batches driven through the workflow;
 # 4: bank files, results, re-issues and publication through the bank services; 5: a spot check with a finding;
-# 6: planted anomaly signals (reference lists, household cap) and the signals computed
+# 6: planted anomaly signals (reference lists, household cap) and the signals computed; 7: complaints, tip-offs and
+# requests filed on the public side, pulled in and handled through the complaints workflow (demo/complaints.py)
 CHUNK = 5000
 CENT = Decimal("0.01")
 TURNOVER = 0.06  # share of a project's beneficiaries replaced each year
@@ -250,6 +252,7 @@ def build(config: Config, lines: int, seed: int, *, progress: bool = False) -> B
                 _plant_signals(session, config)
     finally:
         db.dispose()
+    replay_complaints(config, seed, lines, plan.persons, plan.villages)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     write_demo_people(config.data_dir, public_view(plan.samples))
     marker_path.write_text(json.dumps(_marker(config, lines, seed), ensure_ascii=False, indent=2), encoding="utf-8")

@@ -1,5 +1,6 @@
 """Demo data on the command line: `yikatong demo --lines N --seed S [--if-changed]`, `yikatong demo
-people [--json]`, `yikatong demo accounts [--json]` and `yikatong demo roster-file PATH [--bad N]`.
+people [--json]`, `yikatong demo accounts [--json]`, `yikatong demo complaints [--json]` and
+`yikatong demo roster-file PATH [--bad N]`.
 
 Demo mode only (DESIGN.md "Demo mode"). The build itself is in demo/build.py; the fixed sample
 people in demo/samples.py (read back through demo/people.py); the demo operator accounts and the
@@ -20,6 +21,7 @@ from rich.table import Table
 from core.config import load_config
 from core.errors import CommandError
 from demo.accounts import BAD_KINDS, demo_accounts, roster_file
+from demo.complaints import demo_complaints
 from demo.build import DEFAULT_LINES, DEFAULT_SEED, DemoError, build, build_if_changed
 from demo.people import demo_people
 
@@ -35,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--if-changed", action="store_true",
                         help="skip when the same lines/seed/version is already built into this database")
     parser.set_defaults(handler=_build_command)
-    demo_sub = parser.add_subparsers(dest="demo_command", metavar="{people,accounts,roster-file}")
+    demo_sub = parser.add_subparsers(dest="demo_command", metavar="{people,accounts,complaints,roster-file}")
     people = demo_sub.add_parser("people", help="the sample people of demo mode",
                                  description="演示模式的示例人员（身份证号、姓名、卡号及可查看的情形）。")
     people.add_argument("--json", action="store_true", help="print JSON")
@@ -44,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    description="演示模式的内部管理端账号（每种角色一个，共用一个演示密码）。")
     accounts.add_argument("--json", action="store_true", help="print JSON")
     accounts.set_defaults(handler=_accounts_command)
+    complaints = demo_sub.add_parser("complaints", help="the demo's complaints and their tracking codes",
+                                     description="演示数据中的投诉举报件及其查询码（可在公开门户“投诉举报”页查询办理进度）。")
+    complaints.add_argument("--json", action="store_true", help="print JSON")
+    complaints.set_defaults(handler=_complaints_command)
     roster = demo_sub.add_parser("roster-file", help="a sample roster (.xlsx) for demo_clerk's draft batch",
                                  description="为演示账号 demo_clerk 的草稿批次生成示例花名册（含几行故意填错的数据）。")
     roster.add_argument("path", help="where to write the .xlsx file")
@@ -118,6 +124,27 @@ def _accounts_command(args: argparse.Namespace) -> int:
         print(json.dumps(accounts, ensure_ascii=False, indent=2))
         return 0
     Console().print(_accounts_table(accounts))
+    return 0
+
+
+def _complaints_command(args: argparse.Namespace) -> int:
+    config = load_config()
+    if not config.demo:
+        raise CommandError("演示投诉举报件只在演示模式下提供（设置 YIKATONG_DEMO=1）")
+    cases = demo_complaints(config)
+    if not cases:
+        raise CommandError("尚未生成演示数据（或数据版本过旧），请先运行 yikatong demo")
+    if args.json:
+        print(json.dumps(cases, ensure_ascii=False, indent=2))
+        return 0
+    table = Table(title="演示投诉举报件（公开门户 http://127.0.0.1:8000/complaints 输入查询码）", show_lines=False)
+    for column in ("查询码", "类型", "状态", "提交日", "办理单位"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("标题", overflow="fold", ratio=1)
+    for c in cases:
+        table.add_row(c["tracking_code"], c["kind_label"] + ("（保密）" if c["confidential"] else ""),
+                      c["status_label"], c["filed_on"], c["holder"], c["subject"])
+    Console().print(table)
     return 0
 
 

@@ -29,7 +29,7 @@ from admin.complaints import workflow
 from admin.fieldcrypt import cipher
 from admin.models import Complaint, OutboxCursor, OutboxEntry
 from core.db import Database
-from core.timeutil import now
+from core.timeutil import local, now
 from portal.store import COMPLAINT_STATUS_LABELS, ComplaintFeedback, ComplaintUpdate, PublicComplaint
 
 __all__ = ["CONSUMER", "InboundReport", "public_status", "pull", "push", "run"]
@@ -87,7 +87,7 @@ def pull(public_db: Database, batch_db: Database, field_key: str, *, limit: int 
                     contact_enc=crypt.encrypt(case.contact) if case.contact else None,
                     real_name=bool(case.real_name),
                     confidential=bool(case.confidential),
-                    filed_at=case.filed_at,
+                    filed_at=local(case.filed_at),  # the public store may be SQLite: naive, Shanghai time
                     due_on=case.due_on,
                 )
                 report.pulled += 1
@@ -158,7 +158,7 @@ def _push_codes(batch_db: Database, public_db: Database, codes: list[str], repor
         for c in internal.scalars(select(Complaint).where(Complaint.tracking_code.in_(codes))):
             standing = c.status in ANSWERED
             cases[c.tracking_code] = (c.status, (c.answer or "") if standing else "",
-                                      c.answered_at if standing else None,
+                                      local(c.answered_at) if standing and c.answered_at else None,
                                       (c.answer_unit or "") if standing else "", c.due_on)
     with public_db.session() as public:
         for case in public.scalars(select(PublicComplaint).where(PublicComplaint.tracking_code.in_(list(cases)))):

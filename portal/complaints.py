@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -238,9 +238,11 @@ def _view(row: PublicComplaint) -> ComplaintView:
     )
 
 
-def file_complaint(db: Database, config: Config, clean: dict[str, Any]) -> ComplaintView:
-    """Store a validated complaint; returns only after the transaction has committed."""
-    filed_at = now()
+def file_complaint(db: Database, config: Config, clean: dict[str, Any], *,
+                   filed_at: datetime | None = None) -> ComplaintView:
+    """Store a validated complaint; returns only after the transaction has committed. Filed now,
+    or at ``filed_at`` (the demo build replays cases filed on past days)."""
+    filed_at = filed_at or now()
     due_on = add_workdays(filed_at.date(), deadline_days(config, clean["kind"]))
     for _attempt in range(5):
         code = new_tracking_code(filed_at.date())

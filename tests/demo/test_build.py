@@ -23,6 +23,8 @@ from admin.models import (
     Batch,
     BatchState,
     CardAccount,
+    Complaint,
+    ComplaintEvent,
     Operator,
     OutboxEntry,
     PaymentLine,
@@ -35,6 +37,7 @@ from admin.models import (
 )
 from core import personkey, workdays
 from core.config import Config
+from core.timeutil import local
 from core.db import Database
 from core.validation import check_card_number, check_id_number, check_name, parse_id_number
 from demo.build import GENERATOR_VERSION, build
@@ -283,10 +286,11 @@ def test_every_step_went_through_the_workflow_or_a_bank_service(built: tuple[Con
     assert {(count, results_at is not None) for count, results_at in shares} == {(1, True), (0, False)}
 
 
-def _fingerprint(config: Config) -> tuple[list[tuple[str, str]], list[tuple]]:
+def _fingerprint(config: Config) -> tuple[list[tuple[str, str]], list[tuple], list[tuple]]:
     db = Database(config.batch_database_url)
     try:
         people = _people(config, db)
+        decrypt = cipher(config.field_key).decrypt
         with db.session() as s:
             lines = [
                 (code, line_no, people[pid][0], amount, state, failure)
@@ -295,7 +299,16 @@ def _fingerprint(config: Config) -> tuple[list[tuple[str, str]], list[tuple]]:
                            PaymentLine.state, PaymentLine.failure_code)
                     .join(Batch, Batch.id == PaymentLine.batch_id).order_by(PaymentLine.id))
             ]
-        return sorted((number, p.name) for number, p in people.values()), lines
+            # the complaints: all but the tracking code (random, as the product draws it) and the times of day
+            complaints = [
+                (c.kind, c.subject, c.text, c.project_code, c.region_code, c.status, local(c.filed_at).date(),
+                 c.due_on, c.answered_at and local(c.answered_at).date(), c.answer, c.answer_unit, c.department_id,
+                 c.handling_region, c.confidential, c.satisfaction, c.contact_enc and decrypt(c.contact_enc),
+                 [(e.action, e.actor, local(e.at).date()) for e in s.scalars(
+                     select(ComplaintEvent).where(ComplaintEvent.complaint_id == c.id).order_by(ComplaintEvent.id))])
+                for c in s.scalars(select(Complaint).order_by(Complaint.id))
+            ]
+        return sorted((number, p.name) for number, p in people.values()), lines, complaints
     finally:
         db.dispose()
 
@@ -311,7 +324,8 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path: Path) -> None:
         finally:
             cleanup()  # type: ignore[operator]
     assert results[0] == results[1]
-    assert results[0][0] != results[2][0] and results[0][1] != results[2][1]
+    assert results[0][2] and len({c[0] for c in results[0][2]}) == 5  # complaints of every kind, same for a seed
+    assert results[0][0] != results[2][0] and results[0][1] != results[2][1] and results[0][2] != results[2][2]
 
 
 def _sample_records(config: Config, db: Database) -> dict[str, dict]:
