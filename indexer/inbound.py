@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from admin.complaints import workflow
 from admin.fieldcrypt import cipher
-from admin.models import Complaint, OutboxCursor, OutboxEntry
+from admin.models import Complaint, ComplaintEvent, OutboxCursor, OutboxEntry
 from core.db import Database
 from core.timeutil import local, now
 from portal.store import COMPLAINT_STATUS_LABELS, ComplaintFeedback, ComplaintUpdate, PublicComplaint
@@ -155,14 +155,23 @@ def push(batch_db: Database, public_db: Database, *, codes: list[str] | None = N
 def _push_codes(batch_db: Database, public_db: Database, codes: list[str], report: InboundReport) -> None:
     with batch_db.session() as internal:
         cases = {}
-        for c in internal.scalars(select(Complaint).where(Complaint.tracking_code.in_(codes))):
+        found = list(internal.scalars(select(Complaint).where(Complaint.tracking_code.in_(codes))))
+        # when the case last changed inside: the public history is dated by the step, not by this push
+        latest = (select(func.max(ComplaintEvent.id))
+                  .where(ComplaintEvent.complaint_id.in_([c.id for c in found] or [0]))
+                  .group_by(ComplaintEvent.complaint_id))
+        changed_at = dict(internal.execute(
+            select(ComplaintEvent.complaint_id, ComplaintEvent.at).where(ComplaintEvent.id.in_(latest))).all())
+        for c in found:
             standing = c.status in ANSWERED
+            last = changed_at.get(c.id)
             cases[c.tracking_code] = (c.status, (c.answer or "") if standing else "",
                                       local(c.answered_at) if standing and c.answered_at else None,
-                                      (c.answer_unit or "") if standing else "", c.due_on)
+                                      (c.answer_unit or "") if standing else "", c.due_on,
+                                      local(last) if last else now())
     with public_db.session() as public:
         for case in public.scalars(select(PublicComplaint).where(PublicComplaint.tracking_code.in_(list(cases)))):
-            status, answer, answered_at, unit, due_on = cases[case.tracking_code]
+            status, answer, answered_at, unit, due_on, changed_at = cases[case.tracking_code]
             wanted = public_status(status)
             news = case.status != wanted or (case.answer or "") != answer
             if not news and (case.answer_unit or "") == unit and case.due_on == due_on:
@@ -175,7 +184,7 @@ def _push_codes(batch_db: Database, public_db: Database, codes: list[str], repor
                     note = REOPENED_NOTE
                 else:
                     note = COMPLAINT_STATUS_LABELS[wanted]
-                public.add(ComplaintUpdate(complaint_id=case.id, status=wanted, note=note))
+                public.add(ComplaintUpdate(complaint_id=case.id, status=wanted, note=note, at=changed_at))
             case.status, case.answer, case.answered_at = wanted, answer, answered_at
             case.answer_unit, case.due_on = unit, due_on
             report.pushed += 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from admin import outbox
 from admin.fieldcrypt import cipher
-from admin.models import Complaint
+from admin.models import Complaint, ComplaintEvent
 from core.timeutil import now
 from indexer import inbound
 from portal.store import ComplaintUpdate, PublicComplaint
@@ -81,3 +82,22 @@ def test_answers_flow_back_once(public_db, batch_db, config) -> None:
     assert again.pushed == 0 and again.pulled == 0
     assert inbound.push(batch_db, public_db, codes=["TS2025D", "TS2025E"]).pushed == 0
     assert len(public(public_db, "TS2025D")[1]) == 2
+
+
+def test_public_history_is_dated_by_the_step_not_by_the_push(public_db, batch_db, config) -> None:
+    """A push that runs late (the background loop was down for days) still dates each public
+    history entry by when the case changed inside, not by when the push ran."""
+    file(public_db, "TS2025G")
+    inbound.pull(public_db, batch_db, config.field_key)
+    answered = datetime(2025, 4, 9, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with batch_db.session() as s:
+        case = s.scalars(select(Complaint).where(Complaint.tracking_code == "TS2025G")).one()
+        case.status, case.answer, case.answered_at = "answered", "经核实，补贴已重新发放。", answered
+        s.add(ComplaintEvent(complaint_id=case.id, action="answer", from_state="in_progress", to_state="answered",
+                             actor="clerk", at=answered))
+        outbox.emit(s, "complaint", "TS2025G")
+    inbound.push(batch_db, public_db)
+    case, updates = public(public_db, "TS2025G")
+    assert updates[-1].status == "answered"
+    at = updates[-1].at if updates[-1].at.tzinfo else updates[-1].at.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert at.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None) == datetime(2025, 4, 9, 10, 30)
