@@ -14,6 +14,9 @@ which is harmless: documents are keyed and rebuilt from the database, never from
   larger one. The cursor therefore only advances over an unbroken run of ids; a gap is waited for
   up to ``gap_timeout`` seconds (then taken to be a rolled-back transaction).
 * ``complaint`` rows are not this consumer's business (see :mod:`indexer.inbound`).
+* ``persons`` (one document per person key): every person whose line was touched — the line's
+  person now, or for a line that is gone the person of its old ``payments`` document — gets their
+  document rebuilt from all their lines, after the ``payments`` writes of the chunk.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from core.db import Database
 from core.timeutil import local, now
 from indexer.documents import DocumentBuilder, disclosure_ids
 from search.base import SearchEngine
-from search.schemas import DISCLOSURES, PAYMENTS, POLICIES, SPECS, STATISTICS
+from search.schemas import DISCLOSURES, PAYMENTS, PERSONS, POLICIES, SPECS, STATISTICS
 from indexer.statistics import StatisticsBuilder, affected_years
 from indexer.statistics import publish as publish_statistics
 
@@ -210,8 +213,10 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
         gone_d: list[str] = []
         gone_p: list[str] = []
         seen_lines: set[int] = set()
+        people: set[str] = set()
         for docs in builder.lines(session, **selector):  # type: ignore[arg-type]
             seen_lines.add(docs.line_id)
+            people.add(docs.person_key)
             wanted = docs.disclosure["id"] if docs.disclosure else None
             gone_d.extend(i for i in disclosure_ids(docs.line_id) if i != wanted)
             if docs.disclosure is not None:
@@ -227,14 +232,29 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
         for line_id in selector.get("line_ids", set()) - seen_lines:  # type: ignore[operator]
             gone_d.extend(disclosure_ids(line_id))
             gone_p.append(str(line_id))
+            old = engine.get(PAYMENTS.name, str(line_id))  # a deleted line: whose was it?
+            if old and old.get("person_key"):
+                people.add(str(old["person_key"]))
         _write(engine, DISCLOSURES.name, disclosures, gone_d, report)
         _write(engine, PAYMENTS.name, payments, gone_p, report)
+        _write_persons(session, engine, builder, people, report)
     if stats_due:
         started = time.perf_counter()
         docs = StatisticsBuilder(builder.masking).documents(session)
         report.upserted[STATISTICS.name] += publish_statistics(engine, docs, index=STATISTICS.name)
         report.statistics_refreshes += 1
         report.statistics_seconds += time.perf_counter() - started
+
+
+def _write_persons(session: Session, engine: SearchEngine, builder: DocumentBuilder, people: set[str],
+                   report: SyncReport) -> None:
+    """Rewrite the ``persons`` document of each person key from all of the person's lines."""
+    people.discard("")
+    if not people:
+        return
+    wanted = builder.persons_for(session, people)
+    _write(engine, PERSONS.name, [d for d in wanted.values() if d is not None],
+           [key for key, d in wanted.items() if d is None], report)
 
 
 def _write(engine: SearchEngine, index: str, upserts: list[dict[str, Any]], deletes: list[str],

@@ -15,6 +15,7 @@ from search.base import SearchEngine
 from search.embedded import EmbeddedEngine
 from search.schemas import PAYMENTS
 from tests.conftest import TEST_SECRETS
+from tests.portal.conftest import index_payments
 
 HMAC_KEY = TEST_SECRETS["YIKATONG_HMAC_KEY"].encode()
 
@@ -70,7 +71,7 @@ def sample_docs() -> list[dict[str, Any]]:
 @pytest.fixture
 def payments_engine(search_engine: SearchEngine) -> SearchEngine:
     """The shared portal engine with this module's people added to the payments index."""
-    search_engine.replace_documents("payments", sample_docs())
+    index_payments(search_engine, sample_docs())
     return search_engine
 
 
@@ -143,7 +144,7 @@ def test_many_lines_are_all_read(tmp_path):
     engine.ensure_index(PAYMENTS)
     docs = [payment_doc(WANG_ID, WANG_NAME, WANG_CARD, n, amount="10.00",
                         date=f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}") for n in range(250)]
-    engine.replace_documents("payments", docs)
+    index_payments(engine, docs)
     person = lookup_person(engine, HMAC_KEY, id_number=WANG_ID, name=WANG_NAME, card_digits=WANG_CARD[-4:])
     assert person is not None and person.years[0].total_paid == Decimal("2500.00")
 
