@@ -31,14 +31,14 @@ def test_first_run_then_a_rebuild_replaces_the_contents(batch_db, config, ix_eng
     mix = build_mix(batch_db, config, people=15)
     assert ix_engine.list_indexes() == []
     first = rebuild(batch_db, ix_engine, doc_builder)
-    assert sorted(ix_engine.list_indexes()) == ["disclosures", "payments", "policies", "statistics"]
+    assert sorted(ix_engine.list_indexes()) == ["disclosures", "payments", "persons", "policies", "statistics"]
     assert cursor_of(batch_db) == first.start_outbox_id > 0
     with batch_db.session() as s:
         s.get(Policy, mix.policy_ids["DIBAO"]).status = "withdrawn"  # no outbox row: only a rebuild sees it
     second = rebuild(batch_db, ix_engine, doc_builder)
     assert second.counts["policies"] == first.counts["policies"] - 1
     assert str(mix.policy_ids["DIBAO"]) not in by_id(all_docs(ix_engine, "policies"))
-    assert sorted(ix_engine.list_indexes()) == ["disclosures", "payments", "policies", "statistics"]  # old versions gone
+    assert sorted(ix_engine.list_indexes()) == ["disclosures", "payments", "persons", "policies", "statistics"]  # old versions gone
 
 
 def test_a_rebuild_that_dies_half_way_leaves_the_old_indexes_serving(batch_db, config, ix_engine,
