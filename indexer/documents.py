@@ -64,7 +64,7 @@ from core import personkey, regions
 from core.timeutil import local
 from core.validation import normalize_card_number, normalize_name
 from indexer.masking import MaskingPolicy, card_last4, free_text_or, load_policy, mask_name, redact
-from portal.lookup import person_answer
+from portal.lookup import person_answer, stand_in_document
 
 __all__ = [
     "CHUNK",
@@ -341,12 +341,13 @@ class DocumentBuilder:
     def count_persons(self, session: Session) -> int:
         stmt = (select(func.count(func.distinct(PaymentLine.person_id))).select_from(PaymentLine)
                 .join(Batch, Batch.id == PaymentLine.batch_id))
-        return session.scalar(stmt.where(payment_filter())) or 0
+        return (session.scalar(stmt.where(payment_filter())) or 0) + 1  # + the stand-in
 
     def persons(self, session: Session) -> Iterator[dict[str, Any]]:
-        """Every ``persons`` document (for a rebuild): the payments lines read person by person,
-        one person's lines held at a time."""
-        return person_documents(self.payments(session))
+        """Every ``persons`` document (for a rebuild): the stand-in (portal/lookup.py), then the
+        payments lines read person by person, one person's lines held at a time."""
+        yield stand_in_document()
+        yield from person_documents(self.payments(session))
 
     def persons_for(self, session: Session, person_keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
         """The ``persons`` document of each key now (``None``: the person has no payments line

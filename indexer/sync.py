@@ -35,6 +35,7 @@ from admin.models import OutboxCursor, OutboxEntry, PaymentLine
 from core.db import Database
 from core.timeutil import local, now
 from indexer.documents import DocumentBuilder, disclosure_ids
+from portal.lookup import stand_in_document
 from search.base import SearchEngine
 from search.schemas import DISCLOSURES, PAYMENTS, PERSONS, POLICIES, SPECS, STATISTICS
 from indexer.statistics import StatisticsBuilder, affected_years
@@ -90,7 +91,7 @@ _ENSURED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def _ensure_indexes(engine: SearchEngine) -> None:
-    """Create the live indexes if missing — once per engine object, not on every --follow round."""
+    """Create the live indexes if missing (and the stand-in ``persons`` document) — once per engine object, not on every --follow round."""
     try:
         if _ENSURED.get(engine):
             return
@@ -98,6 +99,7 @@ def _ensure_indexes(engine: SearchEngine) -> None:
         pass
     for spec in SPECS.values():
         engine.ensure_index(spec)
+    engine.replace_documents(PERSONS.name, [stand_in_document()])  # what an unknown person's lookup reads
     try:
         _ENSURED[engine] = True
     except TypeError:

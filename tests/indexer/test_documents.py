@@ -16,7 +16,7 @@ from indexer.documents import DocumentBuilder, advice_for, format_amount, person
 from indexer.masking import mask_name, scan_document
 from indexer.rebuild import rebuild
 from search.base import SearchQuery
-from portal.lookup import group_by_year, lookup_person
+from portal.lookup import STAND_IN, group_by_year, lookup_person, stand_in_document
 from search.schemas import DISCLOSURES, PAYMENTS, POLICIES
 from tests.indexer.builders import build_mix
 from tests.indexer.conftest import all_docs, by_id
@@ -151,7 +151,8 @@ def test_one_persons_document_per_person_holds_their_answer(built, config, ix_en
     for doc in docs["payments"]:
         lines.setdefault(doc["person_key"], []).append(doc)
     persons = by_id(docs["persons"])
-    assert set(persons) == set(lines) and report.counts["persons"] == len(lines)
+    assert persons.pop(STAND_IN) == stand_in_document()  # what an unknown person's lookup reads
+    assert set(persons) == set(lines) and report.counts["persons"] == len(lines) + 1
     for key, doc in persons.items():
         assert set(doc) == {"id", "person_key", "factors", "paid_years", "answer", "lines"}
         assert doc == person_document(key, lines[key])

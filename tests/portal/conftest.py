@@ -42,6 +42,7 @@ from core.config import Config
 from core.validation import id_check_digit, luhn_check_digit
 from search import make_engine
 from indexer.documents import person_document
+from portal.lookup import stand_in_document
 from search.base import SearchEngine, SearchQuery
 from search.schemas import PAYMENTS, PERSONS, SPECS
 
@@ -177,7 +178,7 @@ def index_payments(engine: SearchEngine, docs: list[dict[str, Any]]) -> None:
                 break
             page += 1
         persons.append(person_document(key, lines))
-    engine.replace_documents("persons", persons)
+    engine.replace_documents("persons", [stand_in_document(), *persons])
 
 
 def _people(hmac_key: bytes) -> list[SeedPerson]:
