@@ -111,6 +111,9 @@ def test_a_partial_rebuild_never_moves_the_cursor_forward(batch_db, config, ix_e
     assert report.counts.keys() == {"policies"} and cursor_of(batch_db) == 3
     with pytest.raises(RebuildError, match="没有这个索引"):
         rebuild(batch_db, ix_engine, doc_builder, only=["people"])
+    # the persons documents are made from the payments lines: rebuilt with them
+    report = rebuild(batch_db, ix_engine, doc_builder, only=["payments"])
+    assert report.counts.keys() == {"payments", "persons"} and cursor_of(batch_db) == 3
 
 
 def test_a_rebuild_stores_each_persons_payment_lines_side_by_side(batch_db, config, ix_engine, doc_builder) -> None:
