@@ -5,9 +5,10 @@ document is read from the private ``persons`` index by that key only (search/sch
 indexer writes it from the person's ``payments`` lines, already grouped into the answer); a
 second factor (the name as typed and the card's last 4 digits, or the full card number read at a
 kiosk) must match before anything is returned. Wrong factor and unknown person give the same
-answer (``None``) after the same work: every digest is always computed, exactly one document
-read is always made, the typed factor is compared with the document's factors (a stand-in for
-an unknown person) and nothing of the answer is decoded before a factor matched.
+answer (``None``) after the same work: every digest is always computed, one document of a
+person's size is always read (for an unknown person the stand-in document, :data:`STAND_IN`),
+the typed factor is compared with the factors and nothing of the answer is decoded before a
+factor matched.
 :func:`guarded_lookup` puts the lookup behind the rate limits (per client, and per person key
 for failures); :func:`validate_fields` gives the field messages of the three-field form (the
 portal's query page and the WeChat binding page).
