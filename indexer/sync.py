@@ -71,6 +71,7 @@ class SyncReport:
     cursor_moved_elsewhere: bool = False
     statistics_refreshes: int = 0
     statistics_seconds: float = 0.0
+    persons_filled: int = 0  # persons documents made at start because an upgrade left none
 
 
 BeforeCommit = Callable[[int, int], None]  # (chunk number, new cursor); raise to abort
@@ -90,20 +91,36 @@ def set_cursor(session: Session, consumer: str, last_id: int) -> None:
 _ENSURED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
-def _ensure_indexes(engine: SearchEngine) -> None:
-    """Create the live indexes if missing (and the stand-in ``persons`` document) — once per engine object, not on every --follow round."""
+def _ensure_indexes(engine: SearchEngine, db: Database, builder: DocumentBuilder) -> int:
+    """Create the live indexes if missing (and the stand-in ``persons`` document), and fill
+    ``persons`` if an upgrade left it empty (:func:`_fill_persons`) — once per engine object, not on
+    every --follow round. Returns the ``persons`` documents filled in."""
     try:
         if _ENSURED.get(engine):
-            return
+            return 0
     except TypeError:  # not weak-referenceable: just ensure every time
         pass
     for spec in SPECS.values():
         engine.ensure_index(spec)
     engine.replace_documents(PERSONS.name, [stand_in_document()])  # what an unknown person's lookup reads
+    filled = _fill_persons(db, engine, builder)
     try:
         _ENSURED[engine] = True
     except TypeError:
         pass
+    return filled
+
+
+def _fill_persons(db: Database, engine: SearchEngine, builder: DocumentBuilder) -> int:
+    """An index made before ``persons`` existed (an upgrade) has payments but no person documents,
+    and every personal query would answer 未查询到记录: fill ``persons`` from the batch database
+    once, before the first round, instead of waiting for someone to run ``index rebuild``.
+    Returns the documents written (0 when ``persons`` was already there or there are no payments)."""
+    if engine.count(PERSONS.name) > 1 or engine.count(PAYMENTS.name) == 0:  # 1: the stand-in alone
+        return 0
+    with db.session() as session:
+        engine.replace_documents(PERSONS.name, builder.persons(session), batch_size=5000)
+    return engine.count(PERSONS.name)
 
 
 def _ensure_cursor(db: Database, consumer: str) -> tuple[int, datetime]:
@@ -133,7 +150,7 @@ def sync(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consum
          before_commit: BeforeCommit | None = None) -> SyncReport:
     """Drain the outbox for ``consumer`` (at most ``limit`` rows). Returns what was done."""
     report = SyncReport(consumer=consumer)
-    _ensure_indexes(engine)
+    report.persons_filled = _ensure_indexes(engine, db, builder)
     cursor, stamp = _ensure_cursor(db, consumer)
     while limit is None or report.entries < limit:
         size = chunk if limit is None else min(chunk, limit - report.entries)

@@ -179,3 +179,21 @@ def test_a_persons_document_follows_its_lines(batch_db, config, ix_engine, secon
     kept = {line["id"] for line in orjson.loads(after["persons"][several]["lines"])}
     assert dropped not in kept and len(kept) == everything[several] - 1
     assert after == fresh_rebuild(batch_db, second_engine, doc_builder)
+
+
+def test_an_upgrade_without_persons_is_filled_before_the_first_round(batch_db, config, ix_engine, second_engine,
+                                                                      doc_builder) -> None:
+    """An index made before the ``persons`` index existed has payments and no person documents:
+    the sync fills them in at its start, so personal queries never answer 未查询到记录 because
+    nobody ran ``index rebuild`` after the upgrade."""
+    build_mix(batch_db, config, people=12)
+    rebuild(batch_db, ix_engine, doc_builder)
+    expected = contents(ix_engine)["persons"]
+    assert len(expected) > 1
+    ix_engine.delete_index("persons")  # what the index looked like before this version
+    upgraded = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    report = sync(batch_db, upgraded, doc_builder)
+    assert report.persons_filled == len(expected)
+    assert contents(upgraded)["persons"] == expected
+    again = sync(batch_db, upgraded, doc_builder)  # once per engine, and never over a filled index
+    assert again.persons_filled == 0
