@@ -1,4 +1,4 @@
-"""Documents for the three search indexes, built from the batch database (fields per
+"""Documents for the search indexes, built from the batch database (fields per
 :mod:`search.schemas`). Every person-related value passes through :mod:`indexer.masking`.
 
 * ``policies``: published :class:`~admin.models.Policy` rows with their approved change history.
@@ -13,6 +13,12 @@
   do next); ``published`` once the batch's results are public (the event the WeChat arrival
   notices wait for). A withdrawn line without a withdrawal code (:data:`EXPLAINED_WITHDRAWALS`) is
   left out. Card: last 4 digits and a keyed digest only.
+* ``persons`` (private, per person key): ONE document per person with ``payments`` lines, made
+  from exactly those documents (:func:`person_document`): the factors (name digest, card last 4,
+  card digest) of each distinct card, and the personal answer already grouped into years and
+  labelled (:func:`portal.lookup.person_answer`, the code that renders it) — a personal lookup
+  reads one document and serves it without regrouping. Rebuilt from all of the person's lines
+  whenever one of them changes (:meth:`DocumentBuilder.persons_for`, indexer/sync.py).
 
 The reviewer's reason is free text: :func:`indexer.masking.free_text_or` masks the person's own
 name and falls back to a generic reason of the step when the text holds an ID, card or phone
@@ -58,6 +64,7 @@ from core import personkey, regions
 from core.timeutil import local
 from core.validation import normalize_card_number, normalize_name
 from indexer.masking import MaskingPolicy, card_last4, free_text_or, load_policy, mask_name, redact
+from portal.lookup import person_answer, stand_in_document
 
 __all__ = [
     "CHUNK",
@@ -69,6 +76,8 @@ __all__ = [
     "advice_for",
     "disclosure_ids",
     "format_amount",
+    "person_document",
+    "person_documents",
     "policy_document",
     "stage_for",
 ]
@@ -229,6 +238,7 @@ class LineDocs:
     line_id: int
     disclosure: dict[str, Any] | None
     payment: dict[str, Any] | None
+    person_key: str = ""  # the line's person (also when ``payment`` is None)
 
 
 _LINE_COLUMNS = (
@@ -328,6 +338,31 @@ class DocumentBuilder:
             if docs.payment is not None:
                 yield docs.payment
 
+    def count_persons(self, session: Session) -> int:
+        stmt = (select(func.count(func.distinct(PaymentLine.person_id))).select_from(PaymentLine)
+                .join(Batch, Batch.id == PaymentLine.batch_id))
+        return (session.scalar(stmt.where(payment_filter())) or 0) + 1  # + the stand-in
+
+    def persons(self, session: Session) -> Iterator[dict[str, Any]]:
+        """Every ``persons`` document (for a rebuild): the stand-in (portal/lookup.py), then the
+        payments lines read person by person, one person's lines held at a time."""
+        yield stand_in_document()
+        yield from person_documents(self.payments(session))
+
+    def persons_for(self, session: Session, person_keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """The ``persons`` document of each key now (``None``: the person has no payments line
+        any more, the document must go)."""
+        keys = sorted(set(person_keys))
+        out: dict[str, dict[str, Any] | None] = {key: None for key in keys}
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            where = and_(payment_filter(), Person.person_key.in_(part))
+            docs = (d.payment for d in self.lines(session, where=where, with_disclosures=False, by_person=True)
+                    if d.payment is not None)
+            for doc in person_documents(docs):
+                out[doc["id"]] = doc
+        return out
+
     def lines(self, session: Session, *, batch_ids: Iterable[int] | None = None,
               line_ids: Iterable[int] | None = None, where: ColumnElement[bool] | None = None,
               with_disclosures: bool = True, with_payments: bool = True,
@@ -375,6 +410,7 @@ class DocumentBuilder:
                     row.id,
                     self._disclosure(row, batch) if with_disclosures else None,
                     self._payment(session, row, batch, card_enc) if with_payments else None,
+                    row.person_key,
                 )
 
     # -- helpers -------------------------------------------------------------------------------
@@ -568,6 +604,28 @@ class DocumentBuilder:
             "village": village,
             "batch_code": batch.code,
         }
+
+
+def person_document(person_key: str, payments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``persons`` document of one person from all their ``payments`` documents."""
+    factors = list(dict.fromkeys((d.get("name_digest") or "", d.get("card_last4") or "", d.get("card_digest") or "")
+                                 for d in payments))
+    return {"id": person_key, "person_key": person_key, "factors": [list(f) for f in factors],
+            **person_answer(person_key, payments)}
+
+
+def person_documents(payments: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``persons`` documents from ``payments`` documents that come person by person."""
+    key: str | None = None
+    group: list[dict[str, Any]] = []
+    for doc in payments:
+        if doc["person_key"] != key:
+            if group:
+                yield person_document(key, group)  # type: ignore[arg-type]
+            key, group = doc["person_key"], []
+        group.append(doc)
+    if group:
+        yield person_document(key, group)  # type: ignore[arg-type]
 
 
 def _levels(village_code: str | None) -> tuple[str, ...]:

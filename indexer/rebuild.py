@@ -39,7 +39,7 @@ from indexer.sync import set_cursor
 __all__ = ["BUILD_MARK", "RebuildError", "RebuildReport", "rebuild", "snapshot", "stray_builds"]
 
 BUILD_MARK = "__build_"
-_BUILD_NAME = re.compile(r"^(policies|disclosures|payments|statistics)__build_\w+$")
+_BUILD_NAME = re.compile(r"^(policies|disclosures|payments|persons|statistics)__build_\w+$")
 WRITE_BATCH = 5000
 PROGRESS_EVERY = 1000
 
@@ -93,6 +93,8 @@ def rebuild(db: Database, engine: SearchEngine, builder: DocumentBuilder, *,
     unknown = [name for name in names if name not in SPECS]
     if unknown:
         raise RebuildError(f"没有这个索引：{'、'.join(unknown)}（可选 {'、'.join(SPECS)}）")
+    if "payments" in names and "persons" not in names:
+        names.append("persons")  # made from the payments documents: rebuilt with them
     for name in stray_builds(engine):
         engine.delete_index(name)
     report = RebuildReport()
@@ -144,6 +146,9 @@ def _build(session: Session, engine: SearchEngine, builder: DocumentBuilder, nam
         cells = StatisticsBuilder(builder.masking).documents(session)
         expected = len(cells)
         docs = iter(cells)
+    elif name == "persons":
+        expected = builder.count_persons(session)
+        docs = builder.persons(session)
     else:
         expected = builder.count_payments(session)
         docs = builder.payments(session)

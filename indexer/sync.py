@@ -14,6 +14,9 @@ which is harmless: documents are keyed and rebuilt from the database, never from
   larger one. The cursor therefore only advances over an unbroken run of ids; a gap is waited for
   up to ``gap_timeout`` seconds (then taken to be a rolled-back transaction).
 * ``complaint`` rows are not this consumer's business (see :mod:`indexer.inbound`).
+* ``persons`` (one document per person key): every person whose line was touched — the line's
+  person now, or for a line that is gone the person of its old ``payments`` document — gets their
+  document rebuilt from all their lines, after the ``payments`` writes of the chunk.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from admin.models import OutboxCursor, OutboxEntry, PaymentLine
 from core.db import Database
 from core.timeutil import local, now
 from indexer.documents import DocumentBuilder, disclosure_ids
+from portal.lookup import stand_in_document
 from search.base import SearchEngine
-from search.schemas import DISCLOSURES, PAYMENTS, POLICIES, SPECS, STATISTICS
+from search.schemas import DISCLOSURES, PAYMENTS, PERSONS, POLICIES, SPECS, STATISTICS
 from indexer.statistics import StatisticsBuilder, affected_years
 from indexer.statistics import publish as publish_statistics
 
@@ -67,6 +71,7 @@ class SyncReport:
     cursor_moved_elsewhere: bool = False
     statistics_refreshes: int = 0
     statistics_seconds: float = 0.0
+    persons_filled: int = 0  # persons documents made at start because an upgrade left none
 
 
 BeforeCommit = Callable[[int, int], None]  # (chunk number, new cursor); raise to abort
@@ -86,19 +91,36 @@ def set_cursor(session: Session, consumer: str, last_id: int) -> None:
 _ENSURED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
-def _ensure_indexes(engine: SearchEngine) -> None:
-    """Create the live indexes if missing — once per engine object, not on every --follow round."""
+def _ensure_indexes(engine: SearchEngine, db: Database, builder: DocumentBuilder) -> int:
+    """Create the live indexes if missing (and the stand-in ``persons`` document), and fill
+    ``persons`` if an upgrade left it empty (:func:`_fill_persons`) — once per engine object, not on
+    every --follow round. Returns the ``persons`` documents filled in."""
     try:
         if _ENSURED.get(engine):
-            return
+            return 0
     except TypeError:  # not weak-referenceable: just ensure every time
         pass
     for spec in SPECS.values():
         engine.ensure_index(spec)
+    engine.replace_documents(PERSONS.name, [stand_in_document()])  # what an unknown person's lookup reads
+    filled = _fill_persons(db, engine, builder)
     try:
         _ENSURED[engine] = True
     except TypeError:
         pass
+    return filled
+
+
+def _fill_persons(db: Database, engine: SearchEngine, builder: DocumentBuilder) -> int:
+    """An index made before ``persons`` existed (an upgrade) has payments but no person documents,
+    and every personal query would answer 未查询到记录: fill ``persons`` from the batch database
+    once, before the first round, instead of waiting for someone to run ``index rebuild``.
+    Returns the documents written (0 when ``persons`` was already there or there are no payments)."""
+    if engine.count(PERSONS.name) > 1 or engine.count(PAYMENTS.name) == 0:  # 1: the stand-in alone
+        return 0
+    with db.session() as session:
+        engine.replace_documents(PERSONS.name, builder.persons(session), batch_size=5000)
+    return engine.count(PERSONS.name)
 
 
 def _ensure_cursor(db: Database, consumer: str) -> tuple[int, datetime]:
@@ -128,7 +150,7 @@ def sync(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consum
          before_commit: BeforeCommit | None = None) -> SyncReport:
     """Drain the outbox for ``consumer`` (at most ``limit`` rows). Returns what was done."""
     report = SyncReport(consumer=consumer)
-    _ensure_indexes(engine)
+    report.persons_filled = _ensure_indexes(engine, db, builder)
     cursor, stamp = _ensure_cursor(db, consumer)
     while limit is None or report.entries < limit:
         size = chunk if limit is None else min(chunk, limit - report.entries)
@@ -210,8 +232,10 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
         gone_d: list[str] = []
         gone_p: list[str] = []
         seen_lines: set[int] = set()
+        people: set[str] = set()
         for docs in builder.lines(session, **selector):  # type: ignore[arg-type]
             seen_lines.add(docs.line_id)
+            people.add(docs.person_key)
             wanted = docs.disclosure["id"] if docs.disclosure else None
             gone_d.extend(i for i in disclosure_ids(docs.line_id) if i != wanted)
             if docs.disclosure is not None:
@@ -227,14 +251,29 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
         for line_id in selector.get("line_ids", set()) - seen_lines:  # type: ignore[operator]
             gone_d.extend(disclosure_ids(line_id))
             gone_p.append(str(line_id))
+            old = engine.get(PAYMENTS.name, str(line_id))  # a deleted line: whose was it?
+            if old and old.get("person_key"):
+                people.add(str(old["person_key"]))
         _write(engine, DISCLOSURES.name, disclosures, gone_d, report)
         _write(engine, PAYMENTS.name, payments, gone_p, report)
+        _write_persons(session, engine, builder, people, report)
     if stats_due:
         started = time.perf_counter()
         docs = StatisticsBuilder(builder.masking).documents(session)
         report.upserted[STATISTICS.name] += publish_statistics(engine, docs, index=STATISTICS.name)
         report.statistics_refreshes += 1
         report.statistics_seconds += time.perf_counter() - started
+
+
+def _write_persons(session: Session, engine: SearchEngine, builder: DocumentBuilder, people: set[str],
+                   report: SyncReport) -> None:
+    """Rewrite the ``persons`` document of each person key from all of the person's lines."""
+    people.discard("")
+    if not people:
+        return
+    wanted = builder.persons_for(session, people)
+    _write(engine, PERSONS.name, [d for d in wanted.values() if d is not None],
+           [key for key, d in wanted.items() if d is None], report)
 
 
 def _write(engine: SearchEngine, index: str, upserts: list[dict[str, Any]], deletes: list[str],

@@ -77,7 +77,7 @@ def bench_demo_and_index(lines: int, env: dict[str, str], data_dir: Path) -> lis
 
     config = Config.from_env(env)
     engine = make_engine(config.data_dir, None, None, config.search_index_prefix)
-    counts = {name: engine.count(name) for name in ("policies", "disclosures", "payments", "statistics")}
+    counts = {name: engine.count(name) for name in ("policies", "disclosures", "payments", "persons", "statistics")}
     docs = sum(counts.values())
     out += [
         "| step | size | wall time | rate |",

@@ -89,8 +89,13 @@ def prepare(data_dir: str, lines: int, bound: int, seed: int = 1) -> None:
                    "advice": "", "region_codes": ["41", "4104", "410423"], "village": "王庄村",
                    "batch_code": f"B{year}{code}"}
 
-    count = engine.replace_documents("payments", docs())
-    print(f"payments: {count} lines for {people} people in {time.perf_counter() - started:.1f} s")
+    from indexer.documents import person_documents
+
+    lines_made = list(docs())
+    count = engine.replace_documents("payments", lines_made)
+    lines_made.sort(key=lambda d: d["person_key"])  # the persons documents: one per person, as the indexer writes
+    persons = engine.replace_documents("persons", person_documents(lines_made))
+    print(f"payments: {count} lines for {persons} people in {time.perf_counter() - started:.1f} s")
     migrate.upgrade(config.public_database_url, "public")
     db = Database(config.public_database_url)
     openids = []

@@ -1,15 +1,25 @@
 """Personal lookup (我的补贴): the one lookup shared by the portal's query page, the kiosk and the bot.
 
-The normalised ID number becomes a ``person_key`` (HMAC, core.personkey); the person's lines are
-read from the private ``payments`` index by that key only; a second factor (the name as typed
-and the card's last 4 digits, or the full card number read at a kiosk) must match before
-anything is returned. Wrong factor and unknown person give the same answer (``None``) after the
-same work: every digest is always computed and exactly one search is always made.
+The normalised ID number becomes a ``person_key`` (HMAC, core.personkey); the person's ONE
+document is read from the private ``persons`` index by that key only (search/schemas.py: the
+indexer writes it from the person's ``payments`` lines, already grouped into the answer); a
+second factor (the name as typed and the card's last 4 digits, or the full card number read at a
+kiosk) must match before anything is returned. Wrong factor and unknown person give the same
+answer (``None``) after the same work: every digest is always computed, one document of a
+person's size is always read (for an unknown person the stand-in document, :data:`STAND_IN`),
+the typed factor is compared with the factors and nothing of the answer is decoded before a
+factor matched.
 :func:`guarded_lookup` puts the lookup behind the rate limits (per client, and per person key
 for failures); :func:`validate_fields` gives the field messages of the three-field form (the
 portal's query page and the WeChat binding page).
 
-Payments document fields relied on (search/schemas.py, ``payments``):
+``persons`` document fields (search/schemas.py): ``id`` = ``person_key``, ``factors``
+([name digest, card last 4, card digest] per distinct card), ``paid_years``, ``answer`` (JSON
+text: the ``years`` of :meth:`PersonPayments.to_dict`, made by the indexer with
+:func:`person_answer`) and ``lines`` (JSON text: the person's payments lines with the fields
+below, for the channels that read :class:`PaymentItem` objects — bot, kiosk statements, 明白条).
+
+Payments line fields relied on (search/schemas.py, ``payments``):
 ``id``, ``person_key``, ``name_digest``, ``card_last4``, ``card_digest``, ``project_code``,
 ``project_name``, ``department``, ``year``, ``period``, ``amount`` ("1234.50", yuan),
 ``date`` ("YYYY-MM-DD", may be empty for pending lines), ``state``
@@ -34,6 +44,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -43,11 +55,14 @@ from core.validation import check_id_number, check_name, normalize_id_number, no
 from portal.errors import PublicError
 from portal.ratelimit import client_address, enforce_query_limits_async, record_failed_lookup_async
 from portal.services import services
-from search.base import IndexNotFound, SearchEngine, SearchQuery
+from search.base import IndexNotFound, SearchEngine
 from search.embedded import EmbeddedEngine
 
 __all__ = [
+    "LINE_FIELDS",
     "NOT_FOUND_MESSAGE",
+    "PERSONS_INDEX",
+    "STAND_IN",
     "PaymentItem",
     "PersonPayments",
     "YearPayments",
@@ -56,13 +71,22 @@ __all__ = [
     "invalid_id_error",
     "lookup_by_person_key",
     "lookup_person",
+    "person_answer",
     "person_key_for",
+    "stand_in_document",
     "validate_fields",
 ]
 
-PAYMENTS_INDEX = "payments"
-PER_PAGE = 100
-MAX_PAGES = 50  # 5,000 lines for one person is far beyond any real case
+PERSONS_INDEX = "persons"
+# what a persons document keeps of each payments line (what _item reads)
+LINE_FIELDS = ("id", "project_code", "project_name", "department", "year", "period", "amount", "date",
+               "state", "stage", "failure_reason", "advice", "village", "published")
+# the factors an unknown person's typed factor is compared with (never matches: "-" is no digest)
+_NO_FACTORS = (("-", "-", "-"),)
+# The id of the stand-in ``persons`` document (not hex: never a person key). It holds no one's
+# data, has the size of a typical person's document and never matches a factor; an unknown
+# person's lookup reads it, so that it costs what a wrong factor costs (one document read).
+STAND_IN = "stand-in"
 CENT = Decimal("0.01")
 CARD_DIGITS = 4
 
@@ -194,14 +218,45 @@ class YearPayments:
         }
 
 
-@dataclass
 class PersonPayments:
     """A person's published lines, newest year first. ``name`` is the name the person typed
-    (the index never holds names); ``None`` when looked up by person key alone (the bot)."""
+    (the index never holds names); ``None`` when looked up by person key alone (the bot).
 
-    person_key: str
-    name: str | None
-    years: list[YearPayments]
+    Read from a ``persons`` document (:meth:`from_document`) it holds the answer as the indexer
+    rendered it: :meth:`to_dict` decodes that text and :attr:`years` (the objects the bot, the
+    kiosk's statements and the 明白条 read) is built from the stored lines on first use only.
+    """
+
+    __slots__ = ("_answer", "_lines", "_paid_years", "_years", "name", "person_key")
+
+    def __init__(self, person_key: str, name: str | None, years: list[YearPayments] | None = None, *,
+                 answer: str | None = None, lines: str | None = None,
+                 paid_years: list[int] | None = None) -> None:
+        self.person_key = person_key
+        self.name = name
+        self._years = years
+        self._answer = answer
+        self._lines = lines
+        self._paid_years = paid_years
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any], name: str | None) -> PersonPayments:
+        return cls(str(doc["person_key"]), name, answer=str(doc.get("answer") or "[]"),
+                   lines=str(doc.get("lines") or "[]"),
+                   paid_years=[int(y) for y in doc.get("paid_years") or ()])
+
+    @property
+    def years(self) -> list[YearPayments]:
+        if self._years is None:
+            self._years = group_by_year(self.person_key, self.name, orjson.loads(self._lines or "[]")).years
+        return self._years
+
+    @property
+    def paid_years(self) -> list[int]:
+        """The years with paid lines, newest first (the statement links)."""
+        if self._paid_years is None:
+            self._paid_years = [y.year for y in self.years if y.paid]
+        return self._paid_years
 
     def year(self, year: int) -> YearPayments | None:
         return next((y for y in self.years if y.year == year), None)
@@ -215,10 +270,12 @@ class PersonPayments:
         return sum(len(y.withdrawn) for y in self.years)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "person": {"name": self.name},
-            "years": [y.to_dict() for y in self.years],
-        }
+        """The answer (a fresh structure on every call: callers add their links to it)."""
+        if self._answer is not None:
+            years = orjson.loads(self._answer)
+        else:
+            years = [y.to_dict() for y in self.years]
+        return {"person": {"name": self.name}, "years": years}
 
 
 # --- lookup ----------------------------------------------------------------------------------
@@ -296,21 +353,44 @@ def group_by_year(person_key: str, name: str | None, docs: list[dict[str, Any]])
     return PersonPayments(person_key, name, [years[y] for y in sorted(years, reverse=True)])
 
 
-def _fetch(search: SearchEngine, person_key: str) -> list[dict[str, Any]]:
-    """Every payments document of one person (all pages), newest first."""
-    docs: list[dict[str, Any]] = []
-    for page in range(1, MAX_PAGES + 1):
-        query = SearchQuery(filters={"person_key": person_key}, sort=[("date", "desc")],
-                            page=page, per_page=PER_PAGE)
-        try:
-            result = search.search(PAYMENTS_INDEX, query)
-        except IndexNotFound:
-            return []
-        docs.extend(result.hits)
-        if page >= result.pages:
-            break
-    # Belt and braces: an engine must never hand back another person's line.
-    return [d for d in docs if d.get("person_key") == person_key]
+def person_answer(person_key: str, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answer fields of a ``persons`` document, from the person's payments lines: written
+    by the indexer (indexer/documents.py) with the code that renders the answer, so a lookup
+    serves exactly what grouping the lines on every query used to produce."""
+    person = group_by_year(person_key, None, lines)
+    kept = [{name: line.get(name) for name in LINE_FIELDS if name in line} for line in lines]
+    return {
+        "paid_years": person.paid_years,
+        "answer": orjson.dumps([y.to_dict() for y in person.years]).decode(),
+        "lines": orjson.dumps(kept).decode(),
+    }
+
+
+def stand_in_document() -> dict[str, Any]:
+    """The stand-in ``persons`` document (:data:`STAND_IN`): 24 lines of nobody, no factor."""
+    line = {"id": "0", "project_code": "", "project_name": "补贴发放记录（占位）", "department": "主管部门",
+            "year": 0, "period": "", "amount": "0.00", "date": "", "state": "paid", "stage": "已发放到卡",
+            "failure_reason": "", "advice": "", "village": "", "published": False}
+    return {"id": STAND_IN, "person_key": STAND_IN, "factors": [list(f) for f in _NO_FACTORS], "paid_years": [],
+            "answer": orjson.dumps([{"year": 0, "paid": [line] * 24}]).decode(),
+            "lines": orjson.dumps([line] * 24).decode()}
+
+
+def _fetch(search: SearchEngine, person_key: str, *, stand_in: bool = False) -> dict[str, Any] | None:
+    """The person's ``persons`` document (one keyed read), or ``None``. ``stand_in``: when there
+    is none, read the stand-in document instead (the same work; its content is not used)."""
+    if person_key == STAND_IN:
+        return None
+    try:
+        doc = search.get(PERSONS_INDEX, person_key)
+        if doc is None and stand_in:
+            search.get(PERSONS_INDEX, STAND_IN)
+    except IndexNotFound:
+        return None
+    # Belt and braces: an engine must never hand back another person's document.
+    if doc is None or doc.get("person_key") != person_key:
+        return None
+    return doc
 
 
 def invalid_id_error(id_number: str | None) -> PublicError | None:
@@ -357,32 +437,36 @@ def lookup_person(search: SearchEngine, hmac_key: bytes, *, id_number: str, name
     if card_number is None and not normalize_name(name):
         raise PublicError(422, "missing_name", "请填写姓名。", fields={"name": "请填写姓名"})
 
-    # Always the same work: both digests, one search, a comparison with every line.
+    # Always the same work: both digests, one keyed read, a comparison with every factor (an
+    # unknown person is compared with a stand-in), nothing of the answer decoded before a match.
     typed_name = normalize_name(name)
     want_name = personkey.name_digest(hmac_key, pk, typed_name)
     want_card = personkey.card_digest(hmac_key, pk, card or secrets.token_hex(8))
-    docs = _fetch(search, pk)
+    doc = _fetch(search, pk, stand_in=True)
+    factors = (doc.get("factors") if doc else None) or _NO_FACTORS
     matched = False
-    for doc in docs or [{}]:
-        name_ok = personkey.constant_time_equal(str(doc.get("name_digest") or "-"), want_name)
+    equal = personkey.constant_time_equal
+    for factor in factors:
+        name_digest, last4, card_digest = (str(part or "-") for part in factor)
+        name_ok = equal(name_digest, want_name)
         if card_number is not None:
-            card_ok = personkey.constant_time_equal(str(doc.get("card_digest") or "-"), want_card)
+            card_ok = equal(card_digest, want_card)
             if not typed_name:
                 name_ok = True
         else:
-            card_ok = personkey.constant_time_equal(str(doc.get("card_last4") or "-"), digits)
-        matched |= bool(docs) and name_ok and card_ok
-    if not matched:
+            card_ok = equal(last4, digits)
+        matched |= name_ok and card_ok
+    if not matched or doc is None:
         return None
-    return group_by_year(pk, typed_name or None, docs)
+    return PersonPayments.from_document(doc, typed_name or None)
 
 
 def lookup_by_person_key(search: SearchEngine, person_key: str) -> PersonPayments | None:
     """The person's payments by key alone (a WeChat binding made after a verified lookup)."""
-    docs = _fetch(search, person_key)
-    if not docs:
+    doc = _fetch(search, person_key)
+    if doc is None:
         return None
-    return group_by_year(person_key, None, docs)
+    return PersonPayments.from_document(doc, None)
 
 
 # --- the form fields and the guarded lookup ---------------------------------------------------

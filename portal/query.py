@@ -41,7 +41,7 @@ def _statement_base(request: Request) -> str:
 def statement_links(request: Request, person: PersonPayments) -> dict[int, str]:
     """The statement (明白条) link of each year with paid lines: ONE short-lived token for the
     answer (no ID number in it), the year in the path — ``/statement/{token}/{year}``."""
-    years = [y.year for y in person.years if y.paid]
+    years = person.paid_years
     if not years:
         return {}
     secret = services(request).config.session_secret

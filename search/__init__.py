@@ -4,7 +4,7 @@
 * :mod:`search.embedded` — tantivy under the data folder (the default, zero set-up);
 * :mod:`search.meili` — Meilisearch, when ``MEILI_URL`` is set;
 * :mod:`search.generation` — the index generation caches are keyed by;
-* :mod:`search.schemas` — the four index specs; :mod:`search.tokenize` — the Chinese word streams.
+* :mod:`search.schemas` — the five index specs; :mod:`search.tokenize` — the Chinese word streams.
 
 Imports only :mod:`core` (and its own modules): never a side of the wall.
 """

@@ -460,7 +460,7 @@ class EmbeddedEngine:
         result = searcher.search(tq, limit=1, count=False)
         if not result.hits:
             return None
-        return json.loads(searcher.doc(result.hits[0][1])["_src"][0])
+        return orjson.loads(searcher.doc(result.hits[0][1])["_src"][0])
 
     def count(self, index: str) -> int:
         return self._handle(index).searcher().num_docs

@@ -1,4 +1,4 @@
-"""The four search indexes (DESIGN.md): what the indexer builds and the portal/bot read.
+"""The five search indexes (DESIGN.md): what the indexer builds and the portal/bot read.
 
 Document fields (other modules build and render against these names):
 
@@ -17,6 +17,16 @@ amount, amount_cents, date, state (pending/paid/failed/returned/reissued/withdra
 failure_code, failure_reason, advice, region_codes, village, batch_code, published (bool: the
 batch's results are public).
 
+``persons`` (private, read by key only, no text search; one document per person key with
+payments lines, built by the indexer from that person's ``payments`` documents and rewritten
+whenever one of them changes) — id (= person_key), person_key, factors (list of [name_digest,
+card_last4, card_digest], one per distinct card the lines carry), paid_years (list of int, newest
+first), answer (JSON text: the ``years`` of the personal answer, grouped and labelled as the
+portal renders it), lines (JSON text: the lines with the fields the portal's ``PaymentItem``
+reads — id, project_code, project_name, department, year, period, amount, date, state, stage,
+failure_reason, advice, village, published). What a personal lookup reads: one keyed read,
+factors compared before the answer is decoded.
+
 ``statistics`` (public, aggregates only, no text search; built by :mod:`indexer.statistics`) —
 id, dimension ("total" | "year" | "policy" | "county" | "township" | "village" | "timeliness" |
 "department"), year (int, 0 = all years), policy_key (policy name, "*" = all), policy_name,
@@ -31,7 +41,7 @@ from __future__ import annotations
 
 from search.base import IndexSpec
 
-__all__ = ["DISCLOSURES", "PAYMENTS", "POLICIES", "SPECS", "STATISTICS"]
+__all__ = ["DISCLOSURES", "PAYMENTS", "PERSONS", "POLICIES", "SPECS", "STATISTICS"]
 
 POLICIES = IndexSpec(
     name="policies",
@@ -62,6 +72,15 @@ PAYMENTS = IndexSpec(
     facetable=[],
 )
 
+PERSONS = IndexSpec(
+    name="persons",
+    primary_key="id",
+    searchable=[],
+    filterable=["person_key"],
+    sortable=[],
+    facetable=[],
+)
+
 STATISTICS = IndexSpec(
     name="statistics",
     primary_key="id",
@@ -72,4 +91,4 @@ STATISTICS = IndexSpec(
     facetable=[],
 )
 
-SPECS: dict[str, IndexSpec] = {s.name: s for s in (POLICIES, DISCLOSURES, PAYMENTS, STATISTICS)}
+SPECS: dict[str, IndexSpec] = {s.name: s for s in (POLICIES, DISCLOSURES, PAYMENTS, PERSONS, STATISTICS)}

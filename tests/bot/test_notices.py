@@ -12,6 +12,7 @@ from core.workdays import add_workdays
 from portal.store import WechatNotice
 from tests.bot.conftest import REDIS_URL, new_openid
 from tests.bot.fakewechat import FakeWechatApi
+from tests.portal.conftest import index_payments
 
 
 def _publish_new_line(search, person, line_id: str = "new-line-1") -> dict:
@@ -19,7 +20,7 @@ def _publish_new_line(search, person, line_id: str = "new-line-1") -> dict:
     doc.update(id=line_id, date=today().isoformat(), year=today().year, amount="256.30",
                amount_cents=25630, project_name="生态公益林补偿", project_code="STBC", department="林业局",
                state="paid")
-    search.replace_documents("payments", [doc])
+    index_payments(search, [doc])
     return doc
 
 
@@ -67,10 +68,10 @@ def test_a_paid_line_is_notified_once_its_results_are_published(public_db, searc
     person = seeded.people[2]
     bindings.bind(public_db, new_openid(), person.person_key)
     doc = _publish_new_line(search_engine, person, "new-line-3")
-    search_engine.replace_documents("payments", [{**doc, "published": False}])
+    index_payments(search_engine, [{**doc, "published": False}])
     sender = SandboxSender()
     assert notices.notify(public_db, search_engine, sender).queued == 0
-    search_engine.replace_documents("payments", [{**doc, "published": True}])
+    index_payments(search_engine, [{**doc, "published": True}])
     report = notices.notify(public_db, search_engine, sender)
     assert (report.queued, report.sent) == (1, 1)
 

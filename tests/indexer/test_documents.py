@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import orjson
 import pytest
 from sqlalchemy import select
 
 from admin.models import PaymentLine, Person
 from core import personkey
 from core.validation import normalize_name
-from indexer.documents import DocumentBuilder, advice_for, format_amount, stage_for
+from indexer.documents import DocumentBuilder, advice_for, format_amount, person_document, stage_for
 from indexer.masking import mask_name, scan_document
 from indexer.rebuild import rebuild
 from search.base import SearchQuery
+from portal.lookup import STAND_IN, group_by_year, lookup_person, stand_in_document
 from search.schemas import DISCLOSURES, PAYMENTS, POLICIES
 from tests.indexer.builders import build_mix
 from tests.indexer.conftest import all_docs, by_id
@@ -34,7 +36,8 @@ POLICY_FIELDS = {"id", "code", "name", "short_name", "department", "level", "yea
 def built(batch_db, config, ix_engine, doc_builder):
     mix = build_mix(batch_db, config, people=40)
     report = rebuild(batch_db, ix_engine, doc_builder)
-    docs = {name: all_docs(ix_engine, name) for name in ("policies", "disclosures", "payments", "statistics")}
+    docs = {name: all_docs(ix_engine, name) for name in ("policies", "disclosures", "payments", "persons",
+                                                         "statistics")}
     return mix, report, docs
 
 
@@ -52,7 +55,10 @@ def test_no_personal_data_in_any_document(built, batch_db) -> None:
             leaked = [n for n in full_names if n in text]
             assert leaked == [], (index, leaked, doc)
             assert not any(secret in text for secret in secrets), (index, doc)
-            assert not any(p.id_number[-6:] in text for p in mix.people if index != "payments")
+            if index == "persons":  # the answer and the lines are JSON text: scan what they hold too
+                for part in (orjson.loads(doc["answer"]), orjson.loads(doc["lines"])):
+                    assert scan_document(part) == [], (index, part)
+            assert not any(p.id_number[-6:] in text for p in mix.people if index not in ("payments", "persons"))
     # the only card data in the private index: last 4 digits (and a keyed digest)
     cards = {p.card: p for p in mix.people}
     for doc in docs["payments"]:
@@ -135,6 +141,36 @@ def test_a_person_sees_every_line_with_its_stage_and_advice(built, config, ix_en
                                                             normalize_name(person.name))
         assert hit["card_last4"] == person.card[-4:]
         assert hit["card_digest"] == personkey.card_digest(config.hmac_key, person.person_key, person.card)
+
+
+def test_one_persons_document_per_person_holds_their_answer(built, config, ix_engine) -> None:
+    """``persons``: one document per person key with lines, the same answer grouping the person's
+    ``payments`` documents gives, factors (digests and last 4 digits) but no card or name."""
+    mix, report, docs = built
+    lines: dict[str, list[dict]] = {}
+    for doc in docs["payments"]:
+        lines.setdefault(doc["person_key"], []).append(doc)
+    persons = by_id(docs["persons"])
+    assert persons.pop(STAND_IN) == stand_in_document()  # what an unknown person's lookup reads
+    assert set(persons) == set(lines) and report.counts["persons"] == len(lines) + 1
+    for key, doc in persons.items():
+        assert set(doc) == {"id", "person_key", "factors", "paid_years", "answer", "lines"}
+        assert doc == person_document(key, lines[key])
+        expected = group_by_year(key, None, lines[key])
+        assert orjson.loads(doc["answer"]) == [y.to_dict() for y in expected.years]
+        assert doc["paid_years"] == [y.year for y in expected.years if y.paid]
+        assert {tuple(f) for f in doc["factors"]} == {(d["name_digest"], d["card_last4"], d["card_digest"])
+                                                      for d in lines[key]}
+    # the lookup reads it: typed factors → the answer; the items the bot reads are the same lines
+    person = next(p for p in mix.people if p.person_key in persons)
+    found = lookup_person(ix_engine, config.hmac_key, id_number=person.id_number, name=person.name,
+                          card_digits=person.card[-4:])
+    assert found is not None
+    assert found.to_dict()["years"] == orjson.loads(persons[person.person_key]["answer"])
+    assert sorted(i.id for y in found.years for i in (*y.paid, *y.pending, *y.failed, *y.withdrawn)) == sorted(
+        d["id"] for d in lines[person.person_key])
+    assert lookup_person(ix_engine, config.hmac_key, id_number=person.id_number, name=person.name + "某",
+                         card_digits=person.card[-4:]) is None
 
 
 def test_policies_only_published_with_approved_history(built) -> None:

@@ -31,14 +31,14 @@ def test_first_run_then_a_rebuild_replaces_the_contents(batch_db, config, ix_eng
     mix = build_mix(batch_db, config, people=15)
     assert ix_engine.list_indexes() == []
     first = rebuild(batch_db, ix_engine, doc_builder)
-    assert sorted(ix_engine.list_indexes()) == ["disclosures", "payments", "policies", "statistics"]
+    assert sorted(ix_engine.list_indexes()) == ["disclosures", "payments", "persons", "policies", "statistics"]
     assert cursor_of(batch_db) == first.start_outbox_id > 0
     with batch_db.session() as s:
         s.get(Policy, mix.policy_ids["DIBAO"]).status = "withdrawn"  # no outbox row: only a rebuild sees it
     second = rebuild(batch_db, ix_engine, doc_builder)
     assert second.counts["policies"] == first.counts["policies"] - 1
     assert str(mix.policy_ids["DIBAO"]) not in by_id(all_docs(ix_engine, "policies"))
-    assert sorted(ix_engine.list_indexes()) == ["disclosures", "payments", "policies", "statistics"]  # old versions gone
+    assert sorted(ix_engine.list_indexes()) == ["disclosures", "payments", "persons", "policies", "statistics"]  # old versions gone
 
 
 def test_a_rebuild_that_dies_half_way_leaves_the_old_indexes_serving(batch_db, config, ix_engine,
@@ -111,6 +111,9 @@ def test_a_partial_rebuild_never_moves_the_cursor_forward(batch_db, config, ix_e
     assert report.counts.keys() == {"policies"} and cursor_of(batch_db) == 3
     with pytest.raises(RebuildError, match="没有这个索引"):
         rebuild(batch_db, ix_engine, doc_builder, only=["people"])
+    # the persons documents are made from the payments lines: rebuilt with them
+    report = rebuild(batch_db, ix_engine, doc_builder, only=["payments"])
+    assert report.counts.keys() == {"payments", "persons"} and cursor_of(batch_db) == 3
 
 
 def test_a_rebuild_stores_each_persons_payment_lines_side_by_side(batch_db, config, ix_engine, doc_builder) -> None:

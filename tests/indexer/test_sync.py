@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -17,7 +18,7 @@ from indexer.sync import all_lags, consumer_lag, prune, sync
 from tests.indexer.builders import build_mix
 from tests.indexer.conftest import all_docs, by_id
 
-INDEXES = ("policies", "disclosures", "payments")
+INDEXES = ("policies", "disclosures", "payments", "persons")
 
 
 class Crash(Exception):
@@ -148,3 +149,51 @@ def test_prune_keeps_rows_some_consumer_still_needs(batch_db, ix_engine, doc_bui
     assert consumer_lag(batch_db, "slow").behind == 6
     sync(batch_db, ix_engine, doc_builder, consumer="slow")
     assert prune(batch_db, older_than_days=30) == 6
+
+
+def test_a_persons_document_follows_its_lines(batch_db, config, ix_engine, second_engine, doc_builder) -> None:
+    """Each touched person's one document is rebuilt from all their lines; a line deleted from the
+    database leaves its person's document (found through the line's old payments document), and
+    a person left without lines loses the document."""
+    build_mix(batch_db, config, people=12)
+    sync(batch_db, ix_engine, doc_builder)
+    before = contents(ix_engine)
+    per_person: dict[str, list[str]] = {}
+    for line_id, doc in before["payments"].items():
+        if doc["state"] in ("paid", "pending"):  # lines nothing else refers to (re-issues do)
+            per_person.setdefault(doc["person_key"], []).append(line_id)
+    everything = {d["person_key"]: 0 for d in before["payments"].values()}
+    for doc in before["payments"].values():
+        everything[doc["person_key"]] += 1
+    several = next(k for k, ids in per_person.items() if len(ids) > 1)
+    alone = next(k for k, ids in per_person.items() if k != several and len(ids) == everything[k])
+    dropped = per_person[several][0]
+    with batch_db.session() as s:
+        for line_id in [dropped, *per_person[alone]]:
+            s.delete(s.get(PaymentLine, int(line_id)))
+            s.flush()
+            outbox.emit(s, "line", int(line_id))
+    sync(batch_db, ix_engine, doc_builder)
+    after = contents(ix_engine)
+    assert alone not in after["persons"]
+    kept = {line["id"] for line in orjson.loads(after["persons"][several]["lines"])}
+    assert dropped not in kept and len(kept) == everything[several] - 1
+    assert after == fresh_rebuild(batch_db, second_engine, doc_builder)
+
+
+def test_an_upgrade_without_persons_is_filled_before_the_first_round(batch_db, config, ix_engine, second_engine,
+                                                                      doc_builder) -> None:
+    """An index made before the ``persons`` index existed has payments and no person documents:
+    the sync fills them in at its start, so personal queries never answer 未查询到记录 because
+    nobody ran ``index rebuild`` after the upgrade."""
+    build_mix(batch_db, config, people=12)
+    rebuild(batch_db, ix_engine, doc_builder)
+    expected = contents(ix_engine)["persons"]
+    assert len(expected) > 1
+    ix_engine.delete_index("persons")  # what the index looked like before this version
+    upgraded = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    report = sync(batch_db, upgraded, doc_builder)
+    assert report.persons_filled == len(expected)
+    assert contents(upgraded)["persons"] == expected
+    again = sync(batch_db, upgraded, doc_builder)  # once per engine, and never over a filled index
+    assert again.persons_filled == 0

@@ -41,8 +41,10 @@ from core import personkey, regions
 from core.config import Config
 from core.validation import id_check_digit, luhn_check_digit
 from search import make_engine
-from search.base import SearchEngine
-from search.schemas import SPECS
+from indexer.documents import person_document
+from portal.lookup import stand_in_document
+from search.base import SearchEngine, SearchQuery
+from search.schemas import PAYMENTS, PERSONS, SPECS
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "丰华明国建军秀英兰芳玉珍桂香德福海强伟平"
@@ -155,9 +157,28 @@ def seed_index(engine: SearchEngine, n: int = 200, seed: int = 7, *,
     payments = [p for person in people for p in person.payments]
     engine.replace_documents("disclosures", disclosures)
     engine.replace_documents("policies", POLICY_DOCS)
-    engine.replace_documents("payments", payments)
+    index_payments(engine, payments)
     return Seeded(disclosures, list(POLICY_DOCS), payments, people,
                   sorted(set(full_names) | {p.name for p in people}))
+
+
+def index_payments(engine: SearchEngine, docs: list[dict[str, Any]]) -> None:
+    """Write ``payments`` documents as the indexer does: each touched person's ``persons``
+    document is then rebuilt from all of that person's ``payments`` documents."""
+    engine.ensure_index(PAYMENTS)
+    engine.ensure_index(PERSONS)
+    engine.replace_documents("payments", docs)
+    persons = []
+    for key in dict.fromkeys(d["person_key"] for d in docs):
+        lines, page = [], 1
+        while True:
+            result = engine.search("payments", SearchQuery(filters={"person_key": key}, page=page, per_page=100))
+            lines += result.hits
+            if page >= result.pages:
+                break
+            page += 1
+        persons.append(person_document(key, lines))
+    engine.replace_documents("persons", [stand_in_document(), *persons])
 
 
 def _people(hmac_key: bytes) -> list[SeedPerson]:

@@ -10,11 +10,12 @@ import pytest
 from core import personkey
 from core.validation import id_check_digit, normalize_name
 from portal.errors import PublicError
-from portal.lookup import lookup_by_person_key, lookup_person
+from portal.lookup import STAND_IN, group_by_year, lookup_by_person_key, lookup_person
 from search.base import SearchEngine
 from search.embedded import EmbeddedEngine
 from search.schemas import PAYMENTS
 from tests.conftest import TEST_SECRETS
+from tests.portal.conftest import index_payments
 
 HMAC_KEY = TEST_SECRETS["YIKATONG_HMAC_KEY"].encode()
 
@@ -70,7 +71,7 @@ def sample_docs() -> list[dict[str, Any]]:
 @pytest.fixture
 def payments_engine(search_engine: SearchEngine) -> SearchEngine:
     """The shared portal engine with this module's people added to the payments index."""
-    search_engine.replace_documents("payments", sample_docs())
+    index_payments(search_engine, sample_docs())
     return search_engine
 
 
@@ -143,7 +144,7 @@ def test_many_lines_are_all_read(tmp_path):
     engine.ensure_index(PAYMENTS)
     docs = [payment_doc(WANG_ID, WANG_NAME, WANG_CARD, n, amount="10.00",
                         date=f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}") for n in range(250)]
-    engine.replace_documents("payments", docs)
+    index_payments(engine, docs)
     person = lookup_person(engine, HMAC_KEY, id_number=WANG_ID, name=WANG_NAME, card_digits=WANG_CARD[-4:])
     assert person is not None and person.years[0].total_paid == Decimal("2500.00")
 
@@ -151,3 +152,27 @@ def test_many_lines_are_all_read(tmp_path):
 def test_missing_payments_index_means_no_record(tmp_path):
     engine = EmbeddedEngine(tmp_path / "empty")
     assert lookup_person(engine, HMAC_KEY, id_number=WANG_ID, name=WANG_NAME, card_digits="0128") is None
+
+
+def test_the_stand_in_document_is_nobody(payments_engine):
+    """An unknown person's lookup reads the stand-in persons document (the same work as a wrong
+    factor); it answers to no factor and to no key."""
+    assert payments_engine.get("persons", STAND_IN) is not None
+    assert lookup_by_person_key(payments_engine, STAND_IN) is None
+    for name, digits in ((WANG_NAME, WANG_CARD[-4:]), ("-", "----"), ("", "0000")):
+        try:
+            found = lookup_person(payments_engine, HMAC_KEY, id_number=NOBODY_ID, name=name or None,
+                                  card_digits=digits)
+        except PublicError:
+            continue
+        assert found is None
+
+
+def test_the_answer_is_what_grouping_the_lines_gives(payments_engine):
+    pk = personkey.person_key(HMAC_KEY, WANG_ID)
+    person = lookup_person(payments_engine, HMAC_KEY, id_number=WANG_ID, name=WANG_NAME, card_digits=WANG_CARD[-4:])
+    assert person is not None
+    expected = group_by_year(pk, WANG_NAME, [d for d in sample_docs() if d["person_key"] == pk])
+    assert person.to_dict() == expected.to_dict()
+    assert [y.to_dict() for y in person.years] == [y.to_dict() for y in expected.years]
+    assert person.paid_years == [y.year for y in expected.years if y.paid]

@@ -20,6 +20,7 @@ from portal.statements import (
     read_statement_token,
 )
 from tests.portal.test_lookup import HMAC_KEY, WANG_CARD, WANG_ID, WANG_NAME, sample_docs
+from tests.portal.conftest import index_payments
 
 SECRET = "test-session-secret-not-for-production"
 
@@ -31,7 +32,7 @@ def config(make_config) -> Config:
 
 @pytest.fixture
 def wang_client(client, search_engine):
-    search_engine.replace_documents("payments", sample_docs())
+    index_payments(search_engine, sample_docs())
     return client
 
 

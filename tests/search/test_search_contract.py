@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 
@@ -14,7 +15,7 @@ from search.base import (
     SearchEngine,
     SearchQuery,
 )
-from search.schemas import DISCLOSURES, PAYMENTS, POLICIES
+from search.schemas import DISCLOSURES, PAYMENTS, PERSONS, POLICIES
 from tests.search.conftest import (
     COUNTIES,
     PROJECTS,
@@ -327,6 +328,28 @@ def test_policies_and_payments(engine: SearchEngine) -> None:
     assert [h["id"] for h in mine.hits] == ["x2", "x1", "x0"]
     with pytest.raises(InvalidQuery):
         engine.search("payments", SearchQuery(q="高龄"))
+
+
+def test_persons_documents_are_read_by_key(engine: SearchEngine) -> None:
+    """A ``persons`` document (the personal lookup's one keyed read): nested factors and long
+    JSON text come back exactly; replaced whole; an unknown key is None; no text search."""
+    engine.ensure_index(PERSONS)
+    lines = [{"id": str(i), "project_name": "高龄津贴", "amount": "300.00", "date": f"2024-0{1 + i % 9}-01",
+              "state": "paid", "stage": "已发放到卡", "advice": "", "published": True} for i in range(60)]
+    doc = {"id": "ab" * 16, "person_key": "ab" * 16, "factors": [["d1", "0128", "c1"], ["d1", "5521", "c2"]],
+           "paid_years": [2024, 2023], "answer": json.dumps([{"year": 2024, "paid": lines}], ensure_ascii=False),
+           "lines": json.dumps(lines, ensure_ascii=False)}
+    other = {**doc, "id": "cd" * 16, "person_key": "cd" * 16, "factors": [["d9", "9999", "c9"]]}
+    engine.replace_documents("persons", [doc, other])
+    assert engine.get("persons", "ab" * 16) == doc
+    assert engine.get("persons", "ef" * 16) is None
+    changed = {**doc, "paid_years": [2024], "lines": "[]"}
+    engine.replace_documents("persons", [changed])
+    assert engine.get("persons", "ab" * 16) == changed and engine.count("persons") == 2
+    engine.delete_documents("persons", ["cd" * 16])
+    assert engine.get("persons", "cd" * 16) is None
+    with pytest.raises(InvalidQuery):
+        engine.search("persons", SearchQuery(q="高龄"))
 
 
 def test_changed_spec_keeps_documents(engine: SearchEngine) -> None:
