@@ -6,7 +6,7 @@
 
 1. data: ``yikatong demo --lines N`` and ``yikatong index rebuild`` in a temporary data folder
    (or reuse ``--data-dir`` when it already holds an index);
-2. servers: ``yikatong serve --workers W`` (the production path: shared TCP_NODELAY socket) and a
+2. servers: ``yikatong serve --workers W`` (the production path: one SO_REUSEPORT TCP_NODELAY socket per worker) and a
    bare Starlette hello-world (``loadtests/hello.py``) served the same way, for each W;
 3. load: ``wrk`` (Debian package ``wrk``), ``--connections`` keep-alive connections in a closed
    loop with no think time, 2 client threads on the same machine, ``--duration`` seconds per
@@ -540,7 +540,7 @@ def main() -> int:
         f"Data: `yikatong demo --lines {args.lines:,}` indexed ({size}). "
         f"Load: wrk, {args.connections} keep-alive connections, 2 client threads on the same machine, "
         f"closed loop without think time, {args.duration} s per target after a 1 s warm-up. "
-        "Servers: `yikatong serve --workers N` outside demo mode (shared TCP_NODELAY socket, access log off); the "
+        "Servers: `yikatong serve --workers N` outside demo mode (one SO_REUSEPORT TCP_NODELAY socket per worker, access log off); the "
         "hello-world is served by the same code. Ratio = req/s ÷ hello-world req/s at the same workers.",
         "",
         *table(runs, ceilings),
