@@ -326,13 +326,15 @@ def _as_someone(session: Session, role: str, step: Callable[[Actor], Any]) -> An
     raise RuntimeError(f"no {role} may take this step: {refusals[:3]}")
 
 
-def publish_one_batch(env: dict[str, str]) -> tuple[str, str] | None:
+def publish_one_batch(env: dict[str, str], started: Callable[[], None] = lambda: None) -> tuple[str, str] | None:
     """Carry one demo batch through the workflow's last steps with the product's own services, as
     ``demo/build.py`` does: a batch at the bank gets the bank's answer (every line paid: the bank
     operator exports the bank file and imports it back, ``admin.bank.service``), then the
-    department publishes the results (``admin.batches.workflow`` "publish"). Each step commits its
-    state, audit entry and outbox entry in one transaction, as an admin request does. Returns the
-    project code and year to look for, or None when the demo left no batch at the bank or paid."""
+    department publishes the results (``admin.batches.workflow`` "publish"), calling ``started``
+    just before that last step: freshness counts from the publication, not from the bank's answer.
+    Each step commits its state, audit entry and outbox entry in one transaction, as an admin
+    request does. Returns the project code and year to look for, or None when the demo left no
+    batch at the bank or paid."""
     config = Config.from_env(env)
     db = Database(config.batch_database_url)
     day = today()
@@ -356,6 +358,7 @@ def publish_one_batch(env: dict[str, str]) -> tuple[str, str] | None:
                                                     batch_id=batch_id)
 
                 _as_someone(session, "bank_operator", bank_round)
+        started()
         with db.session() as session:
             _as_someone(session, "department_operator", lambda op: workflow.perform(
                 session, op, batch_id, "publish", {"comment": "发放结果已核对，予以公开。"}, day))
@@ -375,8 +378,9 @@ def freshness(wrk: str, server: Server, script: str, env: dict[str, str], second
     try:
         time.sleep(max(2.0, seconds / 3))
         client = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=10)
-        started = time.monotonic()
-        published = publish_one_batch(env)
+        clock = {"started": time.monotonic()}
+        published = publish_one_batch(env, lambda: clock.update(started=time.monotonic()))
+        started = clock["started"]
         if published is None:
             return "no batch left short of publication in the demo data: freshness not measured"
         project, year = published
