@@ -319,8 +319,21 @@ class RefuseNul:
         await self.app(scope, receive, send)
 
 
+def refused(request: Request, status: int, error: dict[str, Any], back: str) -> Response:
+    """A refused action (:class:`admin.actions.WorkflowError` ``.status`` and ``.as_dict()``): the
+    JSON error with its status; 403/404 as the error page; any other refusal back to ``back``
+    with the reason flashed. Nothing was changed."""
+    if wants_json(request):
+        return json_response({"error": error}, status=status)
+    if status in (403, 404):
+        raise AdminError(status, error["code"], error["message"])
+    flash(request, error["message"], "error")
+    return redirect(back)
+
+
+
 __all__ = ["EXCEPTION_HANDLERS", "PAGE_SIZE", "XLSX", "AdminError", "AdminServices", "LoginNotes", "LoginRequired",
            "PasswordChangeRequired", "RefuseNul", "as_id", "check_csrf", "csrf_token", "error_response", "flash",
            "forbidden", "form_data", "json_response", "make_templates", "money", "no_login_notes", "not_found",
-           "page_number", "path_id", "pop_flashes", "read_upload", "redirect", "render", "services", "wants_json",
+           "page_number", "path_id", "pop_flashes", "read_upload", "redirect", "refused", "render", "services", "wants_json",
            "yuan", "zh_date", "business_day", "limit_body"]

@@ -27,7 +27,7 @@ from admin.access.auth import current_actor
 from admin.bank import files, results, service
 from admin.bank.files import BankFileError
 from admin.actions import WorkflowError
-from admin.web import AdminError, flash, form_data, json_response, path_id, read_upload, redirect, services, wants_json
+from admin.web import flash, form_data, json_response, path_id, read_upload, redirect, refused, services, wants_json
 from core.timeutil import today
 
 __all__ = ["routes"]
@@ -35,12 +35,7 @@ __all__ = ["routes"]
 
 def _refused(request: Request, batch_id: int, status: int, error: dict[str, Any]) -> Response:
     """A refused form: 403/404 as an error page; otherwise back to the batch page with the reason."""
-    if wants_json(request):
-        return json_response({"error": error}, status=status)
-    if status in (403, 404):
-        raise AdminError(status, error["code"], error["message"])
-    flash(request, error["message"], "error")
-    return redirect(f"/batches/{batch_id}")
+    return refused(request, status, error, f"/batches/{batch_id}")
 
 
 async def bank_export(request: Request) -> Response:

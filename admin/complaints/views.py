@@ -45,6 +45,7 @@ from admin.web import (
     page_number,
     path_id,
     redirect,
+    refused,
     render,
     services,
     wants_json,
@@ -243,12 +244,7 @@ async def complaint_action(request: Request) -> Response:
     try:
         result = await services(request).db.run(run)
     except WorkflowError as error:
-        if wants_json(request):
-            return json_response({"error": error.as_dict()}, status=error.status)
-        if error.status in (403, 404):
-            raise AdminError(error.status, error.code, error.message) from None
-        flash(request, error.message, "error")
-        return redirect(f"/complaints/{case_id}")
+        return refused(request, error.status, error.as_dict(), f"/complaints/{case_id}")
     if wants_json(request):
         return json_response(result.as_dict())
     flash(request, result.message)

@@ -38,6 +38,7 @@ from admin.web import (
     page_number,
     path_id,
     redirect,
+    refused,
     render,
     services,
     wants_json,
@@ -230,12 +231,7 @@ async def signal_action(request: Request) -> Response:
     try:
         signal = await services(request).db.run(lambda s: signals.perform(s, actor, signal_id, name, values))
     except WorkflowError as error:
-        if wants_json(request):
-            return json_response({"error": error.as_dict()}, status=error.status)
-        if error.status in (403, 404):
-            raise AdminError(error.status, error.code, error.message) from None
-        flash(request, error.message, "error")
-        return redirect(f"/signals/{signal_id}")
+        return refused(request, error.status, error.as_dict(), f"/signals/{signal_id}")
     message = f"已标记为“{STATUS_LABELS[signal.status]}”"
     if wants_json(request):
         return json_response({"id": signal.id, "status": signal.status, "message": message})

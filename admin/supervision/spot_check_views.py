@@ -36,6 +36,7 @@ from admin.web import (
     not_found,
     path_id,
     redirect,
+    refused,
     render,
     services,
     wants_json,
@@ -164,12 +165,7 @@ async def _act(request: Request, spot_id: int | None, name: str) -> Response:
     try:
         result = await services(request).db.run(run)
     except WorkflowError as error:
-        if wants_json(request):
-            return json_response({"error": error.as_dict()}, status=error.status)
-        if error.status in (403, 404):
-            raise AdminError(error.status, error.code, error.message) from None
-        flash(request, error.message, "error")
-        return redirect(back)
+        return refused(request, error.status, error.as_dict(), back)
     if wants_json(request):
         return json_response(result.as_dict())
     flash(request, result.message)
