@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from tests.admin.conftest import TEST_PASSWORD
 from tests.portal.conftest import Seeded, seed_index
 
 CHROMIUM = os.environ.get("YIKATONG_CHROMIUM", "/usr/bin/chromium")
@@ -119,6 +120,17 @@ def screenshot(browser) -> Callable[[str], Path]:
         return path
 
     return save
+
+
+def log_in(browser: Any, url: str, username: str) -> None:
+    """Open ``url`` of the admin app (which shows the login form first) and sign in as ``username``
+    through the form, waiting for the page the login leads to."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(url)
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(TEST_PASSWORD)
+    click_and_wait(browser, By.ID, "login-submit")
 
 
 def click_and_wait(browser: Any, by: str, selector: str, timeout: float = 15) -> None:

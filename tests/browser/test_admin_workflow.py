@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from admin.batches import workflow
 from admin.models import Batch, Operator
-from tests.admin.conftest import TEST_PASSWORD, Roster, seed_lines, seeded  # noqa: F401 (fixture)
-from tests.browser.conftest import click_and_wait
+from tests.admin.conftest import Roster, seed_lines, seeded  # noqa: F401 (fixture)
+from tests.browser.conftest import click_and_wait, log_in
 from tests.browser.test_admin import wait_for
 
 pytestmark = pytest.mark.browser
@@ -40,10 +40,7 @@ def submitted(seeded, batch_db, config) -> int:  # noqa: F811
 def test_reviewer_sees_the_actions_list_as_buttons_and_returns_the_batch(live_server, browser, submitted, batch_db,
                                                                           screenshot):
     b = submitted
-    browser.get(live_server.url + f"/batches/{b}")
-    browser.find_element(By.ID, "username").send_keys("civil_rev")
-    browser.find_element(By.ID, "password").send_keys(TEST_PASSWORD)
-    browser.find_element(By.ID, "login-submit").click()
+    log_in(browser, live_server.url + f"/batches/{b}", "civil_rev")
     wait_for(browser, "actions")
 
     with batch_db.session() as s:

@@ -17,8 +17,8 @@ from starlette.testclient import TestClient
 from admin.app import create_admin_app
 from admin.batches import workflow
 from admin.models import Operator
-from tests.admin.conftest import TEST_PASSWORD, Roster, login, seed_lines, seeded  # noqa: F401 (fixture)
-from tests.browser.conftest import click_and_wait
+from tests.admin.conftest import Roster, login, seed_lines, seeded  # noqa: F401 (fixture)
+from tests.browser.conftest import click_and_wait, log_in
 from tests.browser.test_admin import wait_for
 
 pytestmark = pytest.mark.browser
@@ -48,10 +48,7 @@ def reviewed(seeded, batch_db, config) -> int:  # noqa: F811
 
 def test_auditor_follows_a_report_link_to_its_chart_table_and_excel(live_server, browser, reviewed, login,
                                                                      screenshot):
-    browser.get(live_server.url + "/")
-    browser.find_element(By.ID, "username").send_keys("auditor")
-    browser.find_element(By.ID, "password").send_keys(TEST_PASSWORD)
-    click_and_wait(browser, By.ID, "login-submit")
+    log_in(browser, live_server.url + "/", "auditor")
     click_and_wait(browser, By.LINK_TEXT, "统计报表")
     assert browser.current_url.removeprefix(live_server.url) == "/reports"
     links = wait_for(browser, "reports").find_elements(By.CSS_SELECTOR, "li > a:first-child")

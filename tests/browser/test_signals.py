@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from admin.models import Signal, SignalReview
 from admin.supervision import signals
-from tests.admin.conftest import TEST_PASSWORD, seeded  # noqa: F401 (fixture)
+from tests.admin.conftest import seeded  # noqa: F401 (fixture)
 from tests.admin.supervision.test_signals import _actor, planted  # noqa: F401 (fixture)
-from tests.browser.conftest import click_and_wait
+from tests.browser.conftest import click_and_wait, log_in
 from tests.browser.test_admin import wait_for
 
 pytestmark = pytest.mark.browser
@@ -31,13 +31,6 @@ def live_app(config, seeded):  # noqa: F811 - serve the admin app instead of the
     return create_admin_app(config, today=lambda: DAY)
 
 
-def log_in(browser, live_server, path: str, username: str) -> None:
-    browser.get(live_server.url + path)
-    browser.find_element(By.ID, "username").send_keys(username)
-    browser.find_element(By.ID, "password").send_keys(TEST_PASSWORD)
-    click_and_wait(browser, By.ID, "login-submit")
-
-
 def shown_actions(browser, live_server) -> list[tuple[str, str, str]]:
     forms = browser.find_elements(By.CSS_SELECTOR, "form.action")
     return [(f.get_attribute("data-action"), f.find_element(By.CSS_SELECTOR, "button").text,
@@ -47,7 +40,7 @@ def shown_actions(browser, live_server) -> list[tuple[str, str, str]]:
 def test_auditor_confirms_a_planted_signal_through_its_page(live_server, browser, planted, batch_db,  # noqa: F811
                                                              screenshot):
     sid = planted["shared_card"]
-    log_in(browser, live_server, "/", "auditor")
+    log_in(browser, live_server.url + "/", "auditor")
     click_and_wait(browser, By.LINK_TEXT, "异常信号")
     assert browser.current_url.removeprefix(live_server.url) == "/signals"
     row = wait_for(browser, "signals").find_element(By.CSS_SELECTOR, 'tr[data-kind="shared_card"]')
@@ -87,7 +80,7 @@ def test_township_clerks_see_no_review_button(live_server, browser, planted, bat
     """The clerk of the signal's township reads it without a button; the other township's clerk
     gets the not-found page."""
     sid = planted["shared_card"]
-    log_in(browser, live_server, f"/signals/{sid}", "clerk")
+    log_in(browser, live_server.url + f"/signals/{sid}", "clerk")
     assert wait_for(browser, "signal-status").text == "待核实"
     with batch_db.session() as s:
         assert signals.available_actions(_actor(s, "clerk"), s.get(Signal, sid)) == []
@@ -97,7 +90,7 @@ def test_township_clerks_see_no_review_button(live_server, browser, planted, bat
     assert "确认为问题" not in body and "说明情况" not in body
 
     browser.delete_all_cookies()
-    log_in(browser, live_server, f"/signals/{sid}", "clerk2")
+    log_in(browser, live_server.url + f"/signals/{sid}", "clerk2")
     assert wait_for(browser, "error-message").text == "找不到该记录，或不在您的管辖范围内。"
     assert browser.find_elements(By.ID, "signal") == []
     assert browser.find_elements(By.CSS_SELECTOR, "form.action, button[data-action]") == []

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from admin.models import Operator, SpotCheck, SpotFinding
 from admin.supervision import spot_checks
 from core.workdays import add_workdays
-from tests.admin.conftest import TEST_PASSWORD, TOWNSHIP, Roster, seed_lines, seeded  # noqa: F401 (fixture)
-from tests.browser.conftest import click_and_wait
+from tests.admin.conftest import TOWNSHIP, Roster, seed_lines, seeded  # noqa: F401 (fixture)
+from tests.browser.conftest import click_and_wait, log_in
 from tests.browser.test_admin import wait_for
 
 pytestmark = pytest.mark.browser
@@ -39,10 +39,7 @@ def drawn(seeded, batch_db, config) -> int:  # noqa: F811
 
 
 def test_auditor_records_a_problem_through_the_spot_check_page(live_server, browser, drawn, batch_db, screenshot):
-    browser.get(live_server.url + f"/spot-checks/{drawn}")
-    browser.find_element(By.ID, "username").send_keys("auditor")
-    browser.find_element(By.ID, "password").send_keys(TEST_PASSWORD)
-    browser.find_element(By.ID, "login-submit").click()
+    log_in(browser, live_server.url + f"/spot-checks/{drawn}", "auditor")
     wait_for(browser, "actions")
 
     with batch_db.session() as s:
