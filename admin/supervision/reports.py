@@ -68,7 +68,7 @@ from admin.access.roles import (
 from admin.bank.ledger import bank_label
 from admin.bank.reasons import REASONS, UNKNOWN
 from admin.batches.workflow import STEP_LABELS, STEP_OF_STATE
-from admin.complaints.workflow import FINISHED_STATES, case_info
+from admin.complaints.workflow import FINISHED_STATES, CaseInfo, case_info
 from admin.models import (
     Batch,
     BatchState,
@@ -504,8 +504,7 @@ def complaints_in(session: Session, actor: Actor, f: Filters) -> list[Complaint]
     return [c for c in session.scalars(stmt.order_by(Complaint.id)) if f.period.holds(_filed_day(c))]
 
 
-def _count(row: ComplaintRow, case: Complaint, today: date) -> None:
-    info = case_info(case, today)
+def _count(row: ComplaintRow, case: Complaint, info: CaseInfo) -> None:
     row.received += 1
     row.confidential += bool(case.confidential)
     if case.status in FINISHED_STATES:
@@ -534,16 +533,16 @@ def complaint_report(session: Session, actor: Actor, f: Filters, today: date) ->
         if codes else {}
     by_project: dict[str, ComplaintRow] = {}
     by_region: dict[str, ComplaintRow] = {}
-    for case in cases:
-        code = case.project_code or ""
-        _count(by_project.setdefault(code, ComplaintRow(code, projects.get(code, code) if code else "未指明项目")),
-               case, today)
-        region = (case.region_code or "")[:level] if case.region_code and len(case.region_code) >= level else ""
-        _count(by_region.setdefault(region, ComplaintRow(region, regions.get(region, region) if region
-                                                         else "未指明地区（或上级）")), case, today)
     total = ComplaintRow("", "合计")
     for case in cases:
-        _count(total, case, today)
+        info = case_info(case, today)
+        code = case.project_code or ""
+        _count(by_project.setdefault(code, ComplaintRow(code, projects.get(code, code) if code else "未指明项目")),
+               case, info)
+        region = (case.region_code or "")[:level] if case.region_code and len(case.region_code) >= level else ""
+        _count(by_region.setdefault(region, ComplaintRow(region, regions.get(region, region) if region
+                                                         else "未指明地区（或上级）")), case, info)
+        _count(total, case, info)
     key = lambda r: (r.key == "", -r.received, r.key)  # noqa: E731
     return {"by_project": sorted(by_project.values(), key=key), "by_region": sorted(by_region.values(), key=key),
             "total": total, "confidential_counted": actor.role in SUPERVISION_ROLES}
