@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,31 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from capacity import free_port, wait_http  # noqa: E402 (a sibling script: loadtests/ is on sys.path)
 
 
 def _run(args: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
-
-
-def _wait_http(port: int, path: str = "/healthz", timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"server on port {port} did not come up")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -172,7 +152,7 @@ def bench_locust(env: dict[str, str], users: int, seconds: int, tmp: Path, lines
     people.write_text(subprocess.run([str(BIN / "yikatong"), "demo", "people", "--json"], env=env,
                                      check=True, capture_output=True, text=True).stdout, encoding="utf-8")
     env = {**env, "LOCUST_PEOPLE": str(people)}
-    portal_port, hello_port = _free_port(), _free_port()
+    portal_port, hello_port = free_port(), free_port()
     servers = [
         subprocess.Popen([str(BIN / "yikatong"), "serve", "--port", str(portal_port)], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
@@ -181,8 +161,8 @@ def bench_locust(env: dict[str, str], users: int, seconds: int, tmp: Path, lines
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     try:
-        _wait_http(portal_port)
-        _wait_http(hello_port, "/")
+        wait_http(portal_port, "/healthz", timeout=60)
+        wait_http(hello_port, "/", timeout=60)
         portal = _locust("CitizenUser", portal_port, users, seconds, tmp, env)
         hello = _locust("HelloUser", hello_port, users, seconds, tmp, env)
     finally:
