@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator, Sequence
 import pytest
 from sqlalchemy import select
 
-from admin.batches import service
-from admin.models import Base, Batch, PaymentLine
+from admin.batches import service, workflow
+from admin.models import Base, Batch, Operator, PaymentLine
 from core.validation import id_check_digit, luhn_check_digit
 
 HEADER = ["姓名", "身份证号", "社保卡号", "手机号", "金额", "村"]
@@ -294,3 +294,18 @@ def unchanged(batch_db) -> Callable[[], Any]:
         assert not changed, f"a refused request changed the batch database: {changed}"
 
     return check
+
+
+# --- driving the approval chain as a user, in tests ---------------------------------------------
+
+
+def operator(s, username: str) -> Operator:
+    return s.execute(select(Operator).where(Operator.username == username)).scalar_one()
+
+
+def act(batch_db, username: str, batch_id: int, name: str, today: date, **form: Any) -> workflow.ActionResult:
+    """``workflow.perform`` as ``username`` on the business day ``today``, in its own transaction;
+    form values as a browser sends them (dates in ISO form, everything else as text)."""
+    with batch_db.session() as s:
+        return workflow.perform(s, operator(s, username), batch_id, name,
+                                {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in form.items()}, today)

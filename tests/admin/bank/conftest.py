@@ -7,11 +7,11 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from admin.batches import service as batches, workflow
-from admin.models import CardAccount, Operator, Project
+from admin.batches import service as batches
+from admin.models import CardAccount, Project
 from tests.admin.conftest import TOWNSHIP
+from tests.admin.conftest import act, operator  # noqa: F401 (the bank tests import both from here)
 
 BANK_A, BANK_B = "鲁山农商银行", "中国邮政储蓄银行"
 # line no → (village, card bank, amount)
@@ -22,18 +22,6 @@ PAYMENT_DAY = date(2025, 10, 9)
 
 def phone(i: int) -> str:
     return f"1380013{i:04d}"
-
-
-def operator(s, username: str) -> Operator:
-    return s.execute(select(Operator).where(Operator.username == username)).scalar_one()
-
-
-def act(batch_db, username: str, batch_id: int, name: str, today: date, **form: Any) -> workflow.ActionResult:
-    with batch_db.session() as s:
-        return workflow.perform(s, operator(s, username), batch_id, name,
-                                {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in form.items()}, today)
-
-
 @pytest.fixture
 def at_bank(seeded, batch_db, config, roster) -> dict[str, Any]:
     with batch_db.session() as s:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
 
-from admin.batches import service as batches, workflow
-from admin.models import Operator, Project
+from admin.batches import service as batches
+from admin.models import Project
 from tests.admin.conftest import TOWNSHIP
+from tests.admin.conftest import act
 
 EXCEL_FORMULA = '=HYPERLINK("http://example.com","点此核对")'
 
@@ -36,13 +36,6 @@ def admin_app(config, seeded, clock):
     from admin.app import create_admin_app
 
     return create_admin_app(config, today=clock)
-
-
-def act(batch_db, username: str, batch_id: int, name: str, day: date, **form: str) -> None:
-    with batch_db.session() as s:
-        op = s.execute(select(Operator).where(Operator.username == username)).scalar_one()
-        workflow.perform(s, op, batch_id, name, form, day)
-
 
 def make_batch(batch_db, config, roster, project_id: int, creator: str, first: int, title: str) -> int:
     with batch_db.session() as s:

@@ -23,6 +23,7 @@ from indexer.masking import mask_name, scan_for_personal_data
 from indexer.sync import sync
 from search import make_engine
 from tests.admin.conftest import COUNTY
+from tests.admin.conftest import act
 
 WANGZHUANG, LIWAN, ZHANGDIAN = "410423100001", "410423100002", "410423101001"
 VILLAGE_NAMES = {WANGZHUANG: "王庄村", LIWAN: "李湾村", ZHANGDIAN: "张店村"}
@@ -30,14 +31,6 @@ VILLAGE_NAMES = {WANGZHUANG: "王庄村", LIWAN: "李湾村", ZHANGDIAN: "张店
 LINES = {1: ("王庄村", "101.00"), 2: ("李湾村", "102.00"), 3: ("王庄村", "103.00"), 4: ("王庄村", "104.00"),
          5: ("张店村", "105.00")}
 CONTACT = "鲁山县民政局社会救助股 0375-5051234"
-
-
-def act(batch_db, username: str, batch_id: int, name: str, today: date, **form: Any) -> workflow.ActionResult:
-    with batch_db.session() as s:
-        operator = s.execute(select(Operator).where(Operator.username == username)).scalar_one()
-        return workflow.perform(s, operator, batch_id, name,
-                                {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in form.items()}, today)
-
 
 @pytest.fixture
 def reviewed(seeded, batch_db, config, roster) -> dict[str, Any]:

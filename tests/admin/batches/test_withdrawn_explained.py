@@ -15,7 +15,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from admin.batches import service as batches, workflow
-from admin.models import Operator, PaymentLine, Project
+from admin.models import PaymentLine, Project
 from cli.apps import public_app
 from core import personkey
 from core.config import Config
@@ -28,6 +28,7 @@ from search.base import SearchQuery
 from tests.admin.conftest import COUNTY, make_card, make_id, make_name
 from tests.bot.conftest import WechatTester, bind_person
 from tests.portal.test_kiosk import api_lookup
+from tests.admin.conftest import act
 
 # line no → village; amounts differ so a line can be told by its amount
 LINES = {1: "王庄村", 2: "王庄村", 3: "王庄村", 4: "王庄村", 5: "李湾村", 6: "李湾村"}
@@ -47,13 +48,6 @@ class Person:
 @pytest.fixture
 def config(make_config) -> Config:
     return make_config(RATE_LIMIT_QUERY_PER_CLIENT="1000/60")
-
-
-def act(batch_db, username: str, batch_id: int, name: str, today: date, **form: Any) -> None:
-    with batch_db.session() as s:
-        operator = s.execute(select(Operator).where(Operator.username == username)).scalar_one()
-        workflow.perform(s, operator, batch_id, name, {k: str(v) for k, v in form.items()}, today)
-
 
 @pytest.fixture
 def engine(config):

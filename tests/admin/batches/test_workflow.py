@@ -19,7 +19,6 @@ from admin.models import (
     Batch,
     CardAccount,
     Objection,
-    Operator,
     OutboxEntry,
     PaymentLine,
     PaymentRequest,
@@ -30,6 +29,7 @@ from admin.models import (
 from admin.actions import FIELD_TYPES, WorkflowError
 from tests.admin.conftest import COUNTY, TEST_PASSWORD, TOWNSHIP
 from tests.admin.conftest import test_password_hash as password_hash
+from tests.admin.conftest import act, operator
 
 BANK_A, BANK_B = "鲁山农商银行", "中国邮政储蓄银行"
 # line no → (village, card bank)
@@ -65,18 +65,6 @@ def chain(seeded, batch_db, config, roster) -> dict[str, Any]:
             s.get(CardAccount, line.card_account_id).bank_name = bank  # as registered by the person import
         batch_id = batch.id
     return {"batch": batch_id}
-
-
-def operator(s, username: str) -> Operator:
-    return s.execute(select(Operator).where(Operator.username == username)).scalar_one()
-
-
-def act(batch_db, username: str, batch_id: int, name: str, today: date, **form: Any) -> workflow.ActionResult:
-    with batch_db.session() as s:
-        return workflow.perform(s, operator(s, username), batch_id, name,
-                                {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in form.items()}, today)
-
-
 def refused(batch_db, username: str, batch_id: int, name: str, today: date, **form: Any) -> WorkflowError:
     before = snapshot(batch_db, batch_id)
     with pytest.raises(WorkflowError) as info:

@@ -10,21 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from admin.batches import service as batches, workflow
-from admin.models import AuditEntry, Batch, DeadlineOverride, Operator, Project
+from admin.models import AuditEntry, Batch, DeadlineOverride, Project
 from admin.actions import WorkflowError
 from tests.admin.conftest import TOWNSHIP
-
-
-def operator(s, username: str) -> Operator:
-    return s.execute(select(Operator).where(Operator.username == username)).scalar_one()
-
-
-def act(batch_db, username: str, batch_id: int, name: str, today: date, **form: Any) -> workflow.ActionResult:
-    with batch_db.session() as s:
-        return workflow.perform(s, operator(s, username), batch_id, name,
-                                {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in form.items()}, today)
-
-
+from tests.admin.conftest import act, operator
 def make_batch(batch_db, config, roster, project_id: int, creator: str, first: int, title: str) -> int:
     with batch_db.session() as s:
         project = s.get(Project, project_id)

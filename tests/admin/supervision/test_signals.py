@@ -8,7 +8,6 @@ import io
 import threading
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from openpyxl import load_workbook
@@ -16,9 +15,9 @@ from sqlalchemy import func, select
 
 from admin.access import operators
 from admin.bank import files, service as bank
-from admin.batches import service as batches, workflow
+from admin.batches import service as batches
 from admin.library import projects as project_lib, references
-from admin.models import AuditEntry, Batch, PaymentLine, Project, Signal, SignalLine, SignalReview
+from admin.models import AuditEntry, Batch, PaymentLine, Project, Signal, SignalLine
 from admin.supervision import signals
 from tests.admin.conftest import (
     HEADER,
@@ -30,26 +29,13 @@ from tests.admin.conftest import (
     person_row,
     test_password_hash as password_hash,
 )
+from tests.admin.conftest import act, operator
 
 PAYMENT_DAY = date(2025, 10, 9)
 PAID_DAY = date(2025, 10, 10)
 
 
 # --- driving the real services -----------------------------------------------------------------
-
-
-def operator(s, username: str):
-    from admin.models import Operator
-
-    return s.execute(select(Operator).where(Operator.username == username)).scalar_one()
-
-
-def act(batch_db, username: str, batch_id: int, name: str, today: date, **form: Any) -> None:
-    with batch_db.session() as s:
-        workflow.perform(s, operator(s, username), batch_id, name,
-                         {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in form.items()}, today)
-
-
 def new_batch(batch_db, seeded, period: str = "2025-09", project: str = "project") -> int:
     with batch_db.session() as s:
         batch = batches.create_batch(s, actor="civil_op", project=s.get(Project, seeded[project]),
