@@ -299,6 +299,16 @@ def unchanged(batch_db) -> Callable[[], Any]:
 # --- driving the approval chain as a user, in tests ---------------------------------------------
 
 
+class Clock:
+    """The business day the admin app acts on (``create_admin_app(today=...)``); a test moves it."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+
+    def __call__(self) -> date:
+        return self.day
+
+
 def operator(s, username: str) -> Operator:
     return s.execute(select(Operator).where(Operator.username == username)).scalar_one()
 

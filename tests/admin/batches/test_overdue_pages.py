@@ -12,18 +12,11 @@ from openpyxl import load_workbook
 
 from admin.batches import service as batches
 from admin.models import Project
-from tests.admin.conftest import TOWNSHIP
+from tests.admin.conftest import TOWNSHIP, Clock
 from tests.admin.conftest import act
 
 EXCEL_FORMULA = '=HYPERLINK("http://example.com","点此核对")'
 
-
-class Clock:
-    def __init__(self, day: date) -> None:
-        self.day = day
-
-    def __call__(self) -> date:
-        return self.day
 
 
 @pytest.fixture

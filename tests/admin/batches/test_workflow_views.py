@@ -25,7 +25,7 @@ from admin.access import operators
 from admin.batches import workflow
 from admin.models import Objection, Operator, PaymentLine, PaymentRequest, PublicityPosting
 from core.workdays import add_workdays
-from tests.admin.conftest import COUNTY, TEST_PASSWORD, TOWNSHIP, add_line, seed_lines
+from tests.admin.conftest import COUNTY, TEST_PASSWORD, TOWNSHIP, Clock, add_line, seed_lines
 from tests.admin.conftest import test_password_hash as password_hash
 
 # A 1×1 PNG: what a phone photo of the notice board stands for.
@@ -36,15 +36,6 @@ USERS = ("admin", "clerk", "clerk2", "civil_op", "civil_rev", "agri_op", "agri_r
 JSON = {"Accept": "application/json"}
 LINES = {1: "王庄村", 2: "李湾村", 3: "王庄村", 4: "李湾村"}
 
-
-class Clock:
-    """The business day the admin app acts on (``create_admin_app(today=...)``)."""
-
-    def __init__(self, day: date) -> None:
-        self.day = day
-
-    def __call__(self) -> date:
-        return self.day
 
 
 @pytest.fixture
