@@ -332,8 +332,15 @@ def refused(request: Request, status: int, error: dict[str, Any], back: str) -> 
 
 
 
+def xlsx_download(body: bytes, filename: str) -> Response:
+    """An .xlsx export as an attachment named ``filename`` (Chinese, RFC 5987), never stored by a
+    browser or a proxy: exports hold internal data."""
+    return Response(body, media_type=XLSX, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}", "Cache-Control": "no-store"})
+
+
 __all__ = ["EXCEPTION_HANDLERS", "PAGE_SIZE", "XLSX", "AdminError", "AdminServices", "LoginNotes", "LoginRequired",
            "PasswordChangeRequired", "RefuseNul", "as_id", "check_csrf", "csrf_token", "error_response", "flash",
            "forbidden", "form_data", "json_response", "make_templates", "money", "no_login_notes", "not_found",
-           "page_number", "path_id", "pop_flashes", "read_upload", "redirect", "refused", "render", "services", "wants_json",
+           "page_number", "path_id", "pop_flashes", "read_upload", "redirect", "refused", "render", "services", "wants_json", "xlsx_download",
            "yuan", "zh_date", "business_day", "limit_body"]

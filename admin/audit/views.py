@@ -24,7 +24,7 @@ from admin.access import roles
 from admin.access.auth import current_actor
 from admin.audit import trail
 from admin.models import AuditEntry
-from admin.web import PAGE_SIZE, XLSX, AdminError, json_response, page_number, render, services, wants_json
+from admin.web import PAGE_SIZE, AdminError, json_response, page_number, render, services, wants_json, xlsx_download
 from core.spreadsheets import xlsx_row
 from core.timeutil import SHANGHAI, format_datetime_zh
 from core.web import route
@@ -143,9 +143,7 @@ async def audit_export(request: Request) -> Response:
         return out.getvalue()
 
     body = await services(request).db.run(build)
-    return Response(body, media_type=XLSX, headers={
-        "Content-Disposition": "attachment; filename*=UTF-8''%E5%AE%A1%E8%AE%A1%E6%97%A5%E5%BF%97.xlsx",
-        "Cache-Control": "no-store"})
+    return xlsx_download(body, "审计日志.xlsx")
 
 
 def routes() -> list[BaseRoute]:

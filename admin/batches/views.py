@@ -41,6 +41,7 @@ from admin.web import (
     render,
     services,
     wants_json,
+    xlsx_download,
 )
 from core.spreadsheets import xlsx_row
 from core.timeutil import today
@@ -475,9 +476,7 @@ async def staged_report(request: Request) -> Response:
     batch_id, _token, filename, rows = await _staged(request, actor)
     results = await services(request).db.run(lambda s: _recheck(s, request, actor, batch_id, rows))
     body = service.error_report_xlsx(results)
-    return Response(body, media_type=XLSX, headers={
-        "Content-Disposition": "attachment; filename*=UTF-8''%E9%97%AE%E9%A2%98%E8%A1%8C.xlsx",
-        "Cache-Control": "no-store"})
+    return xlsx_download(body, "问题行.xlsx")
 
 
 def _find_row(rows: list[Any], request: Request) -> Any:

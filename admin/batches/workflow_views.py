@@ -45,7 +45,6 @@ from admin.batches.views import load_batch
 from admin.actions import WorkflowError
 from admin.models import Batch, Project, PublicityPosting, Region
 from admin.web import (
-    XLSX,
     AdminError,
     as_id,
     business_day,
@@ -60,6 +59,7 @@ from admin.web import (
     render,
     services,
     wants_json,
+    xlsx_download,
 )
 from core.deadlines import DEFAULT_RULES
 from core.spreadsheets import xlsx_row
@@ -198,9 +198,7 @@ async def overdue(request: Request) -> Response:
     day = business_day(request)
     items = await services(request).db.run(lambda s: workflow.due_work(s, actor, day, within=within))
     if request.url.path.endswith(".xlsx"):
-        return Response(_due_xlsx(items, day, within), media_type=XLSX, headers={
-            "Content-Disposition": "attachment; filename*=UTF-8''%E5%88%B0%E6%9C%9F%E5%BE%85%E5%8A%9E.xlsx",
-            "Cache-Control": "no-store"})
+        return xlsx_download(_due_xlsx(items, day, within), "到期待办.xlsx")
     groups = due_groups(items)
     if wants_json(request):
         return json_response({"today": day, "within": within, "total": len(items),

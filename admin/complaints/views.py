@@ -35,7 +35,6 @@ from admin.fieldcrypt import cipher
 from admin.models import Complaint, ComplaintEvent, Department, Region
 from admin.web import (
     PAGE_SIZE,
-    XLSX,
     AdminError,
     as_id,
     flash,
@@ -49,6 +48,7 @@ from admin.web import (
     render,
     services,
     wants_json,
+    xlsx_download,
 )
 from core.complaints import COMPLAINT_KINDS
 from core.spreadsheets import xlsx_row
@@ -184,9 +184,7 @@ async def complaint_export(request: Request) -> Response:
         return out.getvalue()
 
     body = await services(request).db.run(build)
-    return Response(body, media_type=XLSX, headers={
-        "Content-Disposition": "attachment; filename*=UTF-8''%E6%8A%95%E8%AF%89%E4%B8%BE%E6%8A%A5.xlsx",
-        "Cache-Control": "no-store"})
+    return xlsx_download(body, "投诉举报.xlsx")
 
 
 def _event_dict(event: ComplaintEvent, departments: dict[int, str]) -> dict[str, Any]:
@@ -302,9 +300,7 @@ async def complaint_statistics(request: Request) -> Response:
             sheet.append(xlsx_row(sheet, _stat_cells(row)))
         out = io.BytesIO()
         workbook.save(out)
-        return Response(out.getvalue(), media_type=XLSX, headers={
-            "Content-Disposition": "attachment; filename*=UTF-8''%E6%8A%95%E8%AF%89%E4%B8%BE%E6%8A%A5%E7%BB%9F%E8%AE%A1.xlsx",
-            "Cache-Control": "no-store"})
+        return xlsx_download(out.getvalue(), "投诉举报统计.xlsx")
     if wants_json(request):
         return json_response({"year": year, "rows": rows})
     return render(request, "complaints/statistics.html", {"rows": rows, "year": year or "", "header": STAT_HEADER,

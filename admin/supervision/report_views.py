@@ -18,7 +18,7 @@ import io
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
@@ -30,7 +30,7 @@ from admin.access.auth import current_actor
 from admin.access.roles import Actor
 from admin.supervision import reports
 from admin.supervision.reports import REPORT_PERMISSION, Filters, ReportError
-from admin.web import XLSX, AdminError, as_id, business_day, forbidden, json_response, render, services, wants_json
+from admin.web import AdminError, as_id, business_day, forbidden, json_response, render, services, wants_json, xlsx_download
 from core.charts import bar_chart, percent_text
 from core.deadlines import DEFAULT_RULES
 from core.spreadsheets import xlsx_row
@@ -121,8 +121,7 @@ def _xlsx(title: str, form: dict[str, Any], header: Sequence[str], rows: Sequenc
         sheet.add_chart(chart, f"{chr(ord('A') + len(header) + 1)}3")
     out = io.BytesIO()
     workbook.save(out)
-    return Response(out.getvalue(), media_type=XLSX, headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(title + '.xlsx')}", "Cache-Control": "no-store"})
+    return xlsx_download(out.getvalue(), title + ".xlsx")
 
 
 def _respond(request: Request, name: str, data: dict[str, Any], form: dict[str, Any], page: dict[str, Any],

@@ -29,7 +29,6 @@ from admin.supervision import signals
 from admin.supervision.signals import KINDS, STATUS_LABELS
 from admin.web import (
     PAGE_SIZE,
-    XLSX,
     AdminError,
     flash,
     form_data,
@@ -42,6 +41,7 @@ from admin.web import (
     render,
     services,
     wants_json,
+    xlsx_download,
 )
 from core.spreadsheets import xlsx_row
 from core.timeutil import local
@@ -174,9 +174,7 @@ async def signal_export(request: Request) -> Response:
         return out.getvalue()
 
     body = await services(request).db.run(build)
-    return Response(body, media_type=XLSX, headers={
-        "Content-Disposition": "attachment; filename*=UTF-8''%E5%BC%82%E5%B8%B8%E4%BF%A1%E5%8F%B7.xlsx",
-        "Cache-Control": "no-store"})
+    return xlsx_download(body, "异常信号.xlsx")
 
 
 async def signal_refresh(request: Request) -> Response:

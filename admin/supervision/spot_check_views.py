@@ -27,7 +27,6 @@ from admin.models import Batch, PaymentLine, Person, SpotCheck, SpotCheckEvent, 
 from admin.supervision import spot_checks
 from admin.supervision.spot_checks import CATEGORIES, FINDING_FILTERS, RESULTS, STATUS_LABELS
 from admin.web import (
-    XLSX,
     AdminError,
     business_day,
     flash,
@@ -40,6 +39,7 @@ from admin.web import (
     render,
     services,
     wants_json,
+    xlsx_download,
 )
 from core.spreadsheets import xlsx_row
 from core.web import route
@@ -224,9 +224,7 @@ async def finding_export(request: Request) -> Response:
                                       "是" if r.overdue else "否", r.rectification, r.reported_on, r.closed_on]))
     out = io.BytesIO()
     workbook.save(out)
-    return Response(out.getvalue(), media_type=XLSX, headers={
-        "Content-Disposition": "attachment; filename*=UTF-8''%E6%8A%BD%E6%9F%A5%E9%97%AE%E9%A2%98%E6%95%B4%E6%94%B9.xlsx",
-        "Cache-Control": "no-store"})
+    return xlsx_download(out.getvalue(), "抽查问题整改.xlsx")
 
 
 def routes() -> list[BaseRoute]:
