@@ -137,35 +137,10 @@ class InProcessLimiter:
             self._events.pop(key, None)
 
 
-# KEYS[1] the window's sorted set; ARGV: limit, window ms, member, count (1 = hit, 0 = peek).
-# Time comes from the Redis server, so every portal process shares one clock.
-_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  if ARGV[4] == '1' then
-    redis.call('ZADD', KEYS[1], now, ARGV[3])
-    redis.call('PEXPIRE', KEYS[1], window)
-    return {1, limit - count - 1, 0}
-  end
-  return {1, limit - count, 0}
-end
-local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
-if wait < 1 then wait = 1 end
-return {0, 0, wait}
-"""
-
-
-# KEYS[1] counted (hit), KEYS[2] looked at (peek) only when KEYS[1] allowed the event; ARGV: limit 1,
-# window 1 ms, member, limit 2, window 2 ms. Returns the two decisions as six numbers (the second
-# triple is 1, 0, 0 when the first refused: never read). One round trip for the personal query's
-# two limits.
-_SCRIPT_PAIR = """
+# Time comes from the Redis server, so every portal process shares one clock. ``decide`` is the
+# sliding window over one key's sorted set: drop what left the window, count, and (``member`` given,
+# the event allowed) record the event; a refusal says how long until one more event fits.
+_DECIDE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function decide(key, limit, window, member)
@@ -184,13 +159,79 @@ local function decide(key, limit, window, member)
   if wait < 1 then wait = 1 end
   return 0, 0, wait
 end
-local a1, r1, w1 = decide(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
-if a1 == 0 then
-  return {a1, r1, w1, 1, 0, 0}
-end
-local a2, r2, w2 = decide(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), false)
-return {a1, r1, w1, a2, r2, w2}
 """
+
+# KEYS[1] the window's sorted set; ARGV: limit, window ms, member, count (1 = hit, 0 = peek).
+_SCRIPT = _DECIDE + """
+local a, r, w = decide(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4] == '1' and ARGV[3] or false)
+return {a, r, w}
+"""
+
+# The personal query's two limits for each of n queries, in one round trip (a portal worker sends
+# the checks of all its queries waiting at that moment together, see :class:`_PairBatch`). For
+# query i: KEYS[2i-1] counted (hit), KEYS[2i] looked at (peek) only when the first allowed the
+# event; ARGV[1] = n, then five per query: limit 1, window 1 ms, member, limit 2, window 2 ms.
+# Returns six numbers per query (the second triple is 1, 0, 0 when the first refused: never read).
+# Queries are decided in order, so two of one client in one call count as two events.
+_SCRIPT_PAIRS = _DECIDE + """
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local a = 1 + (i - 1) * 5
+  local a1, r1, w1 = decide(KEYS[2 * i - 1], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3])
+  local a2, r2, w2 = 1, 0, 0
+  if a1 == 1 then
+    a2, r2, w2 = decide(KEYS[2 * i], tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), false)
+  end
+  for _, v in ipairs({a1, r1, w1, a2, r2, w2}) do out[#out + 1] = v end
+end
+return out
+"""
+
+Pair = tuple[tuple[str, int, int], tuple[str, int, int]]
+
+
+class _PairBatch:
+    """Coalesces one worker's concurrent personal-query checks into one Redis call.
+
+    A check arriving while none is in flight is sent at once (no added wait when idle); checks
+    arriving while one is in flight queue up and go together, as one ``_SCRIPT_PAIRS`` call, the
+    moment it returns. Under a burst a worker thus makes one round trip for all the queries it is
+    serving instead of one each: fewer client-side encodings, socket writes and Redis wake-ups.
+    One per event loop (a redis.asyncio client belongs to one loop)."""
+
+    def __init__(self, send: Any) -> None:
+        self._send = send  # async (pairs) -> list[int], six per pair
+        self._waiting: list[tuple[Pair, asyncio.Future[list[int]]]] = []
+        self._busy = False
+
+    async def check(self, pair: Pair) -> list[int]:
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((pair, future))
+        if not self._busy:
+            self._busy = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                taken, self._waiting = self._waiting, []
+                try:
+                    answer = await self._send([pair for pair, _ in taken])
+                except Exception as exc:  # noqa: BLE001 - handed to every waiting query
+                    for _, future in taken:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                except BaseException:  # cancelled (the worker stops): so are the queries
+                    for _, future in taken + self._waiting:
+                        future.cancel()
+                    raise
+                for i, (_, future) in enumerate(taken):
+                    if not future.done():
+                        future.set_result(answer[6 * i:6 * i + 6])
+        finally:
+            self._busy = False
 
 
 class RedisLimiter:
@@ -201,12 +242,12 @@ class RedisLimiter:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_SCRIPT)
-        self._pair = client.register_script(_SCRIPT_PAIR)
+        self._pairs = client.register_script(_SCRIPT_PAIRS)
         # ``url``: the async methods talk to Redis through redis.asyncio (no thread, no GIL
         # hand-over: a pool thread per query doubled the CPU of a personal query under load);
         # without it they run the blocking calls on a pool thread.
         self.url = url
-        self._async: tuple[Any, Any, Any, Any] | None = None  # (loop, client, pair script, script)
+        self._async: tuple[Any, Any, Any, _PairBatch] | None = None  # (loop, client, script, batch)
 
     def _run(self, script: Any, keys: list[str], args: list[Any]) -> list[int]:
         # Lazy on purpose: the redis client (~0.1 s to import) is a heavy optional dependency, only
@@ -223,20 +264,31 @@ class RedisLimiter:
     def _decision(allowed: int, remaining: int, wait_ms: int) -> RateDecision:
         return RateDecision(bool(allowed), remaining, math.ceil(wait_ms / 1000) if not allowed else 0)
 
+    @classmethod
+    def _pair_decisions(cls, answer: list[int]) -> tuple[RateDecision, RateDecision | None]:
+        first = cls._decision(*answer[:3])
+        return first, (cls._decision(*answer[3:6]) if first.allowed else None)
+
+    def _pairs_call(self, pairs: list[Pair]) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of ``_SCRIPT_PAIRS`` for these queries."""
+        keys: list[str] = []
+        args: list[Any] = [len(pairs)]
+        for hit, peek in pairs:
+            keys += [self._prefix + hit[0], self._prefix + peek[0]]
+            args += [hit[1], hit[2] * 1000, uuid.uuid4().hex, peek[1], peek[2] * 1000]
+        return keys, args
+
     def _call(self, key: str, limit: int, window: int, count: bool) -> RateDecision:
         answer = self._run(self._script, [self._prefix + key],
                            [limit, window * 1000, uuid.uuid4().hex, "1" if count else "0"])
         return self._decision(*answer)
 
     def hit_then_peek(self, hit: tuple[str, int, int], peek: tuple[str, int, int]) -> tuple[RateDecision, RateDecision | None]:
-        answer = self._run(self._pair, [self._prefix + hit[0], self._prefix + peek[0]],
-                           [hit[1], hit[2] * 1000, uuid.uuid4().hex, peek[1], peek[2] * 1000])
-        first = self._decision(*answer[:3])
-        return first, (self._decision(*answer[3:]) if first.allowed else None)
+        return self._pair_decisions(self._run(self._pairs, *self._pairs_call([(hit, peek)])))
 
-    def _async_scripts(self) -> tuple[Any, Any]:
-        """The asyncio client's scripts, made once per event loop (a client belongs to one loop;
-        a portal worker runs one loop for its whole life)."""
+    def _async_state(self) -> tuple[Any, _PairBatch]:
+        """The asyncio client's single-key script and the query batch, made once per event loop
+        (a client belongs to one loop; a portal worker runs one loop for its whole life)."""
         # Lazy on purpose: the redis client (~0.1 s to import) is a heavy optional dependency, only
         # needed when REDIS_URL is set.
         import redis.asyncio
@@ -244,7 +296,12 @@ class RedisLimiter:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
             client = redis.asyncio.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
-            self._async = (loop, client, client.register_script(_SCRIPT_PAIR), client.register_script(_SCRIPT))
+            pairs = client.register_script(_SCRIPT_PAIRS)
+
+            async def send(batch: list[Pair]) -> list[int]:
+                return await self._run_async(pairs, *self._pairs_call(batch))
+
+            self._async = (loop, client, client.register_script(_SCRIPT), _PairBatch(send))
         return self._async[2], self._async[3]
 
     async def _run_async(self, script: Any, keys: list[str], args: list[Any]) -> list[int]:
@@ -258,18 +315,17 @@ class RedisLimiter:
 
     async def hit_then_peek_async(self, hit: tuple[str, int, int],
                                   peek: tuple[str, int, int]) -> tuple[RateDecision, RateDecision | None]:
+        """One query's two limits; the worker's concurrent queries share one round trip
+        (:class:`_PairBatch`)."""
         if not self.url:
             return await run_in_threadpool(self.hit_then_peek, hit, peek)
-        pair, _ = self._async_scripts()
-        answer = await self._run_async(pair, [self._prefix + hit[0], self._prefix + peek[0]],
-                                       [hit[1], hit[2] * 1000, uuid.uuid4().hex, peek[1], peek[2] * 1000])
-        first = self._decision(*answer[:3])
-        return first, (self._decision(*answer[3:]) if first.allowed else None)
+        _, batch = self._async_state()
+        return self._pair_decisions(await batch.check((hit, peek)))
 
     async def hit_async(self, key: str, limit: int, window: int) -> RateDecision:
         if not self.url:
             return await run_in_threadpool(self.hit, key, limit, window)
-        _, single = self._async_scripts()
+        single, _ = self._async_state()
         return self._decision(*await self._run_async(single, [self._prefix + key],
                                                      [limit, window * 1000, uuid.uuid4().hex, "1"]))
 

@@ -133,6 +133,12 @@ class SearchEngine(Protocol):
 
     def delete_documents(self, index: str, ids: Iterable[str | int]) -> None: ...
 
+    def write_documents(self, index: str, upserts: list[dict[str, Any]], deletes: list[str]) -> None:
+        """Delete ``deletes`` and upsert ``upserts`` as one change: the embedded engine makes it
+        one commit, so readers never see the deletions without the additions (a batch moving
+        from its publicity list to its results would otherwise vanish for a moment); Meilisearch
+        gets the two tasks back to back and processes them in order."""
+
     def search(self, index: str, query: SearchQuery) -> SearchResult: ...
 
     def get(self, index: str, id: str | int) -> dict[str, Any] | None: ...

@@ -17,7 +17,7 @@ Processes share the folder: the indexer writes, portal and bot processes read.
 * Readers stat ``registry.json`` and the version's ``meta.json`` on every call (two stat calls)
   and reopen/reload only when one changed.  ``registry.json`` is only ever replaced whole with
   ``os.replace``, so a reader sees the old or the new mapping, never a half one.
-* A write (``replace_documents``/``delete_documents``) holds the version's ``write.lock`` and is
+* A write (``replace_documents``/``delete_documents``/``write_documents``) holds the version's ``write.lock`` and is
   one tantivy commit: readers see all of it or none of it.  A crash before the commit leaves the
   previous commit serving.
 * Rebuild = ``ensure_index(tmp)``, fill ``tmp``, ``swap(live, tmp)``, ``delete_index(tmp)``: the
@@ -294,8 +294,11 @@ class EmbeddedEngine:
                     writer.rollback()
                     raise
                 writer.commit()
-                writer.wait_merging_threads()
+                # Visible from here (readers reload on meta.json): tell the caches now. The segment
+                # merges the commit started change no document, only how they are stored, and on a
+                # 1M-document index can take seconds; the next writer waits for them (the lock).
                 self.generation.bump()
+                writer.wait_merging_threads()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -354,10 +357,21 @@ class EmbeddedEngine:
         return sent
 
     def delete_documents(self, index: str, ids: Iterable[str | int]) -> None:
+        self.write_documents(index, [], [str(i) for i in ids])
+
+    def write_documents(self, index: str, upserts: list[dict[str, Any]], deletes: list[str]) -> None:
         handle = self._handle(index)
+        pk_field = handle.spec.primary_key
+        for doc in upserts:
+            if pk_field not in doc or doc[pk_field] in (None, ""):
+                raise SearchError(f"document without primary key {pk_field!r}")
         with self._writing(handle) as writer:
-            for id_ in ids:
+            for id_ in deletes:
                 writer.delete_documents_by_term("_pk", str(id_))
+            for doc in upserts:
+                pk = str(doc[pk_field])
+                writer.delete_documents_by_term("_pk", pk)
+                writer.add_document(handle.to_tantivy(doc, pk))
 
     def search(self, index: str, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()

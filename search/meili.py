@@ -300,6 +300,14 @@ class MeiliEngine:
                 f"indexes/{self._uid(index)}/documents/delete-batch", ids)
         self._wait(task, index)
 
+    def write_documents(self, index: str, upserts: list[dict[str, Any]], deletes: list[str]) -> None:
+        spec = self._spec(index)
+        if any(doc.get(spec.primary_key) in (None, "") for doc in upserts):
+            raise SearchError(f"document without primary key {spec.primary_key!r}")  # before deleting
+        self.delete_documents(index, deletes)
+        if upserts:
+            self.replace_documents(index, upserts)
+
     def search(self, index: str, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
         spec = self._spec(index)

@@ -180,6 +180,41 @@ def test_redis_async_path_shares_the_sync_window(redis_client, redis_url):
             redis_client.delete(key)
 
 
+def test_redis_async_burst_shares_round_trips_and_keeps_the_limit(redis_client, redis_url):
+    """A burst of concurrent queries on one worker: exactly the client's budget is let through
+    (in arrival order, each person's failure budget checked), and the checks waiting together go
+    to Redis together — far fewer script calls than queries."""
+    import asyncio
+
+    prefix = f"test:rl:{secrets.token_hex(6)}:"
+    limiter = RedisLimiter(redis_client, prefix=prefix, url=redis_url)
+    for _ in range(2):
+        limiter.hit("p-locked", 2, 60)  # this person's failures are used up
+
+    def calls() -> int:
+        stats = redis_client.info("commandstats")
+        return sum(v["calls"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+
+    async def burst():
+        people = ["p-locked" if i == 7 else f"p{i}" for i in range(40)]
+        return await asyncio.gather(*(limiter.hit_then_peek_async(("c", 30, 60), (person, 2, 60))
+                                      for person in people))
+
+    try:
+        before = calls()
+        answers = asyncio.run(burst())
+        used = calls() - before
+        allowed = [first.allowed for first, _ in answers]
+        assert allowed == [True] * 30 + [False] * 10  # the first 30 in arrival order
+        assert all(second is None for _, second in answers[30:])
+        assert [second.allowed for _, second in answers[:30]] == [i != 7 for i in range(30)]
+        assert limiter.peek("c", 30, 60).remaining == 0  # refused queries were not counted
+        assert used < 10, f"{used} script calls for 40 concurrent queries"
+    finally:
+        for key in redis_client.scan_iter(prefix + "*"):
+            redis_client.delete(key)
+
+
 def test_redis_down_on_the_async_path_is_a_503():
     import asyncio
 

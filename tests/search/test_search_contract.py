@@ -13,6 +13,7 @@ from search.base import (
     IndexSpec,
     InvalidQuery,
     SearchEngine,
+    SearchError,
     SearchQuery,
 )
 from search.schemas import DISCLOSURES, PAYMENTS, PERSONS, POLICIES
@@ -277,6 +278,26 @@ def test_upsert_delete_get_count(engine: SearchEngine) -> None:
                                              dict(docs[5], village="乙村")])
     assert engine.get("disclosures", docs[5]["id"])["village"] == "乙村"
     assert engine.search("disclosures", SearchQuery(q="甲村")).total == 0
+
+
+def test_write_documents_deletes_and_upserts_in_one_change(engine: SearchEngine) -> None:
+    """A batch's publicity-list documents replaced by its result documents: afterwards only the
+    new ones are found, an upsert of an existing id replaces it, and a missing id is no error."""
+    engine.ensure_index(DISCLOSURES)
+    docs = make_disclosures(10)
+    engine.replace_documents("disclosures", docs)
+    before = engine.generation.current()
+    results = [dict(d, id=d["id"] + "r", village="结果村") for d in docs[:4]]
+    engine.write_documents("disclosures", results + [dict(docs[9], village="改村")],
+                           [d["id"] for d in docs[:4]] + ["unknown"])
+    assert engine.generation.current() != before
+    assert engine.count("disclosures") == 10
+    assert _ids(engine.search("disclosures", SearchQuery(q="结果村")).hits) == {d["id"] for d in results}
+    assert all(engine.get("disclosures", d["id"]) is None for d in docs[:4])
+    assert engine.get("disclosures", docs[9]["id"])["village"] == "改村"
+    with pytest.raises(SearchError):
+        engine.write_documents("disclosures", [{"village": "无主键"}], [docs[5]["id"]])
+    assert engine.get("disclosures", docs[5]["id"]) == docs[5]  # refused whole: nothing deleted
 
 
 def test_rebuild_by_swap(engine: SearchEngine) -> None:
