@@ -278,11 +278,10 @@ def _write_persons(session: Session, engine: SearchEngine, builder: DocumentBuil
 
 def _write(engine: SearchEngine, index: str, upserts: list[dict[str, Any]], deletes: list[str],
            report: SyncReport) -> None:
-    if deletes:
-        engine.delete_documents(index, deletes)
+    if deletes or upserts:  # one commit: readers see the old documents or the new, never neither
+        engine.write_documents(index, upserts, deletes)
         report.deleted[index] += len(deletes)
-    if upserts:
-        report.upserted[index] += engine.replace_documents(index, upserts)
+        report.upserted[index] += len(upserts)
 
 
 def consumer_lag(db: Database, consumer: str) -> Lag:
