@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 
+from admin import outbox
+from admin.models import Batch
 from cli import main
 from tests.conftest import TEST_SECRETS
 from tests.indexer.builders import build_mix
@@ -39,7 +42,20 @@ def test_rebuild_sync_status(env, batch_db, public_db, config, capsys) -> None:
     assert "处理变更 0 条" in out and "投诉举报" in out
     assert main(["index", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["indexes"]["policies"] == 3 and status["consumers"][0]["behind"] == 0
+    assert status["indexes"]["policies"] == 3
+    consumers = {c["consumer"]: c for c in status["consumers"]}
+    assert consumers["default"]["behind"] == 0 and consumers["default:statistics"]["behind"] == 0
+    # a publication: one `index sync` writes the documents, then recomputes the statistics
+    with batch_db.session() as s:
+        batch = s.scalars(select(Batch).where(Batch.state == "paid")).first()
+        batch.state = "published"
+        outbox.emit(s, "batch", batch.id)
+    assert main(["index", "sync"]) == 0
+    out = capsys.readouterr().out
+    assert "处理变更 1 条" in out and "[default:statistics] 统计已重新计算 1 次" in out
+    assert main(["index", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "消费者 default: 游标" in out and "消费者 default:statistics: 游标" in out
     assert main(["index", "rebuild", "--quiet", "--only", "policies"]) == 0
     assert main(["index", "prune", "--days", "0"]) == 0
 
