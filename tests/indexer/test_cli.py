@@ -89,7 +89,7 @@ def test_sync_follow_runs_the_statistics_consumer_beside_and_stops_on_ctrl_c(env
             if ("统计已重新计算" in seen and "处理变更" in seen) or not line:  # two threads: either first
                 break
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        _out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
