@@ -1,6 +1,7 @@
 """The work that runs beside the servers of ``yikatong serve --with-admin`` (what ``make run`` starts):
 once a second, what ``yikatong index sync --follow`` does (the outbox into the search indexes,
-complaints in, answers out) and what ``yikatong sms send --follow`` does (queued arrival SMS
+complaints in, answers out; the statistics consumer in a thread of its own, so its recompute of
+seconds never holds a publication's documents back) and what ``yikatong sms send --follow`` does (queued arrival SMS
 through the configured gateway), and the supervision signals recomputed when batches moved
 (admin/supervision/signals.follow, its own cursors). So a batch published on the admin side reaches the portal
 within seconds, and its arrival SMS land in the sandbox, with nothing else to start.
@@ -21,8 +22,9 @@ from core.config import Config
 from core.db import Database
 from indexer import inbound
 from indexer.documents import DocumentBuilder
-from indexer.sync import sync
+from indexer.sync import StatisticsThread, sync
 from search import make_engine
+from search.base import SearchEngine
 
 __all__ = ["Background", "start"]
 
@@ -30,9 +32,21 @@ log = logging.getLogger("yikatong.background")
 INTERVAL = 1.0
 
 
+def _engine(config: Config) -> SearchEngine:
+    return make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+
+
+def _statistics_failed(exc: Exception) -> None:
+    log.warning("background statistics failed (%s); retrying", type(exc).__name__)
+
+
+def _statistics_objects(config: Config) -> tuple[Database, SearchEngine, DocumentBuilder]:
+    return Database(config.batch_database_url), _engine(config), DocumentBuilder.from_config(config)
+
+
 def _loop(config: Config, stop: threading.Event) -> None:
     batch_db, public_db = Database(config.batch_database_url), Database(config.public_database_url)
-    engine = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    engine = _engine(config)
     builder = DocumentBuilder.from_config(config)
     gateway = make_gateway(config, batch_db)
     try:
@@ -52,17 +66,24 @@ def _loop(config: Config, stop: threading.Event) -> None:
 
 
 class Background:
-    """The running loop: :meth:`stop` ends it after the current round."""
+    """The running loops (the round above, the statistics consumer): :meth:`stop` ends both after
+    their current round."""
 
     def __init__(self, config: Config) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=_loop, args=(config, self._stop), name="yikatong-background",
                                         daemon=True)
+        # the statistics consumer: its own thread, database and engine objects, the same stop event
+        self._statistics = StatisticsThread(lambda: _statistics_objects(config), interval=INTERVAL,
+                                            stop=self._stop, on_error=_statistics_failed)
         self._thread.start()
+        self._statistics.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """End both loops after their current round (each waited for at most ``timeout``)."""
         self._stop.set()
         self._thread.join(timeout)
+        self._statistics.join(timeout)
 
 
 def start(config: Config) -> Background:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any, NoReturn
 
@@ -17,7 +18,7 @@ from core.errors import CommandError
 from indexer import inbound
 from indexer.documents import DocumentBuilder
 from indexer.rebuild import RebuildError, rebuild, stray_builds
-from indexer.sync import all_lags, prune, sync
+from indexer.sync import StatisticsReport, StatisticsThread, all_lags, catch_up, prune, sync
 from search import make_engine
 from search.base import SearchError, SearchUnavailable
 from search.schemas import SPECS
@@ -145,11 +146,25 @@ def _print_sync(report: Any) -> None:
         print("  有尚未提交的变更（编号空缺），稍后再同步。")
     if report.cursor_moved_elsewhere:
         print("  游标已被其他进程（如重建）移动，本轮停止；下次同步会重新应用。")
-    if report.statistics_refreshes:
-        print(f"  统计已重新计算 {report.statistics_refreshes} 次（{report.statistics_seconds:.1f} 秒）")
+
+
+def _print_statistics(report: StatisticsReport) -> None:
+    if report.refreshes:
+        print(f"[{report.consumer}] 统计已重新计算 {report.refreshes} 次（{report.seconds:.1f} 秒），"
+              f"{report.documents} 条文档；游标 {report.cursor}")
+    if report.cursor_moved_elsewhere:
+        print(f"[{report.consumer}] 统计游标已被其他进程（如重建）移动，本轮停止；下次同步会重新判断。")
+
+
+def _print_statistics_error(exc: Exception) -> None:
+    detail = f"搜索服务出错：{exc}" if isinstance(exc, SearchError) else exc.__class__.__name__
+    print(f"统计本轮失败（{detail}），游标未前进，下一轮重试", file=sys.stderr)
 
 
 def _sync(args: argparse.Namespace) -> int:
+    """One-shot: documents then statistics (:func:`catch_up`). ``--follow``: the documents every
+    second on this thread, the statistics consumer in a thread of its own (a recompute takes
+    seconds at a million lines and must not hold a publication's documents back)."""
     ctx = _Context()
     engine = ctx.engine()
 
@@ -158,11 +173,17 @@ def _sync(args: argparse.Namespace) -> int:
     def once() -> None:
         nonlocal inbound_off
         try:
-            report = sync(ctx.batch_db, engine, ctx.builder, consumer=args.consumer, limit=args.limit)
+            if args.follow:
+                report = sync(ctx.batch_db, engine, ctx.builder, consumer=args.consumer, limit=args.limit)
+            else:
+                both = catch_up(ctx.batch_db, engine, ctx.builder, consumer=args.consumer, limit=args.limit)
+                report = both.documents
         except SearchError as exc:
             _fail(f"搜索服务出错，游标未前进，可重试：{exc}")
         if not args.follow or report.entries or report.waiting_on_gap:
             _print_sync(report)
+        if not args.follow:
+            _print_statistics(both.statistics)
         if not inbound_off:
             try:
                 public_db = ctx.public_db
@@ -174,11 +195,19 @@ def _sync(args: argparse.Namespace) -> int:
             if not args.follow or result.pulled or result.pushed:
                 print(f"投诉举报：转入 {result.pulled} 件，回传处理结果 {result.pushed} 件")
 
-    once()
-    while args.follow:
-        time.sleep(1.0)
+    if not args.follow:
         once()
-    return 0
+        return 0
+    statistics = StatisticsThread(lambda: (Database(ctx.config.batch_database_url), ctx.engine(), ctx.builder),
+                                  consumer=args.consumer, on_report=_print_statistics,
+                                  on_error=_print_statistics_error).start()
+    try:
+        once()
+        while True:
+            time.sleep(1.0)
+            once()
+    finally:  # Ctrl-C (KeyboardInterrupt) or a failed round: the statistics round under way ends first
+        statistics.stop()
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -11,7 +11,9 @@ next rebuild removes.
 Changes committed while the rebuild runs are not lost: the largest outbox id visible in the
 snapshot is recorded first, and after a full rebuild the consumer's cursor is set to it (not to
 the end), so the next ``sync`` re-applies everything newer. A partial rebuild (``only``) never
-moves the cursor forward.
+moves the cursor forward. Whenever ``statistics`` is rebuilt (fully or ``only``), the statistics
+consumer's cursor (:func:`indexer.sync.statistics_cursor`) is set to the same recorded id: that
+consumer serves the one index.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from indexer.documents import DocumentBuilder
 from search.base import SearchEngine
 from search.schemas import SPECS
 from indexer.statistics import StatisticsBuilder
-from indexer.sync import set_cursor
+from indexer.sync import set_cursor, statistics_cursor
 
 __all__ = ["BUILD_MARK", "RebuildError", "RebuildReport", "rebuild", "snapshot", "stray_builds"]
 
@@ -56,6 +58,7 @@ class RebuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
     start_outbox_id: int = 0
     cursor: int | None = None
+    statistics_cursor: int | None = None  # set when ``statistics`` was rebuilt
 
     def rate(self, name: str) -> float:
         seconds = self.seconds.get(name) or 0.0
@@ -128,6 +131,9 @@ def rebuild(db: Database, engine: SearchEngine, builder: DocumentBuilder, *,
         if position is not None:
             set_cursor(session, consumer, position)
         report.cursor = position
+        if "statistics" in names:  # the statistics consumer's one index is now as of the snapshot
+            set_cursor(session, statistics_cursor(consumer), report.start_outbox_id)
+            report.statistics_cursor = report.start_outbox_id
     return report
 
 

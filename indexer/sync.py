@@ -1,4 +1,18 @@
-"""Outbox consumer: brings the search indexes up to date with the batch database.
+"""Outbox consumers: bring the search indexes up to date with the batch database.
+
+Two consumers follow the outbox, each with its own cursor (:class:`admin.models.OutboxCursor`):
+
+* :func:`sync` — the documents (``policies``, ``disclosures``, ``payments``, ``persons``), a chunk
+  at a time; cursor ``<consumer>`` (``default``).
+* :func:`sync_statistics` — the ``statistics`` index; cursor ``<consumer>:statistics``
+  (:func:`statistics_cursor`). It passes every row after its cursor and, if any ``batch``/``line``
+  row touches a published batch, recomputes the whole index once (a GROUP BY over all lines,
+  seconds at a million lines) and swaps it in, then moves its cursor: many rows, one recompute.
+
+They are apart so that a publication's documents are written within a round of ``sync`` and never
+wait behind a statistics recompute (the portal's freshness bound is 5 s); ``index sync --follow``
+and the background loop of ``serve --with-admin`` run the statistics consumer in its own thread.
+One-shot callers that want both use :func:`catch_up`.
 
 ``sync`` reads the outbox rows after the consumer's cursor (:class:`admin.models.OutboxCursor`) in
 id order, a chunk at a time; for every batch, line and policy named in the chunk it rebuilds the
@@ -13,7 +27,9 @@ which is harmless: documents are keyed and rebuilt from the database, never from
 * PostgreSQL allocates ids before commit, so a row with a smaller id can become visible after a
   larger one. The cursor therefore only advances over an unbroken run of ids; a gap is waited for
   up to ``gap_timeout`` seconds (then taken to be a rolled-back transaction).
-* ``complaint`` rows are not this consumer's business (see :mod:`indexer.inbound`).
+* The statistics consumer keeps the same rules: gaps waited for, compare-and-set cursor, the
+  cursor moved only after the new index is swapped in (killed before, it recomputes again).
+* ``complaint`` rows are not these consumers' business (see :mod:`indexer.inbound`).
 * ``persons`` (one document per person key): every person whose line was touched — the line's
   person now, or for a line that is gone the person of its old ``payments`` document — gets their
   document rebuilt from all their lines, after the ``payments`` writes of the chunk.
@@ -21,6 +37,7 @@ which is harmless: documents are keyed and rebuilt from the database, never from
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -41,11 +58,14 @@ from search.schemas import DISCLOSURES, PAYMENTS, PERSONS, POLICIES, SPECS, STAT
 from indexer.statistics import StatisticsBuilder, affected_years
 from indexer.statistics import publish as publish_statistics
 
-__all__ = ["Lag", "SyncReport", "all_lags", "apply_entries", "consumer_lag", "prune", "set_cursor", "sync"]
+__all__ = ["CatchUpReport", "Lag", "StatisticsReport", "StatisticsThread", "SyncReport", "all_lags",
+           "apply_entries", "catch_up", "consumer_lag", "prune", "set_cursor", "statistics_cursor", "sync", "sync_statistics"]
 
 CHUNK = 200
 GAP_TIMEOUT = 60.0
 INDEX_TOPICS = ("batch", "line", "policy")
+STATISTICS_TOPICS = ("batch", "line")
+STATISTICS_PAGE = 5000  # outbox rows read per query by the statistics consumer (ids, topic, key only)
 
 
 @dataclass
@@ -69,9 +89,26 @@ class SyncReport:
     lag: Lag | None = None
     waiting_on_gap: bool = False
     cursor_moved_elsewhere: bool = False
-    statistics_refreshes: int = 0
-    statistics_seconds: float = 0.0
     persons_filled: int = 0  # persons documents made at start because an upgrade left none
+
+
+@dataclass
+class StatisticsReport:
+    consumer: str  # the statistics cursor's name, e.g. ``default:statistics``
+    entries: int = 0  # outbox rows passed
+    refreshes: int = 0  # 0 or 1: one recompute however many rows touched published batches
+    seconds: float = 0.0
+    documents: int = 0  # statistics documents published
+    cursor: int = 0
+    lag: Lag | None = None
+    waiting_on_gap: bool = False
+    cursor_moved_elsewhere: bool = False
+
+
+@dataclass
+class CatchUpReport:
+    documents: SyncReport
+    statistics: StatisticsReport
 
 
 BeforeCommit = Callable[[int, int], None]  # (chunk number, new cursor); raise to abort
@@ -170,17 +207,7 @@ def sync(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consum
         report.chunks += 1
         if before_commit is not None:
             before_commit(report.chunks, new_cursor)
-        with db.session() as session:
-            moved = session.execute(
-                update(OutboxCursor)
-                .where(OutboxCursor.consumer == consumer, OutboxCursor.last_id == cursor,
-                       OutboxCursor.updated_at == stamp)
-                .values(last_id=new_cursor, updated_at=now())
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            row = session.get(OutboxCursor, consumer)
-            assert row is not None
-            stamp = row.updated_at
+        moved, stamp = _advance(db, consumer, cursor, stamp, new_cursor)
         if not moved:
             report.cursor_moved_elsewhere = True
             break
@@ -191,6 +218,140 @@ def sync(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consum
     report.cursor = cursor
     report.lag = consumer_lag(db, consumer)
     return report
+
+
+def _advance(db: Database, consumer: str, cursor: int, stamp: datetime, new_cursor: int) -> tuple[bool, datetime]:
+    """Compare-and-set: move ``consumer`` from (``cursor``, ``stamp``) to ``new_cursor``, unless
+    someone (a rebuild) moved it meanwhile. Returns whether it moved and the row's stamp now."""
+    with db.session() as session:
+        moved = session.execute(
+            update(OutboxCursor)
+            .where(OutboxCursor.consumer == consumer, OutboxCursor.last_id == cursor,
+                   OutboxCursor.updated_at == stamp)
+            .values(last_id=new_cursor, updated_at=now())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        row = session.get(OutboxCursor, consumer)
+        assert row is not None
+        return bool(moved), row.updated_at
+
+
+def statistics_cursor(consumer: str) -> str:
+    """The name of the statistics consumer's cursor beside documents consumer ``consumer``
+    (``default`` → ``default:statistics``, as ``signals`` has ``signals:events``)."""
+    return f"{consumer}:statistics"
+
+
+def sync_statistics(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consumer: str = "default",
+                    gap_timeout: float = GAP_TIMEOUT, page: int = STATISTICS_PAGE,
+                    before_commit: BeforeCommit | None = None) -> StatisticsReport:
+    """The statistics consumer: pass every outbox row after its own cursor
+    (:func:`statistics_cursor` of ``consumer``); if any ``batch``/``line`` row among them touches a
+    published batch, recompute the whole ``statistics`` index once and swap it in, then move the
+    cursor (compare-and-set) past all of them. Separate from :func:`sync` so a publication's
+    documents never wait for this GROUP BY over all lines."""
+    name = statistics_cursor(consumer)
+    report = StatisticsReport(consumer=name)
+    cursor, stamp = _ensure_cursor(db, name)
+    end, due = cursor, False
+    while True:  # only ids, topics and keys; the relevance query runs per page until one page is relevant
+        with db.session() as session:
+            rows = [tuple(r) for r in session.execute(
+                select(OutboxEntry.id, OutboxEntry.topic, OutboxEntry.key, OutboxEntry.created_at)
+                .where(OutboxEntry.id > end).order_by(OutboxEntry.id).limit(page)
+            )]
+            taken, report.waiting_on_gap = _contiguous(rows, end, gap_timeout)
+            if not due and taken:
+                ids: dict[str, set[int]] = {topic: set() for topic in STATISTICS_TOPICS}
+                for _, topic, key, _ in taken:
+                    if topic in ids and key.isdigit():
+                        ids[topic].add(int(key))
+                due = bool((ids["batch"] or ids["line"]) and affected_years(session, ids["batch"], ids["line"]))
+        if taken:
+            end = taken[-1][0]
+            report.entries += len(taken)
+        if report.waiting_on_gap or len(rows) < page:
+            break
+    if end != cursor:
+        if due:
+            started = time.perf_counter()
+            with db.session() as session:
+                docs = StatisticsBuilder(builder.masking).documents(session)
+            report.documents = publish_statistics(engine, docs, index=STATISTICS.name)
+            report.refreshes = 1
+            report.seconds = time.perf_counter() - started
+        if before_commit is not None:
+            before_commit(1, end)
+        moved, _ = _advance(db, name, cursor, stamp, end)
+        if moved:
+            cursor = end
+        else:
+            report.cursor_moved_elsewhere = True
+    report.cursor = cursor
+    report.lag = consumer_lag(db, name)
+    return report
+
+
+def catch_up(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consumer: str = "default",
+             limit: int | None = None, gap_timeout: float = GAP_TIMEOUT) -> CatchUpReport:
+    """One round of both consumers, documents first (:func:`sync`, then :func:`sync_statistics`):
+    for one-shot callers (``yikatong index sync``, tests) that want the indexes and the statistics
+    current when it returns. ``limit`` bounds the documents consumer only."""
+    documents = sync(db, engine, builder, consumer=consumer, limit=limit, gap_timeout=gap_timeout)
+    return CatchUpReport(documents, sync_statistics(db, engine, builder, consumer=consumer, gap_timeout=gap_timeout))
+
+
+Connect = Callable[[], "tuple[Database, SearchEngine, DocumentBuilder]"]
+
+
+class StatisticsThread:
+    """The statistics consumer in a daemon thread of its own, beside a documents loop: a round of
+    :func:`sync_statistics` every ``interval`` seconds until ``stop`` is set (:meth:`stop`, or the
+    caller's own event shared with its other loops). ``connect`` makes the thread's own database,
+    engine and builder objects, in the thread (retried while it fails); a failing round goes to
+    ``on_error`` and is tried again next round, a finished one to ``on_report``."""
+
+    def __init__(self, connect: Connect, *, consumer: str = "default", interval: float = 1.0,
+                 stop: threading.Event | None = None,
+                 on_report: Callable[[StatisticsReport], None] | None = None,
+                 on_error: Callable[[Exception], None] | None = None) -> None:
+        self._connect, self._consumer, self._interval = connect, consumer, interval
+        self._on_report, self._on_error = on_report, on_error
+        self._stop = stop or threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"yikatong-{statistics_cursor(consumer)}",
+                                        daemon=True)
+
+    def start(self) -> StatisticsThread:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait (at most ``timeout``) for the loop to end: the round under way finishes first."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self.join(timeout)
+
+    def _run(self) -> None:
+        opened: tuple[Database, SearchEngine, DocumentBuilder] | None = None
+        try:
+            while not self._stop.is_set():
+                try:
+                    if opened is None:
+                        opened = self._connect()
+                    report = sync_statistics(*opened, consumer=self._consumer)
+                except Exception as exc:  # noqa: BLE001 - one failed round must not end the loop
+                    if self._on_error is not None:
+                        self._on_error(exc)
+                else:
+                    if self._on_report is not None:
+                        self._on_report(report)
+                self._stop.wait(self._interval)
+        finally:
+            if opened is not None:
+                opened[0].dispose()
 
 
 def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuilder,
@@ -208,9 +369,6 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
             continue  # not an id: nothing this consumer can rebuild
         {"batch": batch_ids, "line": line_ids, "policy": policy_ids}[topic].add(number)
     report = report or SyncReport(consumer="")
-    # Statistics: recomputed whole (GROUP BY, see docs/indexer.md for timings) and swapped in,
-    # once per chunk, when the chunk touched a published batch — before the cursor moves.
-    stats_due = bool(affected_years(session, batch_ids, line_ids)) if (batch_ids or line_ids) else False
     if policy_ids:
         upserts, deletes = [], []
         seen = set()
@@ -257,12 +415,6 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
         _write(engine, DISCLOSURES.name, disclosures, gone_d, report)
         _write(engine, PAYMENTS.name, payments, gone_p, report)
         _write_persons(session, engine, builder, people, report)
-    if stats_due:
-        started = time.perf_counter()
-        docs = StatisticsBuilder(builder.masking).documents(session)
-        report.upserted[STATISTICS.name] += publish_statistics(engine, docs, index=STATISTICS.name)
-        report.statistics_refreshes += 1
-        report.statistics_seconds += time.perf_counter() - started
 
 
 def _write_persons(session: Session, engine: SearchEngine, builder: DocumentBuilder, people: set[str],

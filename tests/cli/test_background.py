@@ -1,8 +1,10 @@
-"""`yikatong serve --with-admin` runs the outbox sync and the SMS sender beside the servers: a
-publication reaches the portal's index and the SMS sandbox within seconds, with nothing else started."""
+"""`yikatong serve --with-admin` runs the outbox sync, the statistics consumer and the SMS sender
+beside the servers: a publication reaches the portal's indexes (and statistics) and the SMS sandbox
+within seconds, with nothing else started."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import date
 
@@ -34,15 +36,26 @@ def test_a_publication_reaches_the_portal_index_and_the_sms_sandbox(at_bank, bat
         except IndexNotFound:
             return 0
 
+    def statistics_lines() -> int:  # the statistics consumer's own thread
+        try:
+            hits = engine.search("statistics", SearchQuery(filters={"dimension": "total"})).hits
+        except IndexNotFound:
+            return 0
+        return int(hits[0]["lines"]) if hits else 0
+
     loop = background.start(config)
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (results() < 5 or len(_sandbox(batch_db, b)) < 5):
+        while time.monotonic() < deadline and (results() < 5 or len(_sandbox(batch_db, b)) < 5
+                                               or statistics_lines() < 5):
             time.sleep(0.2)
     finally:
         loop.stop()
     assert results() == 5
     assert len(_sandbox(batch_db, b)) == 5
+    assert statistics_lines() == 5
+    ended = {"yikatong-background", "yikatong-default:statistics"}
+    assert not [t for t in threading.enumerate() if t.name in ended]  # both loops stopped
 
 
 

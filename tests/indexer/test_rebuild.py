@@ -33,6 +33,7 @@ def test_first_run_then_a_rebuild_replaces_the_contents(batch_db, config, ix_eng
     first = rebuild(batch_db, ix_engine, doc_builder)
     assert sorted(ix_engine.list_indexes()) == ["disclosures", "payments", "persons", "policies", "statistics"]
     assert cursor_of(batch_db) == first.start_outbox_id > 0
+    assert cursor_of(batch_db, "default:statistics") == first.statistics_cursor == first.start_outbox_id
     with batch_db.session() as s:
         s.get(Policy, mix.policy_ids["DIBAO"]).status = "withdrawn"  # no outbox row: only a rebuild sees it
     second = rebuild(batch_db, ix_engine, doc_builder)
@@ -114,6 +115,11 @@ def test_a_partial_rebuild_never_moves_the_cursor_forward(batch_db, config, ix_e
     # the persons documents are made from the payments lines: rebuilt with them
     report = rebuild(batch_db, ix_engine, doc_builder, only=["payments"])
     assert report.counts.keys() == {"payments", "persons"} and cursor_of(batch_db) == 3
+    assert report.statistics_cursor is None and cursor_of(batch_db, "default:statistics") is None
+    # the statistics consumer serves that one index: rebuilt alone, its cursor is set to the snapshot
+    report = rebuild(batch_db, ix_engine, doc_builder, only=["statistics"])
+    assert cursor_of(batch_db) == 3
+    assert cursor_of(batch_db, "default:statistics") == report.statistics_cursor == report.start_outbox_id > 3
 
 
 def test_a_rebuild_stores_each_persons_payment_lines_side_by_side(batch_db, config, ix_engine, doc_builder) -> None:

@@ -1,22 +1,37 @@
 """Precomputed statistics: exact against an independent Python count over the ORM rows, re-issues
-counted once, small cells withheld, refreshed by sync when a batch is published."""
+counted once, small cells withheld, refreshed when a batch is published by the statistics consumer
+(its own cursor, apart from the documents' ``sync``, which never waits for it)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from admin import outbox
-from admin.models import Batch, PaymentLine, Policy, Project
+from admin.models import Batch, OutboxCursor, OutboxEntry, PaymentLine, Policy, Project
+from core.db import Database
+from core.timeutil import now
 from core.workdays import workdays_between
 from indexer.rebuild import rebuild
-from search.base import SearchQuery
+from search import make_engine
+from search.base import SearchQuery, SearchUnavailable
 from indexer.statistics import ALL, MIN_PERSONS, StatisticsBuilder
-from indexer.sync import sync
+from indexer.sync import (
+    StatisticsThread,
+    catch_up,
+    consumer_lag,
+    prune,
+    set_cursor,
+    statistics_cursor,
+    sync,
+    sync_statistics,
+)
 from tests.indexer.builders import Mix, build_mix
 from tests.indexer.conftest import all_docs
 
@@ -172,37 +187,189 @@ def test_timeliness_per_batch_and_department(batch_db, config) -> None:
     assert departments == {"鲁山县农业农村局", "鲁山县民政局"}
 
 
-def test_rebuild_writes_the_index_and_sync_refreshes_it_on_publication(batch_db, config, ix_engine,
-                                                                        doc_builder) -> None:
-    mix = build_stats_db(batch_db, config)
-    report = rebuild(batch_db, ix_engine, doc_builder, only=["statistics"])
-    assert report.counts["statistics"] == len(all_docs(ix_engine, "statistics")) > 0
-    sync(batch_db, ix_engine, doc_builder)
+def total(engine) -> dict:
+    hits = engine.search("statistics", SearchQuery(filters={"dimension": "total"})).hits
+    assert len(hits) == 1
+    return hits[0]
 
-    def total() -> dict:
-        hits = ix_engine.search("statistics", SearchQuery(filters={"dimension": "total"})).hits
-        assert len(hits) == 1
-        return hits[0]
 
-    before = total()
-    # a change to a batch that is not published does not recompute anything
-    with batch_db.session() as s:
-        outbox.emit(s, "batch", mix.batch_ids["draft"])
-    assert sync(batch_db, ix_engine, doc_builder).statistics_refreshes == 0
-    # a batch is published (admin writes a "batch" outbox row): the statistics follow
-    batch_id = add_farmland_batch(batch_db, mix, code="B2023-GDDL", year=2023, state="paid", lonely_village=False)
-    assert sync(batch_db, ix_engine, doc_builder).statistics_refreshes == 0  # paid, not yet published
-    with batch_db.session() as s:
+def cursor_of(db, name: str) -> int | None:
+    with db.session() as s:
+        row = s.get(OutboxCursor, name)
+        return None if row is None else int(row.last_id)
+
+
+def newest_outbox_id(db) -> int:
+    with db.session() as s:
+        return int(s.scalar(select(func.max(OutboxEntry.id))) or 0)
+
+
+def publish(db, batch_id: int) -> None:
+    with db.session() as s:
         b = s.get(Batch, batch_id)
         b.state, b.published_on = "published", date(2023, 4, 10)
         outbox.emit(s, "batch", batch_id)
-    report = sync(batch_db, ix_engine, doc_builder)
-    assert report.statistics_refreshes == 1 and report.upserted["statistics"] > 0
-    after = total()
+
+
+def test_rebuild_writes_the_index_and_the_statistics_consumer_refreshes_it_on_publication(
+        batch_db, config, ix_engine, doc_builder) -> None:
+    mix = build_stats_db(batch_db, config)
+    report = rebuild(batch_db, ix_engine, doc_builder, only=["statistics"])
+    assert report.counts["statistics"] == len(all_docs(ix_engine, "statistics")) > 0
+    assert report.statistics_cursor == newest_outbox_id(batch_db) == cursor_of(batch_db, "default:statistics")
+    catch_up(batch_db, ix_engine, doc_builder)
+
+    before = total(ix_engine)
+    # a change to a batch that is not published does not recompute anything
+    with batch_db.session() as s:
+        outbox.emit(s, "batch", mix.batch_ids["draft"])
+    assert catch_up(batch_db, ix_engine, doc_builder).statistics.refreshes == 0
+    # a batch is published (admin writes a "batch" outbox row): the statistics follow
+    batch_id = add_farmland_batch(batch_db, mix, code="B2023-GDDL", year=2023, state="paid", lonely_village=False)
+    assert catch_up(batch_db, ix_engine, doc_builder).statistics.refreshes == 0  # paid, not yet published
+    publish(batch_db, batch_id)
+    report = catch_up(batch_db, ix_engine, doc_builder).statistics
+    assert report.refreshes == 1 and report.documents == len(all_docs(ix_engine, "statistics")) > 0
+    after = total(ix_engine)
     assert after["lines"] == before["lines"] + 38
     assert ix_engine.search("statistics", SearchQuery(filters={"dimension": "year", "year": 2023})).total == 1
     reference = stats_docs(batch_db, config)
     assert {d["id"] for d in all_docs(ix_engine, "statistics")} == {d["id"] for d in reference}
+
+
+def test_a_publication_is_disclosed_by_sync_without_waiting_for_the_statistics(
+        batch_db, config, ix_engine, doc_builder) -> None:
+    """The documents consumer never recomputes the statistics: its round writes the publication's
+    disclosures and moves its cursor; the statistics stay as they were until the statistics
+    consumer's own round."""
+    mix = build_stats_db(batch_db, config)
+    rebuild(batch_db, ix_engine, doc_builder)
+    before = total(ix_engine)
+    batch_id = add_farmland_batch(batch_db, mix, code="B2023-GDDL", year=2023, state="paid", lonely_village=False)
+    publish(batch_db, batch_id)
+
+    def disclosed() -> int:
+        return ix_engine.search("disclosures", SearchQuery(filters={"kind": "result", "year": 2023})).total
+
+    assert disclosed() == 0
+    documents = sync(batch_db, ix_engine, doc_builder)
+    assert documents.entries == 2 and documents.upserted["statistics"] == 0
+    assert disclosed() == 38 and cursor_of(batch_db, "default") == newest_outbox_id(batch_db)
+    assert total(ix_engine) == before  # untouched by sync
+    assert consumer_lag(batch_db, "default:statistics").behind == 2
+
+    report = sync_statistics(batch_db, ix_engine, doc_builder)
+    assert (report.consumer, report.entries, report.refreshes) == ("default:statistics", 2, 1)
+    assert total(ix_engine)["lines"] == before["lines"] + 38
+    assert report.cursor == cursor_of(batch_db, "default:statistics") == newest_outbox_id(batch_db)
+    assert report.lag is not None and report.lag.behind == 0
+
+
+def test_many_entries_one_recompute_and_the_cursors_move_independently(batch_db, config, ix_engine,
+                                                                       doc_builder) -> None:
+    mix = build_stats_db(batch_db, config)
+    rebuild(batch_db, ix_engine, doc_builder)
+    start = newest_outbox_id(batch_db)
+    assert cursor_of(batch_db, "default") == cursor_of(batch_db, "default:statistics") == start
+    batch_id = add_farmland_batch(batch_db, mix, code="B2023-GDDL", year=2023, state="paid", lonely_village=False)
+    publish(batch_db, batch_id)
+    with batch_db.session() as s:  # every line of the batch touched, one row each (a correction run)
+        for line_id in s.scalars(select(PaymentLine.id).where(PaymentLine.batch_id == batch_id)):
+            outbox.emit(s, "line", line_id)
+    newest = newest_outbox_id(batch_db)
+    assert newest - start > 40
+
+    report = sync_statistics(batch_db, ix_engine, doc_builder, page=7)  # several pages, one recompute
+    assert report.entries == newest - start and report.refreshes == 1
+    assert cursor_of(batch_db, "default:statistics") == newest and cursor_of(batch_db, "default") == start
+    assert sync_statistics(batch_db, ix_engine, doc_builder).entries == 0  # nothing new: nothing done
+    with batch_db.session() as s:  # a change nothing published depends on: the cursor just moves
+        outbox.emit(s, "batch", mix.batch_ids["draft"])
+        outbox.emit(s, "policy", mix.policy_ids["GLJT"])
+        outbox.emit(s, "complaint", "T0000001")
+    report = sync_statistics(batch_db, ix_engine, doc_builder)
+    assert report.entries == 3 and report.refreshes == 0 and report.cursor == newest + 3
+    assert sync(batch_db, ix_engine, doc_builder).cursor == newest + 3  # the documents, on their own
+
+
+def test_the_statistics_cursor_is_compare_and_set(batch_db, config, ix_engine, doc_builder) -> None:
+    """Killed after the swap and before the cursor moved, the next round recomputes again; a cursor
+    moved meanwhile (a rebuild) is not overwritten."""
+    mix = build_stats_db(batch_db, config)
+    newest = newest_outbox_id(batch_db)
+
+    def crash(_round: int, _cursor: int) -> None:
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        sync_statistics(batch_db, ix_engine, doc_builder, before_commit=crash)
+    assert cursor_of(batch_db, "default:statistics") == 0
+
+    def rebuilt(_round: int, _cursor: int) -> None:
+        with batch_db.session() as s:
+            set_cursor(s, statistics_cursor("default"), 3)
+
+    report = sync_statistics(batch_db, ix_engine, doc_builder, before_commit=rebuilt)
+    assert report.refreshes == 1 and report.cursor_moved_elsewhere and report.cursor == 0
+    assert cursor_of(batch_db, "default:statistics") == 3
+    report = sync_statistics(batch_db, ix_engine, doc_builder)
+    assert report.refreshes == 1 and report.cursor == newest and not report.cursor_moved_elsewhere
+    assert mix.batch_ids["published"]  # (published batches in the mix: every round above had work)
+
+
+def test_the_statistics_consumer_waits_at_a_gap_until_it_is_old(batch_db, config, ix_engine, doc_builder) -> None:
+    mix = build_stats_db(batch_db, config)
+    published = mix.batch_ids["published"]
+    with batch_db.session() as s:
+        s.query(OutboxEntry).delete()
+        for i in (1, 2, 4):  # id 3 is a transaction that has not committed yet; 4 touches a published batch
+            s.add(OutboxEntry(id=i, topic="batch", key=str(published if i == 4 else mix.batch_ids["draft"]),
+                              created_at=now()))
+    report = sync_statistics(batch_db, ix_engine, doc_builder)
+    assert report.waiting_on_gap and report.cursor == 2 and report.refreshes == 0
+    report = sync_statistics(batch_db, ix_engine, doc_builder, gap_timeout=0)
+    assert not report.waiting_on_gap and report.cursor == 4 and report.refreshes == 1
+
+
+def test_prune_waits_for_the_statistics_cursor(batch_db, ix_engine, doc_builder) -> None:
+    with batch_db.session() as s:
+        for i in range(1, 11):
+            s.add(OutboxEntry(id=i, topic="policy", key="999", created_at=now() - timedelta(days=40)))
+        s.add(OutboxCursor(consumer=statistics_cursor("default"), last_id=4, updated_at=now()))
+    sync(batch_db, ix_engine, doc_builder)
+    assert prune(batch_db, older_than_days=30) == 4
+    sync_statistics(batch_db, ix_engine, doc_builder)
+    assert prune(batch_db, older_than_days=30) == 6
+
+
+def test_the_statistics_thread_retries_a_failed_round_and_stops(batch_db, batch_db_url, config, ix_engine,
+                                                                doc_builder) -> None:
+    """What ``index sync --follow`` and ``serve --with-admin`` run beside the documents loop: its
+    own database and engine objects; a round that fails is reported and tried again."""
+    build_stats_db(batch_db, config)
+    errors: list[Exception] = []
+    reports: list = []
+    attempts = 0
+
+    def connect():
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise SearchUnavailable("搜索服务暂时不可用")
+        engine = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+        return Database(batch_db_url), engine, doc_builder
+
+    thread = StatisticsThread(connect, interval=0.05, on_report=reports.append, on_error=errors.append).start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not reports:
+            time.sleep(0.05)
+    finally:
+        thread.stop(30)
+    assert [type(e) for e in errors] == [SearchUnavailable]
+    assert reports[0].refreshes == 1 and reports[0].cursor == newest_outbox_id(batch_db)
+    assert total(ix_engine)["lines"] > 0
+    assert not [t for t in threading.enumerate() if t.name == "yikatong-default:statistics"]
 
 
 @pytest.mark.parametrize("level", ["township", "county"])
