@@ -15,7 +15,7 @@ from bot.simulator import DEFAULT_OPENID, Simulator, SimulatorError
 from core import migrate
 from core.config import load_config
 from core.db import Database
-from search import make_engine
+from search import engine_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,9 +72,7 @@ def _notify(args: argparse.Namespace) -> int:
     migrate.upgrade(config.public_database_url, "public")
     db = Database(config.public_database_url)
     try:
-        search = make_engine(data_dir=config.data_dir, meili_url=config.meili_url,
-                             meili_key=config.meili_api_key, prefix=config.search_index_prefix,
-                             redis_url=config.redis_url)
+        search = engine_for(config)
         report = notify(db, search, make_sender(config), template_id=args.template_id or config.wechat_template_id or "",
                         base_url=config.public_base_url)
     finally:

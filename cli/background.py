@@ -23,7 +23,7 @@ from core.db import Database
 from indexer import inbound
 from indexer.documents import DocumentBuilder
 from indexer.sync import StatisticsThread, sync
-from search import make_engine
+from search import engine_for
 from search.base import SearchEngine
 
 __all__ = ["Background", "start"]
@@ -32,21 +32,17 @@ log = logging.getLogger("yikatong.background")
 INTERVAL = 1.0
 
 
-def _engine(config: Config) -> SearchEngine:
-    return make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
-
-
 def _statistics_failed(exc: Exception) -> None:
     log.warning("background statistics failed (%s); retrying", type(exc).__name__)
 
 
 def _statistics_objects(config: Config) -> tuple[Database, SearchEngine, DocumentBuilder]:
-    return Database(config.batch_database_url), _engine(config), DocumentBuilder.from_config(config)
+    return Database(config.batch_database_url), engine_for(config), DocumentBuilder.from_config(config)
 
 
 def _loop(config: Config, stop: threading.Event) -> None:
     batch_db, public_db = Database(config.batch_database_url), Database(config.public_database_url)
-    engine = _engine(config)
+    engine = engine_for(config)
     builder = DocumentBuilder.from_config(config)
     gateway = make_gateway(config, batch_db)
     try:

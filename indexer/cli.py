@@ -19,7 +19,7 @@ from indexer import inbound
 from indexer.documents import DocumentBuilder
 from indexer.rebuild import RebuildError, rebuild, stray_builds
 from indexer.sync import StatisticsReport, StatisticsThread, all_lags, catch_up, prune, sync
-from search import make_engine
+from search import engine_for
 from search.base import SearchError, SearchUnavailable
 from search.schemas import SPECS
 
@@ -77,9 +77,8 @@ class _Context:
         return self._public_db
 
     def engine(self) -> Any:
-        c = self.config
         try:
-            return make_engine(c.data_dir, c.meili_url, c.meili_api_key, c.search_index_prefix, c.redis_url)
+            return engine_for(self.config)
         except SearchUnavailable as exc:
             _fail(f"搜索服务不可用：{exc}")
 

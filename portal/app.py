@@ -41,7 +41,7 @@ from portal import (
 from portal.cache import ResponseCache
 from portal.errors import exception_handlers
 from portal.services import STATIC_DIR, TEMPLATES_DIR, PublicServices, SamplePeople
-from search import make_engine
+from search import engine_for
 from search.base import SearchEngine
 
 __all__ = ["build_services", "create_app", "make_templates", "portal_routes"]
@@ -59,10 +59,7 @@ def make_templates(config: Config) -> Jinja2Templates:
 
 def build_services(config: Config, search: SearchEngine | None = None, *,
                    sample_people: SamplePeople | None = None) -> PublicServices:
-    engine = search or make_engine(
-        data_dir=config.data_dir, meili_url=config.meili_url, meili_key=config.meili_api_key,
-        prefix=config.search_index_prefix, redis_url=config.redis_url,
-    )
+    engine = search or engine_for(config)
     return PublicServices(
         config=config,
         public_db=Database(config.public_database_url),

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.config import Config
 from search.base import SearchEngine
 from search.embedded import EmbeddedEngine
 from search.generation import make_generation
 
-__all__ = ["make_engine"]
+__all__ = ["engine_for", "make_engine"]
 
 
 def make_engine(data_dir: Path, meili_url: str | None = None, meili_key: str | None = None,
@@ -36,3 +37,11 @@ def make_engine(data_dir: Path, meili_url: str | None = None, meili_key: str | N
 
         return MeiliEngine(meili_url, meili_key, prefix=prefix, generation=generation)
     return EmbeddedEngine(Path(data_dir) / "search", prefix=prefix, generation=generation)
+
+
+def engine_for(config: Config) -> SearchEngine:
+    """The deployment's engine, as every process of it must make it: the same search server or
+    data folder, index prefix and generation store (Redis when ``REDIS_URL`` is set). A writer
+    that kept its generation elsewhere than the portal's workers would leave their caches stale."""
+    return make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix,
+                       config.redis_url)
