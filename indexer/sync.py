@@ -249,17 +249,22 @@ def sync_statistics(db: Database, engine: SearchEngine, builder: DocumentBuilder
     (:func:`statistics_cursor` of ``consumer``); if any ``batch``/``line`` row among them touches a
     published batch, recompute the whole ``statistics`` index once and swap it in, then move the
     cursor (compare-and-set) past all of them. Separate from :func:`sync` so a publication's
-    documents never wait for this GROUP BY over all lines."""
+    documents never wait for this GROUP BY over all lines; and never past the documents
+    consumer's own cursor (when it has one), so a recompute starts only once the documents of the
+    same change are written and does not compete with them for the CPU."""
     name = statistics_cursor(consumer)
     report = StatisticsReport(consumer=name)
     cursor, stamp = _ensure_cursor(db, name)
     end, due = cursor, False
+    with db.session() as session:  # never ahead of the documents: they go first, the statistics follow
+        documents = session.scalar(select(OutboxCursor.last_id).where(OutboxCursor.consumer == consumer))
     while True:  # only ids, topics and keys; the relevance query runs per page until one page is relevant
         with db.session() as session:
-            rows = [tuple(r) for r in session.execute(
-                select(OutboxEntry.id, OutboxEntry.topic, OutboxEntry.key, OutboxEntry.created_at)
-                .where(OutboxEntry.id > end).order_by(OutboxEntry.id).limit(page)
-            )]
+            query = (select(OutboxEntry.id, OutboxEntry.topic, OutboxEntry.key, OutboxEntry.created_at)
+                     .where(OutboxEntry.id > end).order_by(OutboxEntry.id).limit(page))
+            if documents is not None:
+                query = query.where(OutboxEntry.id <= documents)
+            rows = [tuple(r) for r in session.execute(query)]
             taken, report.waiting_on_gap = _contiguous(rows, end, gap_timeout)
             if not due and taken:
                 ids: dict[str, set[int]] = {topic: set() for topic in STATISTICS_TOPICS}
