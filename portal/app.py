@@ -8,6 +8,7 @@ endpoint at ``/wechat``, and in demo mode the sample people) is assembled in `cl
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -88,6 +89,11 @@ def create_app(config: Config | None = None, *, search: SearchEngine | None = No
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(regions.load)  # not on the first request of a fresh worker
+        # What start-up loaded (region tables, templates, routes, the engine: ~190,000 objects at
+        # 1M lines) lives as long as the worker: out of the cyclic collector's sight, so that an
+        # occasional full collection no longer walks it (≈ 90 ms stalls under load, the p99 of
+        # docs/benchmarks.md). gc.freeze() is the standard library's tool for exactly this.
+        gc.freeze()
         yield
         svc.public_db.dispose()
 
