@@ -73,7 +73,10 @@ def build_services(config: Config, search: SearchEngine | None = None, *,
 
 def portal_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
-    for module in (home, health, policies, disclosures, query, statements, complaints, statistics, opendata, openapi, kiosk):
+    # The personal paths first: every request of theirs is routed (the response cache answers
+    # most others before routing), and Starlette tries the routes in order.
+    for module in (query, kiosk, home, health, policies, disclosures, statements, complaints, statistics, opendata,
+                   openapi):
         routes.extend(module.routes())
     return routes
 
