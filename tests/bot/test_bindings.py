@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot import bindings
-from tests.bot.conftest import WechatTester, new_openid
+from tests.bot.conftest import new_openid
 
 SECRET = "test-session-secret-not-for-production"
 

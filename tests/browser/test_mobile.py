@@ -5,7 +5,6 @@ Screenshots: artifacts/screenshots/mobile-<width>-<page>.png."""
 from __future__ import annotations
 
 import pytest
-from selenium.webdriver.common.by import By
 
 from tests.browser.test_accessibility import PAGES, open_page
 

@@ -13,24 +13,15 @@ from datetime import date
 from admin.bank import files, ledger, service
 from admin.sms import messages as sms
 from cli import background
-from search import engine_for, make_engine
+from search import engine_for
 from search.base import IndexNotFound, SearchQuery
 from tests.admin.bank.conftest import act, at_bank, operator  # noqa: F401  (at_bank is a fixture)
 from tests.admin.conftest import roster, seeded  # noqa: F401  (fixtures at_bank needs)
 
 
 def test_a_publication_reaches_the_portal_index_and_the_sms_sandbox(at_bank, batch_db, public_db, config):
-    b = at_bank["batch"]
-    day = date(2025, 10, 10)
-    with batch_db.session() as s:
-        infos = ledger.open_bank_files(s, b)
-    for info in infos:
-        with batch_db.session() as s:
-            data = service.export_file(s, config, operator(s, "bank"), b, file_id=info.id, fmt="xlsx", today=day).data
-        with batch_db.session() as s:
-            service.import_results(s, config, operator(s, "bank"), files.with_results(data, {}), "r.xlsx", day)
-    act(batch_db, "civil_op", b, "publish", date(2025, 10, 13))
-    engine = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    b = _paid_and_published(at_bank, batch_db, config)
+    engine = engine_for(config)
 
     def results() -> int:
         try:
@@ -65,16 +56,7 @@ def test_with_redis_the_portal_caches_learn_of_the_background_writes(at_bank, ba
     """With ``REDIS_URL`` the index generation (what every portal worker keys its cache by) lives in
     Redis: the background loop's writes must bump that one, not a file the workers never read."""
     config = dataclasses.replace(config, redis_url=redis_url, search_index_prefix=f"t{secrets.token_hex(4)}_")
-    b = at_bank["batch"]
-    day = date(2025, 10, 10)
-    with batch_db.session() as s:
-        infos = ledger.open_bank_files(s, b)
-    for info in infos:
-        with batch_db.session() as s:
-            data = service.export_file(s, config, operator(s, "bank"), b, file_id=info.id, fmt="xlsx", today=day).data
-        with batch_db.session() as s:
-            service.import_results(s, config, operator(s, "bank"), files.with_results(data, {}), "r.xlsx", day)
-    act(batch_db, "civil_op", b, "publish", date(2025, 10, 13))
+    _paid_and_published(at_bank, batch_db, config)
     portal = engine_for(config)  # as portal.app builds it
     before = portal.generation.current()
     loop = background.start(config)
@@ -91,3 +73,18 @@ def test_with_redis_the_portal_caches_learn_of_the_background_writes(at_bank, ba
 def _sandbox(batch_db, batch_id: int) -> list[dict]:
     with batch_db.session() as s:
         return sms.sandbox_messages(s, batch_id)
+
+
+def _paid_and_published(at_bank, batch_db, config) -> int:
+    """The bank's answer (every line paid) imported, then the department publishes: the batch id."""
+    b = at_bank["batch"]
+    day = date(2025, 10, 10)
+    with batch_db.session() as s:
+        infos = ledger.open_bank_files(s, b)
+    for info in infos:
+        with batch_db.session() as s:
+            data = service.export_file(s, config, operator(s, "bank"), b, file_id=info.id, fmt="xlsx", today=day).data
+        with batch_db.session() as s:
+            service.import_results(s, config, operator(s, "bank"), files.with_results(data, {}), "r.xlsx", day)
+    act(batch_db, "civil_op", b, "publish", date(2025, 10, 13))
+    return b

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator

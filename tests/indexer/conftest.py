@@ -9,13 +9,13 @@ import pytest
 
 from core.config import Config
 from indexer.documents import DocumentBuilder
-from search import make_engine
+from search import engine_for
 from search.base import MAX_PER_PAGE, MAX_WINDOW, SearchEngine, SearchQuery
 
 
 @pytest.fixture
 def ix_engine(config: Config) -> SearchEngine:
-    return make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    return engine_for(config)
 
 
 @pytest.fixture

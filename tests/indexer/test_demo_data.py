@@ -17,7 +17,7 @@ from demo.people import demo_people
 from indexer.documents import DocumentBuilder
 from indexer.masking import scan_document
 from indexer.rebuild import rebuild
-from search import make_engine
+from search import engine_for
 from search.base import SearchQuery
 from tests.conftest import TEST_SECRETS
 from tests.indexer.conftest import all_docs
@@ -32,7 +32,7 @@ def demo_built(tmp_path, batch_db_url, public_db_url):
                               "SEARCH_INDEX_PREFIX": "demo_", **TEST_SECRETS})
     build(config, LINES, 11)
     db = Database(batch_db_url)
-    engine = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    engine = engine_for(config)
     report = rebuild(db, engine, DocumentBuilder.from_config(config))
     yield config, db, engine, report
     db.dispose()

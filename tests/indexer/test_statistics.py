@@ -19,7 +19,7 @@ from core.db import Database
 from core.timeutil import now
 from core.workdays import workdays_between
 from indexer.rebuild import rebuild
-from search import make_engine
+from search import engine_for
 from search.base import SearchQuery, SearchUnavailable
 from indexer.statistics import ALL, MIN_PERSONS, StatisticsBuilder
 from indexer.sync import (
@@ -361,7 +361,7 @@ def test_the_statistics_thread_retries_a_failed_round_and_stops(batch_db, batch_
         attempts += 1
         if attempts == 1:
             raise SearchUnavailable("搜索服务暂时不可用")
-        engine = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+        engine = engine_for(config)
         return Database(batch_db_url), engine, doc_builder
 
     thread = StatisticsThread(connect, interval=0.05, on_report=reports.append, on_error=errors.append).start()

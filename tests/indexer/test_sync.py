@@ -13,7 +13,7 @@ from admin import outbox
 from admin.models import Batch, OutboxCursor, OutboxEntry, PaymentLine, Policy
 from core.timeutil import now
 from indexer.rebuild import rebuild
-from search import make_engine
+from search import engine_for, make_engine
 from indexer.sync import all_lags, consumer_lag, prune, sync
 from tests.indexer.builders import build_mix
 from tests.indexer.conftest import all_docs, by_id
@@ -191,7 +191,7 @@ def test_an_upgrade_without_persons_is_filled_before_the_first_round(batch_db, c
     expected = contents(ix_engine)["persons"]
     assert len(expected) > 1
     ix_engine.delete_index("persons")  # what the index looked like before this version
-    upgraded = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    upgraded = engine_for(config)
     report = sync(batch_db, upgraded, doc_builder)
     assert report.persons_filled == len(expected)
     assert contents(upgraded)["persons"] == expected

@@ -37,7 +37,7 @@ from core import personkey
 from core.deadlines import Step, due_date
 from indexer.documents import DocumentBuilder
 from indexer.sync import sync
-from search import make_engine
+from search import engine_for
 from tests.admin.bank.conftest import BANK_A, BANK_B, PAYMENT_DAY, act, operator, phone
 from tests.admin.conftest import make_card, make_id, make_name
 
@@ -273,7 +273,7 @@ def test_a_batch_from_payment_request_to_publication(at_bank, batch_db, config, 
         assert phone(1)[3:7] not in message["text"]
 
     # the portal, once the outbox sync ran: disclosures of the paid lines, the failed person's own query
-    engine = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    engine = engine_for(config)
     sync(batch_db, engine, DocumentBuilder.from_config(config))
     with TestClient(public_app(config, search=engine)) as portal:
         found = portal.get("/disclosures.json", params={"q": "高龄津贴", "kind": "result"}).json()
@@ -309,7 +309,7 @@ def test_a_failed_line_shows_reason_and_advice_and_unpayable_money_is_returned(a
     assert other.failure_reason == "E99 系统繁忙" and "核实账户信息" in other.advice
     act(batch_db, "civil_op", b, "publish", date(2025, 10, 13))
 
-    engine = make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    engine = engine_for(config)
     sync(batch_db, engine, DocumentBuilder.from_config(config))
     with TestClient(public_app(config, search=engine)) as portal:
         answer = portal.post("/api/query", json={"id_number": make_id(3), "name": make_name(3),

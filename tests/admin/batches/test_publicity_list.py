@@ -21,7 +21,7 @@ from core.pdf import find_cjk_font
 from indexer.documents import DocumentBuilder
 from indexer.masking import mask_name, scan_for_personal_data
 from indexer.sync import sync
-from search import make_engine
+from search import engine_for
 from tests.admin.conftest import COUNTY
 from tests.admin.conftest import act
 
@@ -59,7 +59,7 @@ def open_publicity(batch_db, batch_id: int) -> None:
 
 @pytest.fixture
 def engine(config):
-    return make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    return engine_for(config)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from indexer.documents import DocumentBuilder
 from indexer.masking import mask_name, scan_document
 from indexer.sync import sync
 from portal import kiosk_devices
-from search import make_engine
+from search import engine_for
 from search.base import SearchQuery
 from tests.admin.conftest import COUNTY, make_card, make_id, make_name
 from tests.bot.conftest import WechatTester, bind_person
@@ -51,7 +51,7 @@ def config(make_config) -> Config:
 
 @pytest.fixture
 def engine(config):
-    return make_engine(config.data_dir, config.meili_url, config.meili_api_key, config.search_index_prefix)
+    return engine_for(config)
 
 
 @pytest.fixture
