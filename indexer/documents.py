@@ -17,8 +17,10 @@
   from exactly those documents (:func:`person_document`): the factors (name digest, card last 4,
   card digest) of each distinct card, and the personal answer already grouped into years and
   labelled (:func:`portal.lookup.person_answer`, the code that renders it) — a personal lookup
-  reads one document and serves it without regrouping. Rebuilt from all of the person's lines
-  whenever one of them changes (:meth:`DocumentBuilder.persons_for`, indexer/sync.py).
+  reads one document and serves it without regrouping. When some of the person's lines change,
+  the stored document is patched with them (:func:`patch_person_document`: ``line_factors``
+  says which factor each line came with); built from all the person's lines
+  (:meth:`DocumentBuilder.persons_for`) when there is no patchable document (indexer/sync.py).
 
 The reviewer's reason is free text: :func:`indexer.masking.free_text_or` masks the person's own
 name and falls back to a generic reason of the step when the text holds an ID, card or phone
@@ -42,6 +44,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -64,7 +67,7 @@ from core import personkey, regions
 from core.timeutil import local
 from core.validation import normalize_card_number, normalize_name
 from indexer.masking import MaskingPolicy, card_last4, free_text_or, load_policy, mask_name, redact
-from portal.lookup import person_answer, stand_in_document
+from portal.lookup import LINE_FIELDS, person_answer, stand_in_document
 
 __all__ = [
     "CHUNK",
@@ -78,6 +81,7 @@ __all__ = [
     "format_amount",
     "person_document",
     "person_documents",
+    "patch_person_document",
     "policy_document",
     "stage_for",
 ]
@@ -606,12 +610,47 @@ class DocumentBuilder:
         }
 
 
+def _factor(payment: dict[str, Any]) -> tuple[str, str, str]:
+    """The second factors one ``payments`` document accepts: (name digest, card last 4, card digest)."""
+    return (payment.get("name_digest") or "", payment.get("card_last4") or "", payment.get("card_digest") or "")
+
+
 def person_document(person_key: str, payments: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``persons`` document of one person from all their ``payments`` documents."""
-    factors = list(dict.fromkeys((d.get("name_digest") or "", d.get("card_last4") or "", d.get("card_digest") or "")
-                                 for d in payments))
+    """The ``persons`` document of one person from all their ``payments`` documents (in line id
+    order). ``line_factors`` says which factor each of ``lines`` came with, so that
+    :func:`patch_person_document` can replace some lines without reading the others again."""
+    each = [_factor(d) for d in payments]
+    factors = list(dict.fromkeys(each))
+    where = {f: i for i, f in enumerate(factors)}
     return {"id": person_key, "person_key": person_key, "factors": [list(f) for f in factors],
-            **person_answer(person_key, payments)}
+            **person_answer(person_key, payments),
+            "line_factors": orjson.dumps([where[f] for f in each]).decode()}
+
+
+def patch_person_document(stored: dict[str, Any] | None, fresh: list[dict[str, Any]],
+                          touched: set[str]) -> dict[str, Any] | None | bool:
+    """The person's document with the lines in ``touched`` (line ids whose documents were just
+    rebuilt) replaced by ``fresh`` (the person's new ``payments`` documents among them): exactly
+    what :func:`person_document` makes from all the person's lines, without reading the lines
+    that did not change. ``None``: no line left, the document must go. ``False``: the stored
+    document cannot be patched (none stored, or written before ``line_factors`` existed) — build
+    it from the database instead."""
+    if not stored or "line_factors" not in stored:
+        return False
+    try:
+        lines = orjson.loads(stored["lines"])
+        which = orjson.loads(stored["line_factors"])
+        factors = [tuple(f) for f in stored["factors"]]
+        kept = [(line, factors[i]) for line, i in zip(lines, which, strict=True) if str(line.get("id")) not in touched]
+    except (ValueError, TypeError, KeyError, IndexError):
+        return False  # damaged: rebuild from the database
+    kept += [({name: doc.get(name) for name in LINE_FIELDS if name in doc}, _factor(doc)) for doc in fresh]
+    if not kept:
+        return None
+    kept.sort(key=lambda item: int(item[0]["id"]))
+    key = str(stored["person_key"])
+    payments = [dict(line, name_digest=f[0], card_last4=f[1], card_digest=f[2]) for line, f in kept]
+    return person_document(key, payments)
 
 
 def person_documents(payments: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

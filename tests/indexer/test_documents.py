@@ -154,7 +154,9 @@ def test_one_persons_document_per_person_holds_their_answer(built, config, ix_en
     assert persons.pop(STAND_IN) == stand_in_document()  # what an unknown person's lookup reads
     assert set(persons) == set(lines) and report.counts["persons"] == len(lines) + 1
     for key, doc in persons.items():
-        assert set(doc) == {"id", "person_key", "factors", "paid_years", "answer", "lines"}
+        assert set(doc) == {"id", "person_key", "factors", "paid_years", "answer", "lines", "line_factors"}
+        factor_of = [doc["factors"][i] for i in orjson.loads(doc["line_factors"])]  # line by line
+        assert factor_of == [[d["name_digest"], d["card_last4"], d["card_digest"]] for d in lines[key]]
         assert doc == person_document(key, lines[key])
         expected = group_by_year(key, None, lines[key])
         assert orjson.loads(doc["answer"]) == [y.to_dict() for y in expected.years]

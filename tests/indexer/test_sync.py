@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from admin import outbox
-from admin.models import Batch, OutboxCursor, OutboxEntry, PaymentLine, Policy
+from admin.fieldcrypt import cipher
+from admin.models import Batch, CardAccount, OutboxCursor, OutboxEntry, PaymentLine, Person, Policy
 from core.timeutil import now
 from indexer.rebuild import rebuild
 from search import engine_for, make_engine
@@ -197,3 +198,54 @@ def test_an_upgrade_without_persons_is_filled_before_the_first_round(batch_db, c
     assert contents(upgraded)["persons"] == expected
     again = sync(batch_db, upgraded, doc_builder)  # once per engine, and never over a filled index
     assert again.persons_filled == 0
+
+
+def test_persons_written_before_line_factors_are_rebuilt_from_the_database(batch_db, config, ix_engine,
+                                                                           second_engine, doc_builder) -> None:
+    """A ``persons`` document is patched from the lines that changed (the others are not read
+    again), which needs to know each line's factor: a document stored before ``line_factors``
+    existed is built from all the person's lines instead, and comes out the same as a rebuild."""
+    mix = build_mix(batch_db, config, people=20)
+    sync(batch_db, ix_engine, doc_builder)
+    old_style = [{k: v for k, v in d.items() if k != "line_factors"}
+                 for d in contents(ix_engine)["persons"].values()]
+    ix_engine.replace_documents("persons", old_style)
+    assert all("line_factors" not in d for d in contents(ix_engine)["persons"].values())
+    with batch_db.session() as s:
+        s.get(Batch, mix.batch_ids["bank"]).state = "paid"
+        s.query(PaymentLine).filter_by(batch_id=mix.batch_ids["bank"]).update({"state": "paid"})
+        outbox.emit(s, "batch", mix.batch_ids["bank"])
+    sync(batch_db, ix_engine, doc_builder)
+    after, rebuilt = contents(ix_engine), fresh_rebuild(batch_db, second_engine, doc_builder)
+    touched = {d["person_key"] for d in after["payments"].values() if d["batch_code"] == "B2025-005"}
+    assert touched and all("line_factors" in after["persons"][k] for k in touched)
+    assert {k: after["persons"][k] for k in touched} == {k: rebuilt["persons"][k] for k in touched}
+    untouched = {d["id"]: d for d in old_style if d["id"] not in touched}
+    assert {k: d for k, d in after["persons"].items() if k not in touched} == untouched  # left as they were
+    assert {k: v for k, v in after.items() if k != "persons"} == {k: v for k, v in rebuilt.items() if k != "persons"}
+
+
+def test_a_changed_card_replaces_its_factor_in_the_patched_document(batch_db, config, ix_engine, second_engine,
+                                                                   doc_builder) -> None:
+    """A corrected line now paid to a new card: the person's patched document accepts the new
+    card's last 4 digits and, when no other line used the old card, no longer the old ones."""
+    build_mix(batch_db, config, people=12)
+    sync(batch_db, ix_engine, doc_builder)
+    with batch_db.session() as s:
+        line = s.scalars(select(PaymentLine).order_by(PaymentLine.id)).first()
+        old = s.get(CardAccount, line.card_account_id)
+        old_last4 = old.card_last4
+        number = "6217000000000009876"
+        new = CardAccount(person_id=old.person_id, card_number_enc=cipher(config.field_key).encrypt(number),
+                          card_digest="f" * 64, card_last4=number[-4:], bank_name=old.bank_name)
+        s.add(new)
+        s.flush()
+        for each in s.scalars(select(PaymentLine).where(PaymentLine.card_account_id == old.id)):
+            each.card_account_id = new.id  # every line of the old card moves to the new one
+            outbox.emit(s, "line", each.id)
+        key = s.get(Person, line.person_id).person_key
+    sync(batch_db, ix_engine, doc_builder)
+    after = contents(ix_engine)
+    last4s = {f[1] for f in after["persons"][key]["factors"]}
+    assert "9876" in last4s and old_last4 not in last4s
+    assert after == fresh_rebuild(batch_db, second_engine, doc_builder)
