@@ -203,13 +203,14 @@ class _PairBatch:
         self._send = send  # async (pairs) -> list[int], six per pair
         self._waiting: list[tuple[Pair, asyncio.Future[list[int]]]] = []
         self._busy = False
+        self._task: asyncio.Task[None] | None = None  # held: the loop keeps only weak references to tasks
 
     async def check(self, pair: Pair) -> list[int]:
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._waiting.append((pair, future))
         if not self._busy:
             self._busy = True
-            asyncio.get_running_loop().create_task(self._drain())
+            self._task = asyncio.get_running_loop().create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
