@@ -382,6 +382,13 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
             (upserts.append(doc) if doc is not None else deletes.append(str(policy_id)))
         deletes += [str(i) for i in policy_ids - seen]  # deleted rows
         _write(engine, POLICIES.name, upserts, deletes, report)
+    # Whose were the named lines until now? A line deleted, or moved to another person by a
+    # correction, must leave that person's document too: read before anything is rewritten.
+    previous: set[str] = set()
+    for line_id in line_ids:
+        old = engine.get(PAYMENTS.name, str(line_id))
+        if old and old.get("person_key"):
+            previous.add(str(old["person_key"]))
     if line_ids and batch_ids:
         covered = set(session.scalars(select(PaymentLine.id).where(
             PaymentLine.id.in_(line_ids), PaymentLine.batch_id.in_(batch_ids))))
@@ -395,7 +402,7 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
         gone_d: list[str] = []
         gone_p: list[str] = []
         seen_lines: set[int] = set()
-        people: set[str] = set()
+        people: set[str] = set(previous)
         fresh: dict[str, list[dict[str, Any]]] = {}  # person key → what their persons document needs of each new line
         for docs in builder.lines(session, **selector):  # type: ignore[arg-type]
             seen_lines.add(docs.line_id)
@@ -415,11 +422,8 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
                 _write(engine, PAYMENTS.name, payments, gone_p, report)
                 disclosures, payments, gone_d, gone_p = [], [], [], []
         for line_id in selector.get("line_ids", set()) - seen_lines:  # type: ignore[operator]
-            gone_d.extend(disclosure_ids(line_id))
+            gone_d.extend(disclosure_ids(line_id))  # deleted: its person is among ``previous``
             gone_p.append(str(line_id))
-            old = engine.get(PAYMENTS.name, str(line_id))  # a deleted line: whose was it?
-            if old and old.get("person_key"):
-                people.add(str(old["person_key"]))
         _write(engine, DISCLOSURES.name, disclosures, gone_d, report)
         _write(engine, PAYMENTS.name, payments, gone_p, report)
         touched = {str(i) for i in seen_lines} | {str(i) for i in selector.get("line_ids", set())}  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ from openpyxl.styles import Font, PatternFill
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
+from admin import outbox
 from admin.access.roles import EDITABLE_BATCH_STATES
 from admin.audit import trail
 from admin.batches import rosters
@@ -362,6 +363,7 @@ def update_line(session: Session, config: Config, line: PaymentLine, values: dic
     line.check_issues = []
     session.delete(replacement)
     session.flush()
+    outbox.emit(session, "line", line.id)  # a returned batch's lines are on the portal (办理中): now, not at re-submission
     trail.record(session, actor=actor, action="line.update", object_type="payment_line", object_id=line.id,
                  region_code=line.village_code, before=before, after=line_snapshot(line))
     return result
@@ -372,6 +374,7 @@ def remove_line(session: Session, line: PaymentLine, *, actor: str) -> None:
     before = line_snapshot(line)
     trail.record(session, actor=actor, action="line.delete", object_type="payment_line", object_id=line.id,
                  region_code=line.village_code, before=before)
+    outbox.emit(session, "line", line.id)  # its documents go (the batch's re-submission would not see it)
     session.delete(line)
 
 
