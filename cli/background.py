@@ -22,9 +22,8 @@ from core.config import Config
 from core.db import Database
 from indexer import inbound
 from indexer.documents import DocumentBuilder
-from indexer.sync import StatisticsThread, sync
+from indexer.sync import StatisticsThread, statistics_objects, sync
 from search import engine_for
-from search.base import SearchEngine
 
 __all__ = ["Background", "start"]
 
@@ -34,10 +33,6 @@ INTERVAL = 1.0
 
 def _statistics_failed(exc: Exception) -> None:
     log.warning("background statistics failed (%s); retrying", type(exc).__name__)
-
-
-def _statistics_objects(config: Config) -> tuple[Database, SearchEngine, DocumentBuilder]:
-    return Database(config.batch_database_url), engine_for(config), DocumentBuilder.from_config(config)
 
 
 def _loop(config: Config, stop: threading.Event) -> None:
@@ -70,7 +65,7 @@ class Background:
         self._thread = threading.Thread(target=_loop, args=(config, self._stop), name="yikatong-background",
                                         daemon=True)
         # the statistics consumer: its own thread, database and engine objects, the same stop event
-        self._statistics = StatisticsThread(lambda: _statistics_objects(config), interval=INTERVAL,
+        self._statistics = StatisticsThread(lambda: statistics_objects(config), interval=INTERVAL,
                                             stop=self._stop, on_error=_statistics_failed)
         self._thread.start()
         self._statistics.start()

@@ -18,7 +18,7 @@ from core.errors import CommandError
 from indexer import inbound
 from indexer.documents import DocumentBuilder
 from indexer.rebuild import RebuildError, rebuild, stray_builds
-from indexer.sync import StatisticsReport, StatisticsThread, all_lags, catch_up, prune, sync
+from indexer.sync import StatisticsReport, StatisticsThread, all_lags, catch_up, prune, statistics_objects, sync
 from search import engine_for
 from search.base import SearchError, SearchUnavailable
 from search.schemas import SPECS
@@ -28,6 +28,7 @@ from search.schemas import SPECS
 # indexed query for rows past its cursor; half a second keeps a publication's wait for the next
 # round well inside the portal's 5 s freshness bound (the statistics thread keeps 1 s).
 FOLLOW_INTERVAL = 0.5
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's sub-commands."""
@@ -202,7 +203,7 @@ def _sync(args: argparse.Namespace) -> int:
     if not args.follow:
         once()
         return 0
-    statistics = StatisticsThread(lambda: (Database(ctx.config.batch_database_url), ctx.engine(), ctx.builder),
+    statistics = StatisticsThread(lambda: statistics_objects(ctx.config),
                                   consumer=args.consumer, on_report=_print_statistics,
                                   on_error=_print_statistics_error).start()
     try:

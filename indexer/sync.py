@@ -31,8 +31,10 @@ which is harmless: documents are keyed and rebuilt from the database, never from
   cursor moved only after the new index is swapped in (killed before, it recomputes again).
 * ``complaint`` rows are not these consumers' business (see :mod:`indexer.inbound`).
 * ``persons`` (one document per person key): every person whose line was touched — the line's
-  person now, or for a line that is gone the person of its old ``payments`` document — gets their
-  document rebuilt from all their lines, after the ``payments`` writes of the chunk.
+  person now, and for a named line the person of its old ``payments`` document (a line deleted,
+  or corrected to another person) — gets their document patched with the changed lines
+  (:func:`indexer.documents.patch_person_document`) after the ``payments`` writes of the chunk,
+  or built from all their lines when the stored document cannot be patched.
 """
 
 from __future__ import annotations
@@ -49,17 +51,19 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from admin.models import OutboxCursor, OutboxEntry, PaymentLine
+from core.config import Config
 from core.db import Database
 from core.timeutil import local, now
 from indexer.documents import DocumentBuilder, disclosure_ids, patch_person_document
 from portal.lookup import LINE_FIELDS, stand_in_document
+from search import engine_for
 from search.base import SearchEngine
 from search.schemas import DISCLOSURES, PAYMENTS, PERSONS, POLICIES, SPECS, STATISTICS
 from indexer.statistics import StatisticsBuilder, affected_years
 from indexer.statistics import publish as publish_statistics
 
 __all__ = ["CatchUpReport", "Lag", "StatisticsReport", "StatisticsThread", "SyncReport", "all_lags",
-           "apply_entries", "catch_up", "consumer_lag", "prune", "set_cursor", "statistics_cursor", "sync", "sync_statistics"]
+           "apply_entries", "catch_up", "consumer_lag", "prune", "set_cursor", "statistics_cursor", "statistics_objects", "sync", "sync_statistics"]
 
 CHUNK = 200
 GAP_TIMEOUT = 60.0
@@ -170,6 +174,15 @@ def _ensure_cursor(db: Database, consumer: str) -> tuple[int, datetime]:
         return int(row.last_id), row.updated_at
 
 
+def _outbox_rows(session: Session, after: int, limit: int, upto: int | None = None) -> list[tuple[Any, ...]]:
+    """(id, topic, key, created_at) of the outbox rows after ``after`` (and at most ``upto``), in id order."""
+    query = (select(OutboxEntry.id, OutboxEntry.topic, OutboxEntry.key, OutboxEntry.created_at)
+             .where(OutboxEntry.id > after).order_by(OutboxEntry.id).limit(limit))
+    if upto is not None:
+        query = query.where(OutboxEntry.id <= upto)
+    return [tuple(r) for r in session.execute(query)]
+
+
 def _contiguous(rows: list[Any], cursor: int, gap_timeout: float) -> tuple[list[Any], bool]:
     """The leading rows that may be applied now, and whether we stopped at a young gap."""
     expected = cursor + 1
@@ -192,10 +205,7 @@ def sync(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, consum
     while limit is None or report.entries < limit:
         size = chunk if limit is None else min(chunk, limit - report.entries)
         with db.session() as session:
-            rows = [tuple(r) for r in session.execute(
-                select(OutboxEntry.id, OutboxEntry.topic, OutboxEntry.key, OutboxEntry.created_at)
-                .where(OutboxEntry.id > cursor).order_by(OutboxEntry.id).limit(size)
-            )]
+            rows = _outbox_rows(session, cursor, size)
         if not rows:
             break
         taken, report.waiting_on_gap = _contiguous(rows, cursor, gap_timeout)
@@ -260,11 +270,7 @@ def sync_statistics(db: Database, engine: SearchEngine, builder: DocumentBuilder
         documents = session.scalar(select(OutboxCursor.last_id).where(OutboxCursor.consumer == consumer))
     while True:  # only ids, topics and keys; the relevance query runs per page until one page is relevant
         with db.session() as session:
-            query = (select(OutboxEntry.id, OutboxEntry.topic, OutboxEntry.key, OutboxEntry.created_at)
-                     .where(OutboxEntry.id > end).order_by(OutboxEntry.id).limit(page))
-            if documents is not None:
-                query = query.where(OutboxEntry.id <= documents)
-            rows = [tuple(r) for r in session.execute(query)]
+            rows = _outbox_rows(session, end, page, upto=documents)
             taken, report.waiting_on_gap = _contiguous(rows, end, gap_timeout)
             if not due and taken:
                 ids: dict[str, set[int]] = {topic: set() for topic in STATISTICS_TOPICS}
@@ -307,6 +313,11 @@ def catch_up(db: Database, engine: SearchEngine, builder: DocumentBuilder, *, co
 
 
 Connect = Callable[[], "tuple[Database, SearchEngine, DocumentBuilder]"]
+
+
+def statistics_objects(config: Config) -> tuple[Database, SearchEngine, DocumentBuilder]:
+    """A :class:`StatisticsThread`'s own database, engine and builder (its ``connect``)."""
+    return Database(config.batch_database_url), engine_for(config), DocumentBuilder.from_config(config)
 
 
 class StatisticsThread:
@@ -407,14 +418,13 @@ def apply_entries(session: Session, engine: SearchEngine, builder: DocumentBuild
         for docs in builder.lines(session, **selector):  # type: ignore[arg-type]
             seen_lines.add(docs.line_id)
             people.add(docs.person_key)
-            fresh.setdefault(docs.person_key, [])
             wanted = docs.disclosure["id"] if docs.disclosure else None
             gone_d.extend(i for i in disclosure_ids(docs.line_id) if i != wanted)
             if docs.disclosure is not None:
                 disclosures.append(docs.disclosure)
             if docs.payment is not None:
                 payments.append(docs.payment)
-                fresh[docs.person_key].append({k: docs.payment[k] for k in _PERSON_FIELDS if k in docs.payment})
+                fresh.setdefault(docs.person_key, []).append({k: docs.payment[k] for k in _PERSON_FIELDS if k in docs.payment})
             else:
                 gone_p.append(str(docs.line_id))
             if len(disclosures) + len(payments) + len(gone_d) >= 2 * builder.chunk:
