@@ -67,7 +67,7 @@ from core import personkey, regions
 from core.timeutil import local
 from core.validation import normalize_card_number, normalize_name
 from indexer.masking import MaskingPolicy, card_last4, free_text_or, load_policy, mask_name, redact
-from portal.lookup import LINE_FIELDS, person_answer, stand_in_document
+from portal.lookup import person_answer, stand_in_document
 
 __all__ = [
     "CHUNK",
@@ -644,7 +644,7 @@ def patch_person_document(stored: dict[str, Any] | None, fresh: list[dict[str, A
         kept = [(line, factors[i]) for line, i in zip(lines, which, strict=True) if str(line.get("id")) not in touched]
     except (ValueError, TypeError, KeyError, IndexError):
         return False  # damaged: rebuild from the database
-    kept += [({name: doc.get(name) for name in LINE_FIELDS if name in doc}, _factor(doc)) for doc in fresh]
+    kept += [(doc, _factor(doc)) for doc in fresh]  # person_answer keeps only the LINE_FIELDS of each
     if not kept:
         return None
     kept.sort(key=lambda item: int(item[0]["id"]))
