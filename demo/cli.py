@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from core.config import load_config
+from core.config import Config, load_config
 from core.errors import CommandError
 from demo.accounts import BAD_KINDS, demo_accounts, roster_file
 from demo.complaints import demo_complaints
@@ -74,16 +76,28 @@ def _build_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _people_command(args: argparse.Namespace) -> int:
+def _listing(args: argparse.Namespace, what: str, load: Callable[[Config], list[dict[str, Any]]],
+             missing: str) -> tuple[Config, list[dict[str, Any]]] | None:
+    """What a listing command shows: refused outside demo mode (``what`` names it) or before the
+    data is built (``missing``); printed as JSON with ``--json`` (then None), else handed back
+    for the table."""
     config = load_config()
     if not config.demo:
-        raise CommandError("示例人员只在演示模式下提供（设置 YIKATONG_DEMO=1）")
-    people = demo_people(config)
-    if not people:
-        raise CommandError("尚未生成演示数据，请先运行 yikatong demo")
+        raise CommandError(f"{what}只在演示模式下提供（设置 YIKATONG_DEMO=1）")
+    items = load(config)
+    if not items:
+        raise CommandError(missing)
     if args.json:
-        print(json.dumps(people, ensure_ascii=False, indent=2))
+        print(json.dumps(items, ensure_ascii=False, indent=2))
+        return None
+    return config, items
+
+
+def _people_command(args: argparse.Namespace) -> int:
+    listed = _listing(args, "示例人员", demo_people, "尚未生成演示数据，请先运行 yikatong demo")
+    if listed is None:
         return 0
+    config, people = listed
     table = Table(title="演示人员（仅演示模式）", show_lines=True)
     for column in ("身份证号", "姓名", "社保卡号"):
         table.add_column(column, no_wrap=True)
@@ -114,29 +128,17 @@ def _accounts_table(accounts: list[dict[str, str]]) -> Table:
 
 
 def _accounts_command(args: argparse.Namespace) -> int:
-    config = load_config()
-    if not config.demo:
-        raise CommandError("演示账号只在演示模式下提供（设置 YIKATONG_DEMO=1）")
-    accounts = demo_accounts(config)
-    if not accounts:
-        raise CommandError("尚未生成演示数据（或数据版本过旧），请先运行 yikatong demo")
-    if args.json:
-        print(json.dumps(accounts, ensure_ascii=False, indent=2))
-        return 0
-    Console().print(_accounts_table(accounts))
+    listed = _listing(args, "演示账号", demo_accounts, "尚未生成演示数据（或数据版本过旧），请先运行 yikatong demo")
+    if listed is not None:
+        Console().print(_accounts_table(listed[1]))
     return 0
 
 
 def _complaints_command(args: argparse.Namespace) -> int:
-    config = load_config()
-    if not config.demo:
-        raise CommandError("演示投诉举报件只在演示模式下提供（设置 YIKATONG_DEMO=1）")
-    cases = demo_complaints(config)
-    if not cases:
-        raise CommandError("尚未生成演示数据（或数据版本过旧），请先运行 yikatong demo")
-    if args.json:
-        print(json.dumps(cases, ensure_ascii=False, indent=2))
+    listed = _listing(args, "演示投诉举报件", demo_complaints, "尚未生成演示数据（或数据版本过旧），请先运行 yikatong demo")
+    if listed is None:
         return 0
+    cases = listed[1]
     table = Table(title="演示投诉举报件（公开门户 http://127.0.0.1:8000/complaints 输入查询码）", show_lines=False)
     # the code and the day are never cut (a visitor types the code in); the rest folds in a narrow terminal
     table.add_column("查询码", no_wrap=True, min_width=max((len(c["tracking_code"]) for c in cases), default=6))
