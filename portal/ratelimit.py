@@ -235,6 +235,12 @@ class _PairBatch:
             self._busy = False
 
 
+def _unavailable() -> PublicError:
+    """Redis did not answer: the query is refused (503), never let through unlimited."""
+    return PublicError(503, "rate_limiter_unavailable", "查询服务暂时不可用，请稍后再试。",
+                       headers={"Retry-After": "30"})
+
+
 class RedisLimiter:
     """Sliding window in Redis: one sorted set per key (``prefix + key``), scored by the
     server's clock in milliseconds, updated atomically by one Lua script."""
@@ -258,8 +264,7 @@ class RedisLimiter:
         try:
             return [int(v) for v in script(keys=keys, args=args)]
         except redis.RedisError:
-            raise PublicError(503, "rate_limiter_unavailable",
-                              "查询服务暂时不可用，请稍后再试。", headers={"Retry-After": "30"}) from None
+            raise _unavailable() from None
 
     @staticmethod
     def _decision(allowed: int, remaining: int, wait_ms: int) -> RateDecision:
@@ -311,8 +316,7 @@ class RedisLimiter:
         try:
             return [int(v) for v in await script(keys=keys, args=args)]
         except redis.RedisError:
-            raise PublicError(503, "rate_limiter_unavailable",
-                              "查询服务暂时不可用，请稍后再试。", headers={"Retry-After": "30"}) from None
+            raise _unavailable() from None
 
     async def hit_then_peek_async(self, hit: tuple[str, int, int],
                                   peek: tuple[str, int, int]) -> tuple[RateDecision, RateDecision | None]:
