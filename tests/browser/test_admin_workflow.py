@@ -10,6 +10,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
+from admin.app import create_admin_app
 from admin.batches import workflow
 from admin.models import Batch, Operator
 from tests.admin.conftest import Roster, seed_lines, seeded  # noqa: F401 (fixture)
@@ -23,8 +24,6 @@ DAY = date(2025, 9, 23)
 
 @pytest.fixture
 def live_app(config, seeded):  # noqa: F811 - serve the admin app instead of the portal
-    from admin.app import create_admin_app
-
     return create_admin_app(config, today=lambda: DAY)
 
 

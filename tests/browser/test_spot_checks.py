@@ -11,6 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 from sqlalchemy import select
 
+from admin.app import create_admin_app
 from admin.models import Operator, SpotCheck, SpotFinding
 from admin.supervision import spot_checks
 from core.workdays import add_workdays
@@ -25,8 +26,6 @@ DAY = date(2025, 9, 23)
 
 @pytest.fixture
 def live_app(config, seeded):  # noqa: F811 - serve the admin app instead of the portal
-    from admin.app import create_admin_app
-
     return create_admin_app(config, today=lambda: DAY)
 
 
