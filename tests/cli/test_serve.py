@@ -8,14 +8,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from cli import serve
-from cli.serve import listening_socket
+from cli.serve import DrainingServer, listening_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,8 +39,16 @@ def test_every_accepted_connection_has_tcp_nodelay() -> None:
 def _workers(pid: int) -> set[int]:
     out: set[int] = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        for child in (task / "children").read_text().split():
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that just ended
+            continue
+        for child in children:
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except FileNotFoundError:  # a worker that exited (replaced) between the two reads
+                continue
+            if b"spawn_main" in cmdline:
                 out.add(int(child))
     return out
 
@@ -90,25 +100,54 @@ def test_sighup_replaces_the_workers_without_dropping_a_request(tmp_path) -> Non
             before = _workers(server.pid)
             assert len(before) == 1
             server.send_signal(signal.SIGHUP)
-            answered = retried = 0
+            answered = 0
             deadline = time.monotonic() + 90
             while not (_workers(server.pid) - before and not _workers(server.pid) & before):
                 assert time.monotonic() < deadline, "the workers were not replaced"
-                # a new connection each time (as a reverse proxy opens them): a refused connection
-                # raises. An old worker that accepted a connection just as it was told to stop may
-                # close it unanswered (uvicorn's shutdown); a proxy retries such an idempotent GET
-                # on another connection (nginx proxy_next_upstream), and so does this client, once.
-                try:
-                    response = client.get("/policies.json", headers={"Connection": "close"})
-                except httpx.RemoteProtocolError:
-                    retried += 1
-                    response = client.get("/policies.json", headers={"Connection": "close"})
+                # a new connection each time (as a reverse proxy opens them): a refused
+                # connection, or one closed or reset unanswered by the worker being stopped, raises
+                response = client.get("/policies.json", headers={"Connection": "close"})
                 assert response.status_code in (200, 503)
                 answered += 1
-            assert answered > 0 and retried <= 2, (answered, retried)
+            assert answered > 0
             assert client.get("/healthz").status_code in (200, 503)
     finally:
         stop_server(server)
+
+
+async def _hello(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_a_stopping_worker_answers_the_connection_it_had_just_accepted() -> None:
+    """The race behind a dropped request on a graceful restart, made slow: the worker has accepted
+    a connection, is told to stop, and the request arrives a moment later. uvicorn's own server
+    closes such an idle connection at once; a client (or nginx) then sees it closed or reset
+    unanswered."""
+    sock = listening_socket("127.0.0.1", 0)
+    server = DrainingServer(uvicorn.Config(_hello, lifespan="off", log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    with socket.create_connection(sock.getsockname(), timeout=30) as client:
+        while not server.server_state.connections:
+            assert time.monotonic() < deadline, "the connection was not accepted"
+            time.sleep(0.01)
+        server.should_exit = True  # what SIGTERM from the supervisor does
+        while server.servers[0].is_serving():
+            assert time.monotonic() < deadline, "the server did not begin to stop"
+            time.sleep(0.01)
+        client.sendall(b"GET / HTTP/1.1\r\nHost: worker\r\n\r\n")
+        answer = b""
+        while chunk := client.recv(4096):
+            answer += chunk
+    thread.join(timeout=30)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok"), answer
+    assert not thread.is_alive()  # and then it stopped
 
 
 def test_a_port_in_use_is_refused_not_shared() -> None:
