@@ -22,6 +22,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cache
+from operator import mul
 from typing import Literal
 
 from stdnum import luhn, numdb
@@ -125,6 +126,7 @@ def _strip(text: str, extra: str = "") -> str:
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+_ID_DIGIT_ZERO = ord("0") * sum(_ID_WEIGHTS)
 _ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
 _EARLIEST_BIRTH = date(1890, 1, 1)
 
@@ -133,7 +135,9 @@ def id_check_digit(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character for the first 17 digits of an ID number."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("need exactly 17 digits")
-    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS))
+    # on the ASCII codes ("0" is 48): a third of the time of int() per character, and it runs
+    # on every personal query
+    total = sum(map(mul, first17.encode(), _ID_WEIGHTS)) - _ID_DIGIT_ZERO
     return _ID_CHECK[total % 11]
 
 

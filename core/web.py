@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from jinja2 import pass_context
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.templating import Jinja2Templates
 from starlette.types import Scope
@@ -138,6 +138,11 @@ class AppJSONResponse(JSONResponse):
 def json_response(data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """A JSON answer with the one encoder."""
     return AppJSONResponse(data, status_code=status, headers=headers)
+
+
+def json_bytes_response(body: bytes, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON answer already encoded (by the same encoder, or assembled from its output)."""
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 def path_for(request: Request, name: str, /, **path_params: Any) -> str:

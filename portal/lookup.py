@@ -37,7 +37,9 @@ Personal data never goes into a URL, a log line or a cache.
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from datetime import date
@@ -87,6 +89,9 @@ _NO_FACTORS = (("-", "-", "-"),)
 # data, has the size of a typical person's document and never matches a factor; an unknown
 # person's lookup reads it, so that it costs what a wrong factor costs (one document read).
 STAND_IN = "stand-in"
+# A year object of the stored answer opens with its "year" key; nothing else in the answer does (a
+# line opens with "id", and a quote inside a string value is escaped).
+_YEAR_OPENING = re.compile(r'\{"year":(-?\d+),')
 CENT = Decimal("0.01")
 CARD_DIGITS = 4
 
@@ -276,6 +281,20 @@ class PersonPayments:
         else:
             years = [y.to_dict() for y in self.years]
         return {"person": {"name": self.name}, "years": years}
+
+    def answer_json(self, statement_urls: Mapping[int, str]) -> bytes:
+        """The personal query's JSON: :meth:`to_dict` with each year's ``statement_url`` (its
+        明白条 link, or null), encoded — made from the answer text the indexer stored without
+        decoding it: the link goes in after each year object's ``"year"`` key. Decoding the
+        answer and encoding it again took most of a lookup's CPU (docs/benchmarks.md)."""
+        answer = self._answer if self._answer is not None else orjson.dumps([y.to_dict() for y in self.years]).decode()
+
+        def with_link(opening: re.Match[str]) -> str:
+            url = statement_urls.get(int(opening.group(1)))
+            return f'{{"year":{opening.group(1)},"statement_url":{orjson.dumps(url).decode()},'
+
+        years = _YEAR_OPENING.sub(with_link, answer)
+        return b'{"person":{"name":' + orjson.dumps(self.name) + b'},"years":' + years.encode() + b"}"
 
 
 # --- lookup ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from core.web import NO_STORE, json_response, json_route, path_for, route
+from core.web import NO_STORE, json_bytes_response, json_route, path_for, route
 from portal import csrf
 from portal.errors import PublicError, parse_json_body
 from portal.lookup import NOT_FOUND_MESSAGE, PersonPayments, guarded_lookup, validate_fields
@@ -105,11 +105,7 @@ async def query_api(request: Request) -> Response:
                                   card_digits=payload["card_digits"])
     if result is None:
         raise PublicError(404, "not_found", NOT_FOUND_MESSAGE, headers=NO_STORE)
-    data = result.to_dict()
-    links = statement_links(request, result)
-    for year in data["years"]:
-        year["statement_url"] = links.get(year["year"])
-    return json_response(data, headers=NO_STORE)
+    return json_bytes_response(result.answer_json(statement_links(request, result)), headers=NO_STORE)
 
 
 def routes() -> list[BaseRoute]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
 from core import personkey
@@ -176,3 +177,20 @@ def test_the_answer_is_what_grouping_the_lines_gives(payments_engine):
     assert person.to_dict() == expected.to_dict()
     assert [y.to_dict() for y in person.years] == [y.to_dict() for y in expected.years]
     assert person.paid_years == [y.year for y in expected.years if y.paid]
+
+
+@pytest.mark.parametrize("urls", [{}, {2024: "/statement/t/2024"}, {2024: "/s/t/2024", 2023: "/s/\"q\"/2023"}])
+def test_the_answer_json_is_the_answer_with_each_years_statement_link(payments_engine, urls):
+    """The query API's body, made from the stored answer text without decoding it, says what
+    the decoded answer with the links added says — for every year, with or without a link."""
+    index_payments(payments_engine, [*sample_docs(), payment_doc(
+        WANG_ID, WANG_NAME, WANG_CARD, 7, project='耕地{"year":1999,}补贴', amount="5.00", date="2022-01-02",
+        year=2022, period="2022")])
+    person = lookup_person(payments_engine, HMAC_KEY, id_number=WANG_ID, name=WANG_NAME, card_digits=WANG_CARD[-4:])
+    expected = person.to_dict()
+    for year in expected["years"]:
+        year["statement_url"] = urls.get(year["year"])
+    assert [y["year"] for y in expected["years"]] == [2024, 2023, 2022]
+    assert orjson.loads(person.answer_json(urls)) == expected
+    assert orjson.loads(group_by_year(person.person_key, WANG_NAME, []).answer_json(urls)) == {
+        "person": {"name": WANG_NAME}, "years": []}
