@@ -12,9 +12,11 @@
    loop with no think time, 2 client threads on the same machine, ``--duration`` seconds per
    target: hello-world; disclosure search (a mix of 1-, 2- and 3+-character terms with and
    without filters, repeating as real traffic does); a cold mix where no query repeats; one
-   county with facets; near-static pages; the personal query ``POST /api/query`` with the rate
-   limiter on (limits lifted so it refuses nothing; with Redis too when ``--redis-url``/
-   ``REDIS_URL`` is set);
+   county with facets; near-static pages; the personal query ``POST /api/query`` for people
+   drawn at random from the published ones, from many client addresses (``X-Forwarded-For``, as
+   the reverse proxy passes it), with the rate limiter on (limits lifted so it refuses nothing;
+   with Redis too when ``--redis-url``/``REDIS_URL`` is set), and once more for the demo's few
+   sample people only (the heaviest answers);
 4. memory: resident size of each worker after the runs;
 5. freshness: under the search load, a batch of the demo is published inside with the product's
    own services (the bank's answer imported, then the department's "publish" step, as
@@ -48,7 +50,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from admin.access.roles import Actor, actor_of
@@ -57,7 +59,8 @@ from admin.bank import files as bank_files
 from admin.bank import ledger
 from admin.bank import service as bank_service
 from admin.batches import workflow
-from admin.models import Batch, Operator, Project
+from admin import fieldcrypt
+from admin.models import Batch, CardAccount, Operator, PaymentLine, Person, Project
 from core.config import Config
 from core.db import Database
 from core.timeutil import today
@@ -202,25 +205,34 @@ def lua_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def script_round_robin(requests: list[tuple[str, str, str | None]]) -> str:
-    """Each thread walks the list from its own offset: (method, path, JSON body or None)."""
+def script_round_robin(requests: list[tuple[str, str, str | None]], *, clients: int = 0) -> str:
+    """Each thread walks the list from its own offset: (method, path, JSON body or None).
+    ``clients``: each request comes from one of that many client addresses in turn, as the
+    reverse proxy reports them (``X-Forwarded-For``, trusted from 127.0.0.1: docs/deploy.md)."""
     rows = ",\n".join("{%s, %s, %s}" % (lua_string(m), lua_string(p), lua_string(b) if b else "nil")
                       for m, p, b in requests)
     return f"""
 local reqs = {{
 {rows}
 }}
+local clients = {clients}
 local counter = 0
 setup = function(thread) counter = counter + 1; thread:set("tid", counter) end
 local i = nil
+local n = 0
 request = function()
   if i == nil then i = ((tid or 1) * 7919) % #reqs end
   i = i % #reqs + 1
   local r = reqs[i]
-  if r[3] then
-    return wrk.format(r[1], r[2], {{["Content-Type"] = "application/json"}}, r[3])
+  local headers = {{}}
+  if r[3] then headers["Content-Type"] = "application/json" end
+  if clients > 0 then
+    n = n + 1
+    local c = ((tid or 1) * 104729 + n) % clients
+    headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(c / 65536) % 256,
+                                               math.floor(c / 256) % 256, c % 256)
   end
-  return wrk.format(r[1], r[2])
+  return wrk.format(r[1], r[2], headers, r[3])
 end
 """ + LUA_DONE
 
@@ -266,8 +278,9 @@ def run_wrk(wrk: str, port: int, script: str, seconds: int, connections: int, tm
 # --- workloads ---------------------------------------------------------------------------------
 
 
-def workloads(port: int, people: list[dict[str, str]]) -> dict[str, str]:
-    """The wrk script of each target, from what the served index holds."""
+def workloads(port: int, people: list[dict[str, str]], showcase: list[dict[str, str]]) -> dict[str, str]:
+    """The wrk script of each target, from what the served index holds: ``people`` are asked
+    for by the personal query, ``showcase`` (the demo's sample people) by its second row."""
     base = f"http://127.0.0.1:{port}"
     top = httpx.get(base + "/disclosures.json", params={"per_page": 1}, timeout=60).json()
     counties = [d["code"] for d in top["drilldown"]]
@@ -297,9 +310,10 @@ def workloads(port: int, people: list[dict[str, str]]) -> dict[str, str]:
     county = counties[0]
     static = [("GET", p, None) for p in ["/", "/policies", "/policies.json", "/statistics", "/statistics.json",
                                          *[f"/policies/{i}" for i in policies[:5]]]]
-    personal = [("POST", "/api/query", json.dumps({"id_number": p["id_number"], "name": p["name"],
+    def asks(who: list[dict[str, str]]) -> list[tuple[str, str, str | None]]:
+        return [("POST", "/api/query", json.dumps({"id_number": p["id_number"], "name": p["name"],
                                                    "card_digits": p["card_last4"]}, ensure_ascii=False))
-                for p in people]
+                for p in who]
     cold_terms = list(SURNAMES) + TWO + LONG + [a + b for a in SURNAMES[:8] for b in "家庄营村"]
     return {
         "disclosure search, mix": script_round_robin(mix),
@@ -307,7 +321,8 @@ def workloads(port: int, people: list[dict[str, str]]) -> dict[str, str]:
         "one county with facets": script_round_robin([("GET", f"/disclosures.json?region={county}", None),
                                                       ("GET", f"/disclosures?region={county}", None)]),
         "near-static pages": script_round_robin(static),
-        "personal query": script_round_robin(personal),
+        "personal query": script_round_robin(asks(people), clients=PERSONAL_CLIENTS),
+        "personal query, the demo's sample people": script_round_robin(asks(showcase), clients=PERSONAL_CLIENTS),
     }
 
 
@@ -332,6 +347,35 @@ def _candidate(session: Session) -> Any:
         select(Batch.id, Project.code, Batch.year, Batch.state).join(Project, Project.id == Batch.project_id)
         .where(Batch.state.in_(["bank", "paid"]))
         .order_by((Batch.state == "paid").desc(), Batch.id.desc()).limit(1)).first()
+
+
+PERSONAL_SAMPLE = 600
+PERSONAL_CLIENTS = 5000
+
+
+def sample_people(env: dict[str, str], n: int = PERSONAL_SAMPLE) -> list[dict[str, str]]:
+    """``n`` people drawn at random from those with lines in published batches, as they would
+    type themselves in (ID number, name, the last 4 digits of the card of one of their lines):
+    read from the batch database with the field key, as only an operator's tool may."""
+    config = Config.from_env(env)
+    db = Database(config.batch_database_url)
+    fields = fieldcrypt.cipher(config.field_key)
+    try:
+        with db.session() as session:
+            rows = session.execute(
+                select(Person.id_number_enc, Person.name, CardAccount.card_last4)
+                .join(PaymentLine, PaymentLine.person_id == Person.id)
+                .join(CardAccount, CardAccount.id == PaymentLine.card_account_id)
+                .join(Batch, Batch.id == PaymentLine.batch_id)
+                .where(Batch.state == "published", PaymentLine.state == "paid")
+                .order_by(func.random()).limit(n * 3)).all()
+    finally:
+        db.dispose()
+    people: dict[str, dict[str, str]] = {}
+    for id_enc, name, last4 in rows:
+        number = fields.decrypt(id_enc)
+        people.setdefault(number, {"id_number": number, "name": name, "card_last4": last4})
+    return list(people.values())[:n]
 
 
 def next_batch(env: dict[str, str]) -> tuple[str, str] | None:
@@ -510,6 +554,7 @@ def main() -> int:
         # page), with the secrets the demo generated (the same person keys)
         secrets_file = json.loads((data_dir / "secrets.json").read_text(encoding="utf-8"))
         env = {**env, **secrets_file, "YIKATONG_DEMO": "0"}
+        showcase, people = people, sample_people(env)
         for workers in [int(w) for w in args.workers.split(",")]:
             hello = Server(workers, env, hello=True)
             try:
@@ -522,7 +567,7 @@ def main() -> int:
                 hello.stop()
             server = Server(workers, env)
             try:
-                scripts = workloads(server.port, people)
+                scripts = workloads(server.port, people, showcase)
                 for name, script in scripts.items():
                     if args.only and not any(name.startswith(o) for o in args.only):
                         continue
@@ -543,7 +588,7 @@ def main() -> int:
                 redis_env = {**env, "REDIS_URL": args.redis_url}
                 server = Server(workers, redis_env)
                 try:
-                    script = workloads(server.port, people)["personal query"]
+                    script = workloads(server.port, people, showcase)["personal query"]
                     run_wrk(wrk, server.port, script, 1, args.connections, tmp)
                     result = run_wrk(wrk, server.port, script, args.duration, args.connections, tmp)
                     runs.append(Run("personal query (Redis limiter)", workers, *result))
@@ -567,8 +612,12 @@ def main() -> int:
         *(f"- Memory: {m}." for m in memory),
         *([f"- Freshness: {fresh}."] if fresh else []),
         *(f"- {n}." for n in notes),
-        "- Personal query: limits lifted for the run (one client address sends every query) but the "
-        "limiter runs on each one; in-process limiter unless the Redis row says otherwise.",
+        f"- Personal query: {len(people)} people drawn at random from those with paid lines in published "
+        f"batches (the batch database read with the field key), asking from {PERSONAL_CLIENTS:,} client "
+        f"addresses in turn (`X-Forwarded-For` from the proxy); the second row asks for the demo's "
+        f"{len(showcase)} sample people only (the heaviest answers: many years and projects each). "
+        "The limits are lifted for the run but the limiter runs on each query; in-process limiter unless "
+        "the Redis row says otherwise.",
     ]
     text = "\n".join(lines)
     print(text)
