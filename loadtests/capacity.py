@@ -53,13 +53,13 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from admin import fieldcrypt
 from admin.access.roles import Actor, actor_of
 from admin.actions import WorkflowError
 from admin.bank import files as bank_files
 from admin.bank import ledger
 from admin.bank import service as bank_service
 from admin.batches import workflow
-from admin import fieldcrypt
 from admin.models import Batch, CardAccount, Operator, PaymentLine, Person, Project
 from core.config import Config
 from core.db import Database
